@@ -1,0 +1,196 @@
+"""The parse pipeline (lexer -> parser -> builder -> relations) and exports.
+
+Read this module first: ``parse`` runs every step in order and returns a
+``Document`` that carries the model, the diagnostics and the exports.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from . import lexer, model as M, parser as P, relations as R
+from .builder import Builder
+from .model import Argument, Diagnostic, EquivalenceClass, Inference, Relation, Section, Statement
+
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_LENIENT_LABEL = re.compile(r"^([ \t]*)\(([A-Za-z]+)(\d+)\)", re.M)
+_LENIENT_INFERENCE = re.compile(r"^([ \t]*)---[ \t]*$", re.M)
+INCLUDE = re.compile(r"@include\(([^)]+)\)")
+
+
+class LineIndex:
+    """Offset -> (line, column), with columns in UTF-16 code units like the reference."""
+
+    def __init__(self, text: str):
+        self.text = text
+        starts = [0]
+        for m in re.finditer(r"\r\n|\r|\n", text):
+            starts.append(m.end())
+        self.starts = starts
+        self.astral = _ASTRAL.search(text) is not None
+
+    def position(self, offset: int) -> tuple[int, int]:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        col = offset - self.starts[i]
+        if self.astral:
+            col += len(_ASTRAL.findall(self.text, self.starts[i], offset))
+        return i + 1, col + 1
+
+
+class ArgdownSyntaxError(ValueError):
+    """Raised by ``Document.raise_for_errors`` (and ``parse(..., raise_errors=True)``)."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
+        lines = [str(d) for d in diagnostics[:10]]
+        if len(diagnostics) > 10:
+            lines.append(f"... and {len(diagnostics) - 10} more")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Document:
+    """A parsed Argdown document: the model, its diagnostics and exports."""
+
+    statements: dict[str, EquivalenceClass] = field(default_factory=dict)
+    arguments: dict[str, Argument] = field(default_factory=dict)
+    relations: list[Relation] = field(default_factory=list)
+    sections: list[Section] = field(default_factory=list)
+    tags: dict[str, M.TagInfo] = field(default_factory=dict)
+    front_matter: Any = None
+    errors: list[Diagnostic] = field(default_factory=list)
+    source: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def raise_for_errors(self) -> "Document":
+        if self.errors:
+            raise ArgdownSyntaxError(self.errors)
+        return self
+
+    def derived_relations(self) -> list[Relation]:
+        """Argument-level relations implied by pcs (as the reference derives them for maps)."""
+        seen = set()
+        out = []
+        for node in list(self.statements.values()) + list(self.arguments.values()):
+            for rel in R.derive_implicit(node, self.statements, self.arguments):
+                key = (rel.type, id(rel.source), id(rel.target))
+                if key not in seen and not any(
+                    e.type == rel.type and e.source is rel.source and e.target is rel.target for e in self.relations
+                ):
+                    seen.add(key)
+                    out.append(rel)
+        return out
+
+    def to_json(self) -> dict:
+        from .export import to_json
+
+        return to_json(self)
+
+    def to_networkx(self, derived: bool = True):
+        from .export import to_networkx
+
+        return to_networkx(self, derived=derived)
+
+
+def _lenient_rewrite(text: str) -> str:
+    """Accept pyargdown-style input: ``(P1)``/``(C2)`` labels and ``---`` inference lines."""
+
+    def label(m):
+        head = f"{m.group(1)}({m.group(3)})"
+        return head + " " * (len(m.group(0)) - len(head))
+
+    text = _LENIENT_LABEL.sub(label, text)
+    return _LENIENT_INFERENCE.sub(lambda m: m.group(1) + "----", text)
+
+
+def expand_includes(text: str, path: str, seen: Optional[list[str]] = None) -> tuple[str, list[Diagnostic]]:
+    """Replace ``@include(FILE)`` by FILE's content (paths relative to ``path``), once per file."""
+    seen = seen if seen is not None else [os.path.abspath(path)]
+    problems: list[Diagnostic] = []
+    out = []
+    last = 0
+    index = None
+    for m in INCLUDE.finditer(text):
+        out.append(text[last:m.start()])
+        last = m.end()
+        target = os.path.abspath(os.path.join(os.path.dirname(path), m.group(1).strip()))
+        if target in seen:
+            out.append(f"<!-- Include skipped: '{m.group(1)}' was already included. -->")
+            continue
+        seen.append(target)
+        try:
+            with open(target, encoding="utf-8") as fh:
+                included = fh.read()
+        except OSError as exc:
+            index = index or LineIndex(text)
+            line, col = index.position(m.start())
+            problems.append(Diagnostic(line, col, f"@include: cannot read {m.group(1)!r}: {exc.strerror}",
+                                       code="include", source=path))
+            continue
+        expanded, sub = expand_includes(included, target, seen)
+        problems.extend(sub)
+        out.append(expanded)
+    out.append(text[last:])
+    return "".join(out), problems
+
+
+def parse(
+    text: str,
+    *,
+    source: Optional[str] = None,
+    lenient: bool = False,
+    mode: Optional[str] = None,
+    include_base: Optional[str] = None,
+    raise_errors: bool = False,
+) -> Document:
+    """Parse Argdown ``text``; never raises on bad input unless ``raise_errors``.
+
+    ``lenient`` additionally accepts what pyargdown accepts (``(P1)`` labels, ``---``).
+    ``mode`` ("loose" or "strict") overrides the front matter's ``model.mode``.
+    ``include_base``: a file path; ``@include(...)`` is resolved relative to it.
+    """
+    pre: list[Diagnostic] = []
+    if include_base is not None and "@include(" in text:
+        text, pre = expand_includes(text, include_base)
+    if lenient:
+        text = _lenient_rewrite(text)
+    lexed = lexer.tokenize(text)
+    tree, issues = P.parse_tokens(lexed.tokens, len(text))
+    index = LineIndex(text)
+    settings: dict = {"mode": "loose", "transformArgumentRelations": True}
+    builder = Builder(text, index, settings)
+    builder.walk(tree)
+    if mode is not None:
+        settings["mode"] = mode
+    relations = R.normalize(
+        builder.statements, builder.arguments, builder.relations, settings.get("mode"),
+        transform=bool(settings.get("transformArgumentRelations", True)),
+    )
+    found = [(e.offset, e.message, "lexer") for e in lexed.errors]
+    found += [(e.offset, e.message, "syntax") for e in issues]
+    found += builder.problems
+    errors = list(pre)
+    for offset, message, code in sorted(found, key=lambda f: f[0]):
+        line, col = index.position(min(offset, len(text)))
+        errors.append(Diagnostic(line, col, message, code=code, source=source))
+    doc = Document(
+        statements=builder.statements, arguments=builder.arguments, relations=relations,
+        sections=builder.sections, tags=builder.tags, front_matter=builder.front_matter,
+        errors=errors, source=source,
+    )
+    if raise_errors:
+        doc.raise_for_errors()
+    return doc
+
+
+def parse_file(path: str, *, lenient: bool = False, mode: Optional[str] = None) -> Document:
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    return parse(text, source=str(path), lenient=lenient, mode=mode, include_base=str(path))

@@ -1,0 +1,403 @@
+"""Recursive-descent parser: tokens -> syntax tree of ``Node`` objects.
+
+One function per grammar rule, mirroring the reference grammar:
+
+    document   := [FrontMatter Emptyline] block (Emptyline block)*
+    block      := heading | statement | pcs | argument | orderedList | unorderedList
+    statement  := (content | StatementReference Tag* [Newline] | StatementDefinition content)
+                  [Data [Newline]] [relations]
+    argument   := (ArgumentDefinition content | ArgumentReference Tag* [Newline])
+                  [Data [Newline]] [relations]
+    pcs        := pcsStatement (pcsStatement* inference pcsStatement)+
+    inference  := InferenceStart [[Newline] rules] [Newline] [Data [Newline]] InferenceEnd Newline
+                  [Indent outgoingUndercut+ Dedent]
+    relations  := Indent (relationSymbol (statement | argument))+ Dedent
+
+A syntax error aborts the current top-level block only: the parser records it
+and resumes after the next empty line, so one bad paragraph never hides the
+errors of the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import tokens as T
+from .tokens import Token
+
+# Rule node names (match the reference's rule names where they exist).
+ARGDOWN = "argdown"
+HEADING = "heading"
+STATEMENT = "statement"
+STATEMENT_DEFINITION = "statementDefinition"
+STATEMENT_CONTENT = "statementContent"
+FREESTYLE_TEXT = "freestyleText"
+ARGUMENT = "argument"
+PCS = "pcs"
+PCS_TAIL = "pcsTail"
+PCS_STATEMENT = "pcsStatement"
+INFERENCE = "inference"
+INFERENCE_RULES = "inferenceRules"
+RELATIONS = "relations"
+RELATION = "relation"
+ORDERED_LIST = "orderedList"
+UNORDERED_LIST = "unorderedList"
+LIST_ITEM = "listItem"
+BOLD = "bold"
+ITALIC = "italic"
+
+
+class Node:
+    """A rule node; ``children`` holds Tokens and Nodes in source order."""
+
+    __slots__ = ("name", "children", "data", "model", "relation_kind")
+
+    def __init__(self, name: str, children: list):
+        self.name = name
+        self.children = children
+        self.data = None  # parsed YAML of a Data child
+        self.model = None  # model object built for this node (statement, argument, ...)
+        self.relation_kind = None
+
+    @property
+    def start(self) -> int | None:
+        return self.children[0].start if self.children else None
+
+    @property
+    def end(self) -> int | None:
+        return self.children[-1].end if self.children else None
+
+
+@dataclass
+class SyntaxIssue:
+    offset: int
+    message: str
+
+
+class _Abort(Exception):
+    pass
+
+
+_EOF = Token("EOF", "", -1, -1)
+
+_TOP_LEVEL_HINT = (
+    "A top-level paragraph must start with text, a statement title ([title] or [title]:), "
+    "an argument title (<title> or <title>:), a heading (#), a numbered premise ((1)) "
+    "or a list item (* or 1.)."
+)
+
+
+class Parser:
+    def __init__(self, tokens: list[Token], text_length: int):
+        self.toks = tokens
+        self.n = len(tokens)
+        self.i = 0
+        self.issues: list[SyntaxIssue] = []
+        self.text_length = text_length
+
+    # -- cursor ------------------------------------------------------------
+    def peek(self, k: int = 0) -> Token:
+        j = self.i + k
+        return self.toks[j] if j < self.n else _EOF
+
+    def kind(self, k: int = 0) -> str:
+        j = self.i + k
+        return self.toks[j].kind if j < self.n else "EOF"
+
+    def take(self) -> Token:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def expect(self, kind: str, why: str = "") -> Token:
+        if self.kind() is kind:
+            return self.take()
+        self.fail(f"Expected {T.LABELS.get(kind, kind)}{why}", self.peek())
+
+    def fail(self, message: str, tok: Token):
+        found = tok.kind
+        if found == "EOF":
+            where, offset = "the end of the document", self.text_length
+        else:
+            image = tok.image.strip() or T.LABELS.get(found, found)
+            where, offset = f"{T.LABELS.get(found, found)} {image!r}", tok.start
+        self.issues.append(SyntaxIssue(offset, f"{message}, but found {where}."))
+        raise _Abort
+
+    # -- document ------------------------------------------------------------
+    def document(self) -> Node:
+        children: list = []
+        if self.kind() is T.NEWLINE:
+            self.i += 1
+        if self.kind() is T.EMPTYLINE:
+            self.i += 1
+        if self.kind() is T.FRONT_MATTER:
+            children.append(self.take())
+            if self.kind() is T.NEWLINE:
+                self.i += 1
+            if self.kind() is T.EMPTYLINE:
+                children.append(self.take())
+            elif self.kind() != "EOF":
+                self._recover("Front matter must be followed by an empty line", self.peek())
+        first = True
+        while self.i < self.n:
+            if not first:
+                if self.kind() is not T.EMPTYLINE:
+                    self._recover(
+                        "Expected an empty line between paragraphs (or the end of the document)", self.peek()
+                    )
+                    continue
+                self.i += 1
+                if self.i >= self.n:
+                    break
+            first = False
+            start = self.i
+            try:
+                children.append(self.block())
+            except _Abort:
+                self._skip_block(start)
+        if not any(c.__class__ is Node for c in children) and not self.issues:
+            self.issues.append(SyntaxIssue(0, "The document contains no Argdown element."))
+        return Node(ARGDOWN, children)
+
+    def _recover(self, message, tok):
+        try:
+            self.fail(message, tok)
+        except _Abort:
+            self._skip_block(self.i)
+
+    def _skip_block(self, start):
+        """Skip to the next empty line (the start of the next top-level block)."""
+        i = max(self.i, start + 1)
+        while i < self.n and self.toks[i].kind is not T.EMPTYLINE:
+            i += 1
+        self.i = i
+
+    def block(self) -> Node:
+        k = self.kind()
+        if k is T.HEADING_START:
+            return self.heading()
+        if k is T.STATEMENT_NUMBER:
+            return self.pcs()
+        if k is T.ARGUMENT_DEFINITION or k is T.ARGUMENT_REFERENCE:
+            return self.argument()
+        if k is T.INDENT and self.kind(1) in (T.ORDERED_LIST_ITEM, T.UNORDERED_LIST_ITEM):
+            return self.list_()
+        if k in T.CONTENT_KINDS or k is T.STATEMENT_REFERENCE or k is T.STATEMENT_DEFINITION:
+            return self.statement()
+        if k in T.RELATION_KINDS or k is T.INDENT:
+            self.fail(
+                "A relation (+, -, <+, ...) must directly follow the line of its parent element, "
+                "indented, without an empty line in between", self.peek()
+            )
+        if k is T.INFERENCE_START or k is T.INFERENCE_END:
+            self.fail("An inference line (----) must stand between numbered pcs lines ((1), (2), ...)", self.peek())
+        self.fail(_TOP_LEVEL_HINT[:-1], self.peek())
+
+    # -- blocks ----------------------------------------------------------------
+    def heading(self) -> Node:
+        children = [self.take()]
+        if self.kind() not in T.CONTENT_KINDS:
+            self.fail("Expected the heading's text after '#'", self.peek())
+        children.append(self.content())
+        self._data_tail(children, newline_before=True)
+        return Node(HEADING, children)
+
+    def _data_tail(self, children, newline_before=False):
+        if newline_before and self.kind() is T.NEWLINE and self.kind(1) is T.DATA:
+            children.append(self.take())
+        if self.kind() is T.DATA:
+            children.append(self.take())
+            if self.kind() is T.NEWLINE:
+                children.append(self.take())
+
+    def statement(self) -> Node:
+        children: list = []
+        k = self.kind()
+        if k is T.STATEMENT_REFERENCE:
+            children.append(self.take())
+            self._tags_and_newline(children)
+        elif k is T.STATEMENT_DEFINITION:
+            defn = [self.take()]
+            if self.kind() not in T.CONTENT_KINDS:
+                self.fail("Expected the statement's text after its title", self.peek())
+            defn.append(self.content())
+            children.append(Node(STATEMENT_DEFINITION, defn))
+        elif k in T.CONTENT_KINDS:
+            children.append(self.content())
+        else:
+            self.fail("Expected a statement (text, [title]: text or [title])", self.peek())
+        self._data_tail(children)
+        if self.kind() is T.INDENT:
+            children.append(self.relations())
+        return Node(STATEMENT, children)
+
+    def _tags_and_newline(self, children):
+        while self.kind() is T.TAG:
+            children.append(self.take())
+        if self.kind() is T.NEWLINE:
+            children.append(self.take())
+
+    def argument(self) -> Node:
+        children: list = []
+        if self.kind() is T.ARGUMENT_DEFINITION:
+            children.append(self.take())
+            if self.kind() not in T.CONTENT_KINDS:
+                self.fail("Expected the argument's description after its title", self.peek())
+            children.append(self.content())
+        else:
+            children.append(self.expect(T.ARGUMENT_REFERENCE))
+            self._tags_and_newline(children)
+        self._data_tail(children)
+        if self.kind() is T.INDENT:
+            children.append(self.relations())
+        return Node(ARGUMENT, children)
+
+    def statement_or_argument(self) -> Node:
+        k = self.kind()
+        if k is T.ARGUMENT_DEFINITION or k is T.ARGUMENT_REFERENCE:
+            return self.argument()
+        return self.statement()
+
+    def list_(self) -> Node:
+        children = [self.take()]  # Indent
+        item_kind = self.kind()
+        name = ORDERED_LIST if item_kind is T.ORDERED_LIST_ITEM else UNORDERED_LIST
+        while self.kind() is item_kind:
+            item = [self.take()]
+            item.append(self.statement_or_argument())
+            children.append(Node(LIST_ITEM, item))
+        self.expect(T.DEDENT, " (nested lists are not supported; list items must share one indentation)")
+        return Node(name, children)
+
+    def relations(self) -> Node:
+        children = [self.take()]  # Indent
+        if self.kind() not in T.RELATION_KINDS:
+            self.fail("Expected a relation symbol (+, -, <+, <-, +>, ->, ><, _, <_, _>) on the indented line", self.peek())
+        while self.kind() in T.RELATION_KINDS:
+            sym = self.take()
+            if sym.kind is T.CONTRADICTION:
+                member = self.statement()
+            else:
+                member = self.statement_or_argument()
+            node = Node(RELATION, [sym, member])
+            node.relation_kind = sym.kind
+            children.append(node)
+        self.expect(
+            T.DEDENT,
+            " (relations of the same parent must share one indentation; end the indented tree before continuing)",
+        )
+        return Node(RELATIONS, children)
+
+    def pcs(self) -> Node:
+        children = [self.pcs_statement()]
+        tails = 0
+        while self.kind() is T.STATEMENT_NUMBER or self.kind() is T.INFERENCE_START:
+            tail = []
+            while self.kind() is T.STATEMENT_NUMBER:
+                tail.append(self.pcs_statement())
+            if self.kind() is not T.INFERENCE_START:
+                self.fail(
+                    "A premise-conclusion structure must end with an inference line (----) "
+                    "followed by its conclusion", self.peek()
+                )
+            tail.append(self.inference())
+            if self.kind() is not T.STATEMENT_NUMBER:
+                self.fail("An inference line must be followed by a numbered conclusion ((n) text)", self.peek())
+            tail.append(self.pcs_statement())
+            children.append(Node(PCS_TAIL, tail))
+            tails += 1
+        if tails == 0:
+            self.fail("A premise-conclusion structure needs an inference line (----) before its conclusion", self.peek())
+        return Node(PCS, children)
+
+    def pcs_statement(self) -> Node:
+        num = self.take()
+        if not (self.kind() in T.CONTENT_KINDS or self.kind() in (T.STATEMENT_REFERENCE, T.STATEMENT_DEFINITION)):
+            self.fail("Expected a statement after the pcs number", self.peek())
+        return Node(PCS_STATEMENT, [num, self.statement()])
+
+    def inference(self) -> Node:
+        children = [self.take()]  # InferenceStart
+        if self.kind() in T.FREESTYLE_KINDS or (self.kind() is T.NEWLINE and self.kind(1) in T.FREESTYLE_KINDS):
+            if self.kind() is T.NEWLINE:
+                children.append(self.take())
+            rules = [self.freestyle()]
+            while self.kind() is T.LIST_DELIMITER:
+                self.take()
+                if self.kind() not in T.FREESTYLE_KINDS:
+                    self.fail("Expected an inference rule name after ','", self.peek())
+                rules.append(self.freestyle())
+            children.append(Node(INFERENCE_RULES, rules))
+        if self.kind() is T.NEWLINE:
+            children.append(self.take())
+        if self.kind() is T.DATA:
+            children.append(self.take())
+            if self.kind() is T.NEWLINE:
+                children.append(self.take())
+        children.append(
+            self.expect(T.INFERENCE_END, " to close the inference (use ---- alone, or -- rules {data} -- with two or more hyphens on both sides)")
+        )
+        children.append(self.expect(T.NEWLINE, " after the inference line"))
+        if self.kind() is T.INDENT:
+            rel = [self.take()]
+            if self.kind() is not T.OUTGOING_UNDERCUT:
+                self.fail("Only undercuts (_ or <_) may be attached to an inference", self.peek())
+            while self.kind() is T.OUTGOING_UNDERCUT:
+                sym = self.take()
+                node = Node(RELATION, [sym, self.statement_or_argument()])
+                node.relation_kind = sym.kind
+                rel.append(node)
+            self.expect(T.DEDENT)
+            children.append(Node(RELATIONS, rel))
+        return Node(INFERENCE, children)
+
+    # -- inline ----------------------------------------------------------------
+    def content(self) -> Node:
+        children = []
+        toks = self.toks
+        n = self.n
+        while self.i < n:
+            tok = toks[self.i]
+            k = tok.kind
+            if k is T.FREESTYLE or k is T.UNUSED_CONTROL_CHAR or k is T.ESCAPED_CHAR or k is T.SPECIAL_CHAR:
+                children.append(self.freestyle())
+            elif k is T.LINK or k is T.TAG or k is T.NEWLINE or k is T.ARGUMENT_MENTION or k is T.STATEMENT_MENTION:
+                children.append(tok)
+                self.i += 1
+            elif k in T.BOLD_STARTS:
+                children.append(self._range(BOLD, T.BOLD_STARTS[k]))
+            elif k in T.ITALIC_STARTS:
+                children.append(self._range(ITALIC, T.ITALIC_STARTS[k]))
+            else:
+                break
+        return Node(STATEMENT_CONTENT, children)
+
+    def _range(self, name, end_kind) -> Node:
+        children = [self.take()]
+        if self.kind() in T.CONTENT_KINDS:
+            children.append(self.content())
+        if self.kind() is not end_kind:
+            style = "bold" if name == BOLD else "italic"
+            self.fail(
+                f"Unclosed {style} text: expected {T.LABELS[end_kind]} (escape a literal * or _ with a backslash)",
+                self.peek(),
+            )
+        children.append(self.take())
+        return Node(name, children)
+
+    def freestyle(self) -> Node:
+        toks = self.toks
+        n = self.n
+        start = self.i
+        i = start
+        while i < n and toks[i].kind in T.FREESTYLE_KINDS:
+            i += 1
+        self.i = i
+        return Node(FREESTYLE_TEXT, toks[start:i])
+
+
+def parse_tokens(tokens: list[Token], text_length: int) -> tuple[Node, list[SyntaxIssue]]:
+    parser = Parser(tokens, text_length)
+    tree = parser.document()
+    return tree, parser.issues
