@@ -254,6 +254,13 @@ class Builder:
         self.front_matter = data
         if isinstance(data, dict) and isinstance(data.get("model"), dict):
             self.settings.update(data["model"])
+            custom = data["model"].get("shortcodes")
+            if isinstance(custom, dict):
+                self.shortcodes = dict(self.shortcodes)
+                for code, info in custom.items():
+                    char = info.get("unicode") if isinstance(info, dict) else info
+                    if isinstance(char, str):
+                        self.shortcodes[code] = char
 
     # -- rules -------------------------------------------------------------------
     def enter_heading(self, node, parent, index):
