@@ -79,6 +79,8 @@ class _Abort(Exception):
 
 
 _EOF = Token("EOF", "", -1, -1)
+# Deeper trees are rejected rather than risking Python's recursion limit.
+MAX_NESTING = 120
 
 _TOP_LEVEL_HINT = (
     "A top-level paragraph must start with text, a statement title ([title] or [title]:), "
@@ -94,6 +96,7 @@ class Parser:
         self.i = 0
         self.issues: list[SyntaxIssue] = []
         self.text_length = text_length
+        self.depth = 0
 
     # -- cursor ------------------------------------------------------------
     def peek(self, k: int = 0) -> Token:
@@ -117,7 +120,9 @@ class Parser:
     def fail(self, message: str, tok: Token):
         found = tok.kind
         if found == "EOF":
-            where, offset = "the end of the document", self.text_length
+            # Like the reference: point at the last character of the last token.
+            where = "the end of the document"
+            offset = max(self.toks[-1].end - 1, self.toks[-1].start) if self.toks else 0
         else:
             image = tok.image.strip() or T.LABELS.get(found, found)
             where, offset = f"{T.LABELS.get(found, found)} {image!r}", tok.start
@@ -137,8 +142,8 @@ class Parser:
                 self.i += 1
             if self.kind() is T.EMPTYLINE:
                 children.append(self.take())
-            elif self.kind() != "EOF":
-                self._recover("Front matter must be followed by an empty line", self.peek())
+            else:
+                self._recover("Front matter must be followed by an empty line and at least one element", self.peek())
         first = True
         while self.i < self.n:
             if not first:
@@ -152,6 +157,7 @@ class Parser:
                     break
             first = False
             start = self.i
+            self.depth = 0
             try:
                 children.append(self.block())
             except _Abort:
@@ -271,6 +277,7 @@ class Parser:
         return Node(name, children)
 
     def relations(self) -> Node:
+        self._enter()
         children = [self.take()]  # Indent
         if self.kind() not in T.RELATION_KINDS:
             self.fail("Expected a relation symbol (+, -, <+, <-, +>, ->, ><, _, <_, _>) on the indented line", self.peek())
@@ -287,6 +294,7 @@ class Parser:
             T.DEDENT,
             " (relations of the same parent must share one indentation; end the indented tree before continuing)",
         )
+        self.depth -= 1
         return Node(RELATIONS, children)
 
     def pcs(self) -> Node:
@@ -353,7 +361,13 @@ class Parser:
         return Node(INFERENCE, children)
 
     # -- inline ----------------------------------------------------------------
+    def _enter(self):
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            self.fail(f"Nesting deeper than {MAX_NESTING} levels (formatting or relation tree)", self.peek())
+
     def content(self) -> Node:
+        self._enter()
         children = []
         toks = self.toks
         n = self.n
@@ -371,6 +385,7 @@ class Parser:
                 children.append(self._range(ITALIC, T.ITALIC_STARTS[k]))
             else:
                 break
+        self.depth -= 1
         return Node(STATEMENT_CONTENT, children)
 
     def _range(self, name, end_kind) -> Node:

@@ -1,0 +1,73 @@
+import json
+import subprocess
+import sys
+
+from argdown_lbl.argdown import find_snippets, parse
+
+MD = """# Title
+
+Some prose.
+
+```argdown
+[A]: a
+    + <B>: b
+```
+
+```{.argdown #map}
+[C]: c
+```
+
+```python
+print("not argdown")
+```
+
+~~~argdown-map
+[A]
++ bad
+~~~
+"""
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "argdown_lbl.cli", *args], capture_output=True, text=True)
+
+
+def test_find_snippets_languages_and_offsets():
+    snippets = find_snippets(MD)
+    assert [s.language for s in snippets] == ["argdown", "argdown", "argdown-map"]
+    assert snippets[0].line == 6 and snippets[0].code.startswith("[A]: a")
+    assert snippets[1].info == "{.argdown #map}"
+    assert parse(snippets[0].code).ok and not parse(snippets[2].code).ok
+
+
+def test_cli_reports_file_line_column_and_exit_status(tmp_path):
+    good = tmp_path / "good.argdown"
+    good.write_text("[A]: a\n    + <B>: b\n", encoding="utf-8")
+    bad = tmp_path / "bad.argdown"
+    bad.write_text("[A]\n+ [B]\n", encoding="utf-8")
+    ok = run_cli("parse", str(good), "--json")
+    assert ok.returncode == 0 and ok.stderr == ""
+    data = json.loads(ok.stdout)
+    assert data["relations"][0]["from"] == "B" and data["relations"][0]["relationType"] == "support"
+    res = run_cli("parse", str(good), str(bad))
+    assert res.returncode == 1
+    assert res.stderr.startswith(f"{bad}:2:1: ")
+
+
+def test_cli_maps_markdown_errors_to_file_lines(tmp_path):
+    md = tmp_path / "doc.md"
+    md.write_text(MD, encoding="utf-8")
+    res = run_cli("parse", str(md), "--summary")
+    assert res.returncode == 1
+    assert f"{md}:20:1:" in res.stderr  # line 2 of the third snippet, which starts on line 19
+    assert "doc.md#0: 1 statements, 1 arguments (0 reconstructed), 1 relations, 0 errors" in res.stdout
+
+
+def test_networkx_export_marks_derived_edges():
+    doc = parse("<a>\n\n(1) s1\n----\n(2) [t]: c\n\n<b>\n\n(1) [t]\n----\n(2) d\n")
+    g = doc.to_networkx()
+    edges = {(u, v, d["type"], d["derived"]) for u, v, d in g.edges(data=True)}
+    assert ("<a>", "<b>", "support", True) in edges  # a's conclusion is b's premise
+    assert ("[t]", "<b>", "support", True) in edges
+    assert all(not d["derived"] for *_, d in doc.to_networkx(derived=False).edges(data=True))
+    assert g.nodes["<a>"]["reconstructed"] is True
