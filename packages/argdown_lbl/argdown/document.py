@@ -7,6 +7,7 @@ Read this module first: ``parse`` runs every step in order and returns a
 from __future__ import annotations
 
 import bisect
+import gc
 import os
 import re
 from dataclasses import dataclass, field
@@ -156,6 +157,18 @@ def parse(
     ``mode`` ("loose" or "strict") overrides the front matter's ``model.mode``.
     ``include_base``: a file path; ``@include(...)`` is resolved relative to it.
     """
+    # The parse allocates millions of short-lived objects and frees no cycles;
+    # pausing the cyclic GC halves its run time (measured: benchmarks/parse_speed.py).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _parse(text, source, lenient, mode, include_base, raise_errors)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _parse(text, source, lenient, mode, include_base, raise_errors) -> Document:
     pre: list[Diagnostic] = []
     if include_base is not None and "@include(" in text:
         text, pre = expand_includes(text, include_base)
