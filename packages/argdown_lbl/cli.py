@@ -57,7 +57,8 @@ def parse_command(files, as_json, lenient, mode, summary):
                 reconstructed = sum(a.is_reconstructed for a in doc.arguments.values())
                 click.echo(
                     f"{label}: {len(doc.statements)} statements, {len(doc.arguments)} arguments "
-                    f"({reconstructed} reconstructed), {len(doc.relations)} relations, {len(doc.errors)} errors"
+                    f"({reconstructed} reconstructed), {len(doc.relations)} relations, {len(doc.errors)} errors",
+                    err=as_json,  # keep stdout pure JSON
                 )
     if as_json:
         payload = exports[0][1] if len(exports) == 1 else {label: data for label, data in exports}
