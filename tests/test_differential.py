@@ -24,14 +24,15 @@ def need_reference():
         pytest.skip(reason)
 
 
-def _agreement(snippets, tmp_path_factory, exempt=()):
-    ref = oracle.run_reference(snippets, tmp_path_factory.mktemp("ref"))
-    problems = []
-    for name, text in snippets.items():
-        if name in exempt:
-            continue
-        problems += oracle.compare(name, text, ref[name])
-    return problems, ref
+@pytest.fixture(scope="module")
+def tricky(need_reference, tmp_path_factory):
+    """The tricky cases and the reference's results for them (one CLI run for the module)."""
+    snippets = oracle.tricky_snippets()
+    return snippets, oracle.run_reference(snippets, tmp_path_factory.mktemp("ref"))
+
+
+def _problems(snippets, ref, exempt=()):
+    return [p for name, text in snippets.items() if name not in exempt for p in oracle.compare(name, text, ref[name])]
 
 
 def test_docs_snippets_agree(need_reference, tmp_path_factory):
@@ -39,28 +40,27 @@ def test_docs_snippets_agree(need_reference, tmp_path_factory):
         pytest.skip(f"{oracle.ARGDOWN_DOCS} is absent (the upstream Argdown docs live in ../shared)")
     snippets = oracle.docs_snippets()
     assert len(snippets) >= 150
-    problems, ref = _agreement(snippets, tmp_path_factory, MAP_PLUGIN_SNIPPETS)
+    ref = oracle.run_reference(snippets, tmp_path_factory.mktemp("ref"))
+    problems = _problems(snippets, ref, MAP_PLUGIN_SNIPPETS)
     assert problems == [], "\n".join(problems)
-    # The exempt snippets really do differ only through those plugins: without
-    # their settings both parsers agree.
+    # The exemptions name real snippets (a renamed docs file must not silently drop one).
     for name in MAP_PLUGIN_SNIPPETS:
         assert name in snippets
 
 
-def test_tricky_cases_agree(need_reference, tmp_path_factory):
-    snippets = oracle.tricky_snippets()
+def test_tricky_cases_agree(tricky):
+    snippets, ref = tricky
     assert len(snippets) >= 100
-    problems, ref = _agreement(snippets, tmp_path_factory)
+    problems = _problems(snippets, ref)
     assert problems == [], "\n".join(problems)
     invalid = [n for n in snippets if ref[n]["json"] is None]
     assert len(invalid) >= 20  # the set exercises errors as well as models
 
 
-def test_invalid_snippets_report_the_references_first_error_line(need_reference, tmp_path_factory):
+def test_invalid_snippets_report_the_references_first_error_line(tricky):
     from argdown_lbl.argdown import parse
 
-    snippets = oracle.tricky_snippets()
-    ref = oracle.run_reference(snippets, tmp_path_factory.mktemp("ref"))
+    snippets, ref = tricky
     checked = 0
     for name, text in snippets.items():
         if ref[name]["errors"]:

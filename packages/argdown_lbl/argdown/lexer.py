@@ -51,6 +51,8 @@ _LINE_START_KINDS = {
     "iund": T.INCOMING_UNDERCUT,
     "ound": T.OUTGOING_UNDERCUT,
 }
+# What a "--" line becomes after an empty line, where no inference may start.
+_ATTACK_AFTER_EMPTYLINE = re.compile(r"([ \t]*)(<?-)")
 _HEADING_START = re.compile(r"(#+) ")
 _END_LOOKAHEAD = r"(?:[ \t]|(?=\n|\r|\)|\}|_|\.|,|!|\?|;|:|-|\*|$))"
 _ASTERISK_BOLD_END = re.compile(r"\*\*" + _END_LOOKAHEAD)
@@ -187,7 +189,7 @@ class _Lexer:
             end = self._line_start(pos, last)
             if end is not None:
                 return end
-        if c == "#" and (last is None or last is T.NEWLINE or last is T.EMPTYLINE):
+        if c == "#" and at_line_start:
             m = _HEADING_START.match(text, pos)
             if m:
                 self.emit(T.HEADING_START, pos, m.end())
@@ -235,7 +237,7 @@ class _Lexer:
         if group == "inf":
             # An inference line only starts directly after a line break.
             if last is T.EMPTYLINE:
-                m2 = re.compile(r"([ \t]*)(<?-)").match(self.text, pos)
+                m2 = _ATTACK_AFTER_EMPTYLINE.match(self.text, pos)
                 self.indent_to(len(m2.group(1)), pos)
                 self.emit(T.OUTGOING_ATTACK, pos, m2.end())
                 return m2.end()
