@@ -13,9 +13,7 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: any range that admits a newer release resolves to the
 	# newest CUDA build (several GB); 2.13.0 is the CPU build this machine serves.
 	$(PIP) install -q torch==2.13.0
-	# The train extra is not installed yet: it does not resolve with the base pins
-	# (to be settled by the spin-train issue, which is its first user).
-	$(PIP) install -q -e '.[dev]'
+	$(PIP) install -q -e '.[train,dev]'
 	touch $(STAMP)
 
 # The reference Argdown CLI for the differential tests (skipped without node).
