@@ -68,5 +68,115 @@ def parse_command(files, as_json, lenient, mode, summary):
     sys.exit(1 if failed else 0)
 
 
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def _load(corpus: Path, configs: tuple[str, ...]):
+    from .corpus import ConfigError, load_corpus
+
+    try:
+        return load_corpus(corpus, list(configs) or None)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@main.command("fetch")
+@click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--from", "from_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Take the files from a folder laid out like ../shared/upstream instead of downloading.")
+@click.option("--config", "configs", multiple=True, help="Only these configs (glob; repeatable).")
+@click.option("--force", is_flag=True, help="Fetch again even if the cache holds the pinned commit.")
+@click.option("--base-url", default="https://codeload.github.com", show_default=True,
+              help="Where repository tarballs are served ({base}/{owner}/{name}/tar.gz/{commit}).")
+def fetch_command(corpus, from_dir, configs, force, base_url):
+    """Download the upstream sources that CORPUS's configs pin into CORPUS/.cache/."""
+    from .fetch import FetchError, fetch
+
+    specs = [s for s in _load(corpus, configs) if s.upstream is not None]
+    failed = False
+    for spec in specs:
+        try:
+            manifest, fresh = fetch(spec, from_dir, base_url, force)
+        except FetchError as exc:
+            click.echo(f"error: {exc}", err=True)
+            failed = True
+            continue
+        state = "fetched" if fresh else "up to date"
+        click.echo(f"{spec.name}: {state}, {len(manifest['files'])} files of {spec.upstream.repo}"
+                   f"@{spec.upstream.commit[:10]} in {spec.cache}")
+    sys.exit(1 if failed else 0)
+
+
+@main.command("split")
+@click.argument("corpus", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write as a Hub dataset repository (README.md + <config>/<split>-*.parquet).")
+@click.option("--config", "configs", multiple=True, help="Only these configs (glob; repeatable).")
+@click.option("--keep-invalid", is_flag=True, help="Keep snippets the parser or z3 rejects (flagged valid=false).")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if anything was skipped or reported.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no problem list (the summary table stays).")
+def split_command(corpus, out, configs, keep_invalid, strict, quiet):
+    """Turn every snippet in CORPUS into "write the next line" chat rows and write a Hub dataset."""
+    from .hub import write_dataset
+    from .report import print_problems, print_summary, progress_bar
+    from .split import source_count, split_config
+
+    specs = _load(corpus, configs)
+    results = []
+    with progress_bar(disable=quiet) as bar:
+        task = bar.add_task("sources", total=sum(source_count(s) for s in specs))
+        for spec in specs:
+            bar.update(task, description=spec.name)
+            results.append(split_config(spec, keep_invalid, progress=lambda _label: bar.advance(task)))
+    written = write_dataset(results, out)
+    if not quiet:
+        print_problems(results)
+    print_summary(results)
+    click.echo(f"wrote {len(written)} files to {out}", err=True)
+    problems = sum(1 for r in results for p in r.problems if p.kind != "duplicate")
+    sys.exit(1 if strict and problems else 0)
+
+
+@main.command("push")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--repo-id", required=True, help="ORG/NAME of the dataset repository on the Hub.")
+@click.option("--private", is_flag=True, help="Create the repository as private (if it does not exist).")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded where; send nothing.")
+def push_command(folder, repo_id, private, dry_run):
+    """Upload FOLDER (written by `split`) as a dataset repository.
+
+    The token comes from HF_TOKEN or `hf auth login`; it is never printed.
+    `hf upload ORG/NAME FOLDER --repo-type dataset` uploads the same folder.
+    """
+    from .hub import describe, plan_upload, push
+
+    try:
+        plan = plan_upload(folder, repo_id, private)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if dry_run:
+        click.echo(describe(plan))
+        return
+    info = push(folder, repo_id, private)
+    click.echo(f"uploaded {len(plan.files)} files to datasets/{repo_id}: {getattr(info, 'commit_url', info)}")
+
+
+@main.command("generate")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--count", default=1000, show_default=True, type=int)
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+def generate_command(seed, count, out):
+    """Write the synthetic corpus as .argdown files (what split generates in memory for a generator config)."""
+    from .synthetic import generate_sources
+
+    for label, text in generate_sources(seed, count):
+        path = out / label
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {count} arguments to {out}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

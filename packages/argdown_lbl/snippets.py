@@ -1,0 +1,78 @@
+"""What readers produce: snippets with their prose context, and problems with positions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .argdown.markdown import fence_language
+
+# Fence languages -> the snippet language we record (others are not collected).
+LANGUAGES = {
+    "z3": "smt2",
+    "smt2": "smt2",
+    "smtlib": "smt2",
+    "smt-lib": "smt2",
+    "z3-py": "python",
+    "python": "python",
+    "py": "python",
+}
+
+
+def language_of(info: str) -> str | None:
+    """The snippet language of a fence info string (``z3 ignore-errors`` -> ``smt2``), or None."""
+    if fence_language(info):  # argdown, argdown-map, argdown-cheatsheet, {.argdown}
+        return "argdown"
+    info = info.strip()
+    word = info.split()[0].lower() if info else ""
+    return LANGUAGES.get(word)
+
+
+@dataclass
+class Snippet:
+    """A block of code to split, with where it came from and the prose around it."""
+
+    code: str
+    language: str  # argdown | smt2 | python
+    source: str  # path relative to the config folder, or the upstream path
+    line: int  # 1-based line of the first code line in the source
+    headings: list[str] = field(default_factory=list)
+    prose: str = ""  # the prose just before the snippet
+    info: str = ""  # the fence info string as written (e.g. "z3 ignore-errors")
+
+    @property
+    def flags(self) -> set[str]:
+        return set(self.info.split()[1:]) if self.info and not self.info.startswith("{") else set()
+
+    def context(self, max_chars: int) -> str:
+        """Heading path and the prose before the snippet, cut from the front to ``max_chars``."""
+        parts = []
+        if self.headings:
+            parts.append(" > ".join(self.headings))
+        prose = self.prose.strip()
+        if len(prose) > max_chars:
+            prose = prose[-max_chars:]
+            cut = prose.find("\n")  # start at a line boundary when one is near
+            prose = prose[cut + 1:] if 0 <= cut < max_chars // 4 else prose
+        if prose:
+            parts.append(prose)
+        return "\n\n".join(parts)
+
+
+@dataclass
+class Problem:
+    """Something skipped or suspicious in a source; printed as ``path:line:col: message``."""
+
+    source: str
+    line: int
+    column: int
+    message: str
+    kind: str = "source"  # source | argdown | z3 | config | duplicate
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}:{self.column}: {self.message}"
+
+
+@dataclass
+class ReadResult:
+    snippets: list[Snippet] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)

@@ -1,0 +1,199 @@
+"""Synthetic corpus: valid arguments from classic schemes, rendered as Argdown, deterministic from a seed.
+
+Each argument becomes one small .argdown text: the argument with its gist and
+its premise-conclusion structure (inference lines name the rule and the
+premises used), then a small map that places it among an objection. The
+schemes are logically valid by construction; the content is drawn from a
+lexicon of everyday and technical claims, so only the form carries the
+inference.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+# (subject, [(affirmed predicate, denied predicate), ...]) -> atomic claims and their negations.
+LEXICON = [
+    ("the reactor", [("overheats", "does not overheat"), ("is shut down", "is not shut down")]),
+    ("the alarm", [("sounds", "does not sound"), ("is armed", "is not armed")]),
+    ("the bridge", [("is closed", "is not closed"), ("carries heavy trucks", "does not carry heavy trucks")]),
+    ("the harvest", [("fails", "does not fail"), ("is stored in time", "is not stored in time")]),
+    ("the council", [("raises taxes", "does not raise taxes"), ("approves the budget", "does not approve the budget")]),
+    ("the patient", [("has a fever", "does not have a fever"), ("takes the medicine", "does not take the medicine")]),
+    ("the river", [("floods the valley", "does not flood the valley"), ("freezes over", "does not freeze over")]),
+    ("the museum", [("opens on Sunday", "does not open on Sunday"), ("gets new funding", "does not get new funding")]),
+    ("the experiment", [("is replicated", "is not replicated"), ("supports the hypothesis", "does not support the hypothesis")]),
+    ("the train", [("arrives late", "does not arrive late"), ("is cancelled", "is not cancelled")]),
+    ("the company", [("hires new staff", "does not hire new staff"), ("reports a profit", "does not report a profit")]),
+    ("the witness", [("tells the truth", "does not tell the truth"), ("was at the scene", "was not at the scene")]),
+    ("the satellite", [("loses power", "does not lose power"), ("sends data", "does not send data")]),
+    ("the school", [("extends its hours", "does not extend its hours"), ("hires a nurse", "does not hire a nurse")]),
+    ("the vaccine", [("is approved", "is not approved"), ("reduces infections", "does not reduce infections")]),
+    ("the market", [("crashes", "does not crash"), ("recovers by spring", "does not recover by spring")]),
+    ("the dam", [("holds", "does not hold"), ("is inspected", "is not inspected")]),
+    ("the election", [("is postponed", "is not postponed"), ("has a high turnout", "does not have a high turnout")]),
+    ("the garden", [("gets enough rain", "does not get enough rain"), ("produces tomatoes", "does not produce tomatoes")]),
+    ("the software", [("passes its tests", "does not pass its tests"), ("is released", "is not released")]),
+    ("the treaty", [("is ratified", "is not ratified"), ("limits emissions", "does not limit emissions")]),
+    ("the festival", [("sells out", "does not sell out"), ("moves indoors", "does not move indoors")]),
+    ("the lake", [("is polluted", "is not polluted"), ("is safe for swimming", "is not safe for swimming")]),
+    ("the ferry", [("runs tonight", "does not run tonight"), ("is fully booked", "is not fully booked")]),
+]
+# (plural kind, singular kind, property, individual) for quantified schemes.
+KINDS = [
+    ("whales", "whale", "mammals", "Moby"), ("metals", "metal", "conductors of electricity", "this copper wire"),
+    ("primes above two", "prime above two", "odd numbers", "seven"), ("squares", "square", "rectangles", "this tile"),
+    ("judges", "judge", "bound by the constitution", "Judge Okafor"), ("birds", "bird", "vertebrates", "Tweety"),
+    ("citizens", "citizen", "entitled to vote at eighteen", "Ana"), ("bachelors", "bachelor", "unmarried", "Rupert"),
+    ("roses", "rose", "flowering plants", "the rose by the gate"), ("violins", "violin", "string instruments", "the Stradivarius"),
+    ("planets", "planet", "in orbit around a star", "Mars"), ("oaks", "oak", "deciduous trees", "the old oak"),
+]
+
+
+@dataclass
+class Claim:
+    text: str
+    negation: str
+
+
+def _claims(rng: random.Random, n: int) -> list[Claim]:
+    subjects = rng.sample(LEXICON, n)
+    out = []
+    for subject, predicates in subjects:
+        pos, neg = rng.choice(predicates)
+        out.append(Claim(f"{subject} {pos}", f"{subject} {neg}"))
+    return out
+
+
+def _s(text: str) -> str:
+    """Sentence case with a final full stop."""
+    return text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
+def _if(a: str, b: str) -> str:
+    return _s(f"if {a}, then {b}")
+
+
+# Each scheme: rng -> (name, premises, [(rule, uses, conclusion), ...]); the last conclusion is the main one.
+def modus_ponens(rng):
+    a, b = _claims(rng, 2)
+    return "modus ponens", [_if(a.text, b.text), _s(a.text)], [("modus ponens", [1, 2], _s(b.text))]
+
+
+def modus_tollens(rng):
+    a, b = _claims(rng, 2)
+    return "modus tollens", [_if(a.text, b.text), _s(b.negation)], [("modus tollens", [1, 2], _s(a.negation))]
+
+
+def hypothetical_syllogism(rng):
+    a, b, c = _claims(rng, 3)
+    return ("hypothetical syllogism", [_if(a.text, b.text), _if(b.text, c.text)],
+            [("hypothetical syllogism", [1, 2], _if(a.text, c.text))])
+
+
+def disjunctive_syllogism(rng):
+    a, b = _claims(rng, 2)
+    return ("disjunctive syllogism", [_s(f"either {a.text} or {b.text}"), _s(a.negation)],
+            [("disjunctive syllogism", [1, 2], _s(b.text))])
+
+
+def contraposition(rng):
+    a, b = _claims(rng, 2)
+    return "contraposition", [_if(a.text, b.text)], [("contraposition", [1], _if(b.negation, a.negation))]
+
+
+def constructive_dilemma(rng):
+    a, b, c = _claims(rng, 3)
+    return ("constructive dilemma", [_s(f"either {a.text} or {b.text}"), _if(a.text, c.text), _if(b.text, c.text)],
+            [("constructive dilemma", [1, 2, 3], _s(c.text))])
+
+
+def destructive_dilemma(rng):
+    a, b, c, d = _claims(rng, 4)
+    return ("destructive dilemma",
+            [_if(a.text, c.text), _if(b.text, d.text), _s(f"either {c.negation} or {d.negation}")],
+            [("destructive dilemma", [1, 2, 3], _s(f"either {a.negation} or {b.negation}"))])
+
+
+def chain(rng):
+    """A multi-step argument with intermediate conclusions (modus ponens, repeated)."""
+    steps = rng.randint(2, 3)
+    claims = _claims(rng, steps + 1)
+    premises = [_s(claims[0].text)]
+    inferences = []
+    number = 1
+    for k in range(steps):
+        premises_so_far = number + 1  # the conditional about to be stated
+        inferences.append(("modus ponens", [number, premises_so_far], _s(claims[k + 1].text),
+                           _if(claims[k].text, claims[k + 1].text)))
+        number = premises_so_far + 1
+    return "chained modus ponens", premises, inferences
+
+
+def universal_instantiation(rng):
+    plural, singular, prop, name = rng.choice(KINDS)
+    return ("universal instantiation", [_s(f"all {plural} are {prop}"), _s(f"{name} is a {singular}")],
+            [("universal instantiation", [1, 2], _s(f"{name} is {prop}"))])
+
+
+def universal_modus_tollens(rng):
+    plural, singular, prop, name = rng.choice(KINDS)
+    return ("universal modus tollens", [_s(f"all {plural} are {prop}"), _s(f"{name} is not {prop}")],
+            [("universal modus tollens", [1, 2], _s(f"{name} is not a {singular}"))])
+
+
+def categorical_syllogism(rng):
+    (p1, s1, prop1, _), (p2, s2, prop2, name) = rng.sample(KINDS, 2)
+    return ("universal instantiation, twice",
+            [_s(f"all {p1} are {prop1}"), _s(f"all {p2} are {prop2}"), _s(f"{name} is a {s1} and a {s2}")],
+            [("universal instantiation", [1, 3], _s(f"{name} is {prop1}")),
+             ("universal instantiation", [2, 3], _s(f"{name} is {prop2}"))])
+
+
+SCHEMES = [modus_ponens, modus_tollens, hypothetical_syllogism, disjunctive_syllogism, contraposition,
+           constructive_dilemma, destructive_dilemma, chain, universal_instantiation, universal_modus_tollens,
+           categorical_syllogism]
+
+
+def _title(rng: random.Random, scheme: str, index: int) -> str:
+    word = rng.choice(["Argument", "Case", "Reasoning", "Inference", "Proof"])
+    return f"{scheme.capitalize()} {word} {index}"
+
+
+def render(index: int, rng: random.Random) -> str:
+    """One argument: gist, pcs with rule/uses data, and a small map with an objection."""
+    scheme = rng.choice(SCHEMES)
+    name, premises, inferences = scheme(rng)
+    title = _title(rng, name, index)
+    main = inferences[-1][2]
+    lines = [f"<{title}>: {main[:-1]}, by {name}.", ""]
+    number = 0
+    for p in premises:
+        number += 1
+        lines.append(f"({number}) {p}")
+    for k, step in enumerate(inferences):
+        rule, uses, conclusion = step[:3]
+        if k == len(inferences) - 1:  # the main conclusion gets a title: the map below refers to it
+            conclusion = f"[{title} conclusion]: {conclusion}"
+        if len(step) == 4:  # a chain step states its conditional first
+            number += 1
+            lines.append(f"({number}) {step[3]}")
+        uses_text = ", ".join(str(u) for u in uses)
+        lines.append(f"-- {rule} {{uses: [{uses_text}]}} --")
+        number += 1
+        lines.append(f"({number}) {conclusion}")
+    objection = rng.choice(premises[:2])
+    if objection.split()[0] in ("The", "If", "Either", "All"):
+        objection = objection[0].lower() + objection[1:]
+    lines += [
+        "", f"[{title} conclusion]", f"    <+ <{title}>",
+        f"    <- <Objection to {title}>: It is doubtful that {objection}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def generate_sources(seed: int, count: int) -> list[tuple[str, str]]:
+    """``count`` (label, Argdown text) pairs; the same seed always gives the same texts."""
+    rng = random.Random(seed)
+    return [(f"synthetic/seed-{seed}/{i:05d}.argdown", render(i, rng)) for i in range(1, count + 1)]
