@@ -1,0 +1,67 @@
+"""A local stand-in for the Hub's upload endpoints, on 127.0.0.1, recording every request.
+
+It answers the calls huggingface_hub makes for create_repo and upload_folder
+(repo creation, card YAML validation, preupload, commit) with the shapes the
+Hub returns, so the real client code runs end to end without the internet.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, obj, code=200):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        self.server.requests.append(("POST", self.path, dict(self.headers), body))
+        base = f"http://127.0.0.1:{self.server.server_port}"
+        if self.path == "/api/repos/create":
+            name = json.loads(body)
+            return self._reply({"url": f"{base}/datasets/{name['organization']}/{name['name']}"})
+        if self.path.startswith("/api/validate-yaml"):
+            return self._reply({"errors": [], "warnings": []})
+        if "/preupload/" in self.path:
+            files = json.loads(body)["files"]
+            return self._reply({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                                          for f in files]})
+        if "/commit/" in self.path:
+            repo = self.path.split("/api/datasets/")[1].split("/commit/")[0]
+            return self._reply({"commitUrl": f"{base}/datasets/{repo}/commit/{'a' * 40}", "commitOid": "a" * 40})
+        self._reply({"error": f"not served here: {self.path}"}, 404)
+
+    def do_GET(self):
+        self.server.requests.append(("GET", self.path, dict(self.headers), b""))
+        self._reply({"error": f"not served here: {self.path}"}, 404)
+
+
+class LocalHub:
+    def __enter__(self):
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.requests = []
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.endpoint = f"http://127.0.0.1:{self.server.server_port}"
+        return self
+
+    @property
+    def requests(self):
+        return self.server.requests
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
