@@ -1,5 +1,7 @@
 """Our parser against the reference CLI on the official docs and our tricky cases."""
 
+import re
+
 import pytest
 
 import oracle
@@ -68,3 +70,26 @@ def test_invalid_snippets_report_the_references_first_error_line(tricky):
             assert ours and ours[0].line == ref[name]["errors"][0][0], (name, ours[0], ref[name]["errors"])
             checked += 1
     assert checked >= 15
+
+
+def test_our_corpora_agree_with_the_reference(need_reference, tmp_path_factory):
+    """Every Argdown snippet we wrote (corpora/) and a sample of the synthetic corpus: same model as the reference."""
+    from argdown_lbl.corpus import load_corpus
+    from argdown_lbl.readers import read_source
+    from argdown_lbl.synthetic import generate_sources
+
+    snippets = {}
+    for spec in load_corpus(oracle.ROOT / "corpora"):
+        if spec.upstream is not None or spec.generator is not None:
+            continue
+        for path, label in spec.sources():
+            for s in read_source(path, label).snippets:
+                if s.language == "argdown":
+                    snippets[re.sub(r"[^A-Za-z0-9]+", "-", f"{spec.name}-{label}-{s.line}")] = s.code
+    for label, text in generate_sources(seed=1, count=60):
+        snippets[re.sub(r"[^A-Za-z0-9]+", "-", label)] = text
+    assert len(snippets) >= 60 + 60 + 40 + 20
+    ref = oracle.run_reference(snippets, tmp_path_factory.mktemp("ref"))
+    problems = _problems(snippets, ref)
+    assert problems == [], "\n".join(problems)
+    assert all(ref[name]["json"] is not None for name in snippets)  # the reference accepts all of them

@@ -48,7 +48,7 @@ def test_markdown_snippets_languages_lines_and_context():
     first = result.snippets[0]
     assert first.code == "[A]: Text.\n    - [B]: Other.\n"
     assert first.headings == ["Guide page", "Relations", "Attacks"]
-    assert first.prose == "An attack is drawn with a minus.\nIt can point both ways."
+    assert first.prose == "Some intro prose.\n\nAn attack is drawn with a minus.\nIt can point both ways."
     assert "Guide page > Relations > Attacks" in first.context(1000)
     assert result.snippets[1].flags == {"ignore-errors"}
     assert not result.problems
@@ -107,10 +107,10 @@ def test_html_examples_pre_blocks_and_highlighting_removed():
     py, ad, smt = result.snippets
     assert py.code == "x = Int('x')\nsolve(x > 2)\n"
     assert py.headings == ["Z3 API in Python", "Getting Started"]
-    assert py.prose == "Let us start with a simple example:"
+    assert py.prose == "Intro paragraph.\n\nLet us start with a simple example:"
     assert py.line == 8
     assert ad.code == "[A]: Cats & dogs.\n    + <B>: Because.\n"
-    assert ad.headings == ["Z3 API in Python", "Maps"] and ad.prose == "An argument map:"
+    assert ad.headings == ["Z3 API in Python", "Maps"] and ad.prose.endswith("example:\n\nAn argument map:")
     assert smt.code == "(check-sat)\n"
 
 

@@ -36,7 +36,7 @@ class Snippet:
     source: str  # path relative to the config folder, or the upstream path
     line: int  # 1-based line of the first code line in the source
     headings: list[str] = field(default_factory=list)
-    prose: str = ""  # the prose just before the snippet
+    prose: str = ""  # the prose before the snippet in its file (cut to size by ``context``)
     info: str = ""  # the fence info string as written (e.g. "z3 ignore-errors")
 
     @property

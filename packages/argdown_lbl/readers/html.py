@@ -54,7 +54,6 @@ def read_html(text: str, source: str) -> ReadResult:
             level = HEADINGS[tag.name]
             title = _SPACE.sub(" ", tag.get_text()).strip()
             headings = [h for h in headings if h[0] < level] + [(level, title)]
-            prose = []
         elif tag.name == "p":
             if tag.find_parent("example") is None:
                 prose.append(_SPACE.sub(" ", tag.get_text()).strip())

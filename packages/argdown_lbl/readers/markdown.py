@@ -42,7 +42,6 @@ def read_markdown(text: str, source: str) -> ReadResult:
         elif tok.type == "heading_open":
             level = int(tok.tag[1])
             headings = [h for h in headings if h[0] < level] + [(level, tokens[i + 1].content.strip())]
-            prose = []
         elif tok.type in PROSE_BLOCKS and tok.map:
             prose.append("\n".join(lines[tok.map[0]:tok.map[1]]).strip())
         elif tok.type == "fence" and tok.map:
