@@ -25,14 +25,23 @@ reference:
 test: $(STAMP) reference
 	$(PY) -m pytest -q
 
+# Upstream docs come from ../shared/upstream when present (this machine has no
+# internet); elsewhere `argdown-lbl fetch corpora` downloads the pinned commits.
+SHARED_UPSTREAM := $(wildcard ../shared/upstream)
+
 demo: $(STAMP)
 	mkdir -p runs/demo
-	$(VENV)/bin/argdown-lbl parse --summary --json \
-		$$(find corpora -name '*.argdown' -o -name '*.md' | sort) > runs/demo/parse.json
-	@echo "JSON export written to runs/demo/parse.json"
+	-$(VENV)/bin/argdown-lbl fetch corpora $(if $(SHARED_UPSTREAM),--from $(SHARED_UPSTREAM))
+	$(VENV)/bin/argdown-lbl split corpora --out runs/demo/argdown_line-by-line
+	$(VENV)/bin/argdown-lbl parse --json \
+		$$(find corpora -path corpora/.cache -prune -o \( -name '*.argdown' -o -name '*.md' \) -print | sort) \
+		> runs/demo/parse.json
+	@echo "Dataset in runs/demo/argdown_line-by-line (load with datasets.load_dataset(DIR, name=CONFIG));"
+	@echo "JSON export of the corpora in runs/demo/parse.json"
 
 bench: $(STAMP) reference
 	$(PY) benchmarks/parse_speed.py
+	$(PY) benchmarks/split_scaling.py
 
 clean:
 	rm -rf $(VENV) tests/reference/node_modules runs .pytest_cache .hypothesis
