@@ -130,3 +130,19 @@ def test_fetch_online_from_a_local_http_server(tmp_path):
             fetch(spec, base_url=base, force=True)
     finally:
         server.shutdown()
+
+
+def test_fetch_cli_offline_and_a_clear_error_without_the_folder(tmp_path):
+    from click.testing import CliRunner
+
+    from argdown_lbl.cli import main
+
+    make_config(tmp_path, UPSTREAM)
+    upstream_layout(tmp_path / "shared")
+    ok = CliRunner().invoke(main, ["fetch", str(tmp_path / "corpus"), "--from", str(tmp_path / "shared")])
+    assert ok.exit_code == 0 and "cfg: fetched, 1 files of someone/docs@0123456789" in ok.output
+    again = CliRunner().invoke(main, ["fetch", str(tmp_path / "corpus"), "--from", str(tmp_path / "shared")])
+    assert "up to date" in again.output
+    (tmp_path / "empty").mkdir()
+    bad = CliRunner().invoke(main, ["fetch", str(tmp_path / "corpus"), "--from", str(tmp_path / "empty"), "--force"])
+    assert bad.exit_code == 1 and "some-docs" in bad.output

@@ -2,6 +2,8 @@
 
 import json
 
+from hypothesis import given, settings, strategies as st
+
 from argdown_lbl.readers import decode, read_argdown, read_chat_jsonl, read_html, read_markdown, read_source
 from argdown_lbl.snippets import language_of
 
@@ -166,3 +168,20 @@ def test_decode_reports_binary_and_bad_utf8_with_position(tmp_path):
     path = tmp_path / "crlf.md"
     path.write_bytes(b"# T\r\n\r\n```argdown\r\n[A]: a.\r\n```\r\n")
     assert read_source(path, "crlf.md").snippets[0].code == "[A]: a.\n"
+
+
+FENCE_PIECES = ["```argdown\n", "```z3\n", "~~~python\n", "```\n", "# Head\n", "[A]: a.\n", "    + <B>: b.\n", "\n",
+                "prose line\n", "<pre class=\"language-argdown\">", "</pre>", "<example>", "<h2>T</h2>", "---\n"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(FENCE_PIECES), st.text(max_size=20)), max_size=40))
+def test_readers_never_raise_and_positions_lie_inside_the_source(pieces):
+    text = "".join(pieces).replace("\r\n", "\n").replace("\r", "\n")  # as read_source normalises
+    n_lines = text.count("\n") + 1
+    for reader in (read_markdown, read_html, read_argdown):
+        result = reader(text, "random")
+        for item in result.snippets + result.problems:
+            assert 1 <= item.line <= n_lines + 1
+        for snippet in result.snippets:
+            assert snippet.code.strip("\n") in text or reader is read_html

@@ -58,7 +58,7 @@ class ConfigResult:
 
 
 def snippet_key(code: str) -> str:
-    normal = "\n".join(line.rstrip() for line in code.strip("\n").splitlines())
+    normal = "\n".join(line.rstrip() for line in code.strip("\n").split("\n"))
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 

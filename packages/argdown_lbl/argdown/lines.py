@@ -6,6 +6,7 @@ with the parser on what a premise, a relation or an inference line is.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from . import lexer, parser as P, tokens as T
@@ -32,6 +33,12 @@ _TOP_KINDS = {
     P.ORDERED_LIST: LIST_ITEM,
     P.UNORDERED_LIST: LIST_ITEM,
 }
+
+
+def source_lines(text: str) -> list[str]:
+    """Lines as the lexer and ``LineIndex`` count them (only CR, LF and CRLF break lines)."""
+    lines = re.split(r"\r\n|\r|\n", text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 def _tree(text: str):
@@ -84,7 +91,7 @@ def line_kinds(text: str) -> list[str]:
                 _mark(child, FRONT_MATTER, index, out)
             continue
         _mark(child, _TOP_KINDS.get(child.name, STATEMENT), index, out)
-    lines = text.splitlines()
+    lines = source_lines(text)
     kinds = []
     for number, line in enumerate(lines, start=1):
         if number in out:
@@ -126,6 +133,7 @@ def top_level_units(text: str) -> tuple[list[Unit], list[tuple[int, int]]]:
     units: list[Unit] = []
     headings: list[tuple[int, str]] = []
     covered: set[int] = set()
+    lines = source_lines(text)
     previous = None
     for child in tree.children:
         if isinstance(child, T.Token):
@@ -138,7 +146,7 @@ def top_level_units(text: str) -> tuple[list[Unit], list[tuple[int, int]]]:
         covered.update(range(first, last + 1))
         if child.name == P.HEADING:
             level = len(child.children[0].image.strip())  # the HeadingStart token: "#", "##", ...
-            title = text.splitlines()[first - 1].lstrip("#").strip()
+            title = lines[first - 1].lstrip("#").strip()
             headings = [h for h in headings if h[0] < level] + [(level, title)]
             previous = None
             continue
@@ -155,7 +163,7 @@ def _uncovered_blocks(text: str, covered: set[int]) -> list[tuple[int, int]]:
     """Blank-line separated runs of non-comment lines that no parsed block covers."""
     blocks = []
     start = None
-    lines = text.splitlines()
+    lines = source_lines(text)
     for number, line in enumerate(lines + [""], start=1):
         content = line.strip() and not _is_comment(line) and number not in covered
         if content and start is None:

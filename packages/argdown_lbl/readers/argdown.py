@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..argdown.lines import top_level_units
+from ..argdown.lines import source_lines, top_level_units
 from ..snippets import Problem, ReadResult, Snippet
 
 
@@ -13,7 +13,7 @@ def read_argdown(text: str, source: str, keep_invalid: bool = False) -> ReadResu
     snippets (the split validates and flags every Argdown snippet anyway).
     """
     result = ReadResult()
-    lines = text.splitlines()
+    lines = source_lines(text)
     units, rejected = top_level_units(text)
     for unit in units:
         code = "\n".join(lines[unit.first - 1:unit.last]) + "\n"

@@ -19,7 +19,7 @@ def _turn(message: dict) -> str:
 
 def read_chat_jsonl(text: str, source: str) -> ReadResult:
     result = ReadResult()
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:

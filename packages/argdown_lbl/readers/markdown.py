@@ -30,7 +30,7 @@ def _is_closed(tok, lines: list[str]) -> bool:
 def read_markdown(text: str, source: str) -> ReadResult:
     """Every fenced block in a collected language (see ``snippets.LANGUAGES``), in order."""
     result = ReadResult()
-    lines = text.splitlines()
+    lines = text.split("\n")  # markdown-it's line map counts only LF
     tokens = _MD.parse(text)
     headings: list[tuple[int, str]] = []
     prose: list[str] = []
