@@ -1,0 +1,122 @@
+"""Command line: ``spin-train run | status | init-tiny``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+
+def _quiet_libraries() -> None:
+    """Per-map progress bars of datasets and transformers' info logs drown our own progress lines."""
+    from datasets.utils.logging import disable_progress_bar
+    from transformers.utils import logging as hf_logging
+
+    disable_progress_bar()
+    hf_logging.set_verbosity_warning()
+
+
+def _log(message: str) -> None:
+    click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
+
+
+@click.group()
+@click.version_option(package_name="argunauts")
+def main():
+    """Curriculum self-play fine-tuning (SPIN) for argumentation LMs."""
+
+
+@main.command("run")
+@click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--run-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Print the per-epoch plan without loading a model.")
+def run_command(config, run_dir, dry_run):
+    """Run (or resume) the epochs of CONFIG in RUN_DIR."""
+    from .config import ConfigError, load
+    from .data import DataError
+
+    try:
+        cfg = load(config)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    _quiet_libraries()
+    from .run import Loop
+
+    try:
+        if dry_run:
+            click.echo(plan_text(cfg))
+            return
+        Loop(cfg, run_dir, log=_log).run_all()
+    except (ConfigError, DataError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    _log(f"done: {cfg.curriculum.epochs} epochs in {run_dir} (spin-train status {run_dir})")
+
+
+def plan_text(cfg) -> str:
+    from .data import Mixture
+
+    mixture = Mixture(cfg)
+    sizes = mixture.sizes()
+    lines = [f"model: {cfg.model.path}", f"datasets: " + ", ".join(f"{k} ({mixture.entries[k].type}, {n} rows)"
+                                                                    for k, n in sizes.items())]
+    g, d = cfg.generation, cfg.dpo
+    for epoch in range(1, cfg.curriculum.epochs + 1):
+        counts = mixture.plan(epoch)
+        weights = cfg.curriculum.weights[epoch - 1]
+        selfplay = sum(n for k, n in counts.items() if mixture.entries[k].type == "selfplay")
+        lines.append(f"epoch {epoch}: " + ", ".join(f"{k} w={weights[k]:g} n={n}" for k, n in counts.items()))
+        lines.append(f"  generate {g.k} x {selfplay} prompts with {g.backend} (T={g.temperature}); filter "
+                     f"({cfg.filtering.rule}); DPO {d.loss} lr={d.learning_rate:g} batch={d.effective_batch_size}"
+                     + (f"; spectrum top {cfg.spectrum.top_fraction:.0%}" if cfg.spectrum.enabled else ""))
+    return "\n".join(lines)
+
+
+@main.command("status")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def status_command(run_dir, as_json):
+    """Epochs completed, per-epoch counts, pairs_sha256, checkpoints and timings."""
+    from .run import status
+
+    try:
+        info = status(run_dir)
+    except FileNotFoundError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    click.echo(f"{info['run_dir']}: {info['epochs_completed']} epochs completed")
+    for epoch, e in info["epochs"].items():
+        counts = e.get("counts", {})
+        click.echo(f"epoch {epoch}: {e.get('phase')}; prompts {counts.get('prompts', '-')}, kept "
+                   f"{counts.get('kept', '-')}, pairs {counts.get('pairs', '-')} {counts.get('pairs_per_source', '')}")
+        if e.get("pairs_sha256"):
+            click.echo(f"  pairs_sha256 {e['pairs_sha256']}")
+        if e.get("checkpoint"):
+            click.echo(f"  checkpoint {e['checkpoint']}")
+        click.echo(f"  timings {e.get('timings', {})}")
+
+
+@main.command("init-tiny")
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A line-by-line dataset folder written by `argdown-lbl split`.")
+@click.option("--steps", default=300, show_default=True, help="SFT steps.")
+@click.option("--rows", default=6000, show_default=True, help="Train rows used for the tokenizer and SFT.")
+@click.option("--seed", default=0, show_default=True)
+def init_tiny_command(out, data, steps, rows, seed):
+    """Build the tiny base model locally: tokenizer, Llama model, SFT on DATA's train split."""
+    _quiet_libraries()
+    from .tiny import init_tiny, load_rows
+
+    init_tiny(out, load_rows(data, limit=rows, seed=seed), steps=steps, seed=seed, log=_log)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,251 @@
+"""The run config: one YAML file, validated into dataclasses before anything heavy starts.
+
+Every error names the key path (``dpo.learning_rate``) and what was expected.
+The resolved config is saved in the run dir; a run refuses to continue with
+a config that changed since it started.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class ModelConfig:
+    path: str  # local folder or Hub id
+    revision: Optional[str] = None
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    chat_template: Optional[str] = None  # a Jinja template overriding the tokenizer's
+    trust_remote_code: bool = False  # only if the user asks
+
+
+@dataclass
+class MixtureEntry:
+    """One dataset of the training mixture, in the recipe's shape."""
+
+    path: str  # local dataset folder (argdown-lbl split --out) or Hub id
+    type: Literal["selfplay", "preference"]
+    config_name: Optional[str] = None
+    split: str = "train"
+
+    @property
+    def key(self) -> str:
+        """The name curriculum weights use: the config name, else the path."""
+        return self.config_name or self.path
+
+
+@dataclass
+class CurriculumConfig:
+    examples_per_epoch: int  # selfplay prompts + preference pairs drawn per epoch
+    weights: list[dict[str, float]]  # one mapping per epoch: dataset key -> relative weight (missing = 0)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.weights)
+
+
+@dataclass
+class GenerationConfig:
+    backend: Literal["local", "openai", "vllm"] = "local"
+    k: int = 5
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 128
+    seed: int = 0
+    batch_size: int = 8  # prompts per local generate() call / per request wave
+    url: Optional[str] = None  # openai backend: base URL of an OpenAI-compatible server (…/v1)
+    concurrency: int = 8
+    timeout_s: float = 120.0
+    retries: int = 3
+    vllm_args: list[str] = field(default_factory=list)  # extra arguments for `vllm serve`
+    vllm_port: int = 8000
+    vllm_startup_timeout_s: float = 900.0
+
+
+@dataclass
+class FilteringConfig:
+    rule: Literal["exact", "argdown"] = "exact"  # exact after whitespace normalisation; argdown: same parse
+    seed: int = 0
+
+
+@dataclass
+class DPOSection:
+    loss: Literal["sigmoid"] = "sigmoid"
+    beta: float = 0.1
+    learning_rate: float = 2e-7
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = 0.0
+    effective_batch_size: int = 64
+    per_device_batch_size: int = 8
+    gradient_accumulation_steps: int = 8
+    num_processes: int = 1
+    epochs: float = 1.0  # passes over the epoch's pairs
+    max_length: int = 1024
+    seed: int = 0
+    gradient_checkpointing: bool = False
+    bf16: bool = False
+    deepspeed: Optional[str] = None  # path to a DeepSpeed JSON config (GPU runs)
+
+
+@dataclass
+class SpectrumConfig:
+    enabled: bool = False
+    top_fraction: float = 0.3
+    unfrozen_parameters: Optional[str] = None  # a YAML file with `unfrozen_parameters:` regexes; else computed
+
+
+@dataclass
+class OutputConfig:
+    save_total_limit: Optional[int] = None  # keep at most this many epoch checkpoints (None: all)
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig
+    train_mixture: list[MixtureEntry]
+    curriculum: CurriculumConfig
+    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    filtering: FilteringConfig = field(default_factory=FilteringConfig)
+    dpo: DPOSection = field(default_factory=DPOSection)
+    spectrum: SpectrumConfig = field(default_factory=SpectrumConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _describe(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is Union:
+        return " or ".join(_describe(a) for a in typing.get_args(tp) if a is not type(None)) + " (or null)"
+    if origin in (list, dict):
+        return f"a {origin.__name__}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is Union:
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _convert(value, inner[0], path)
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{path}: expected {_describe(tp)}, got {value!r}")
+        return value
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+        (item,) = typing.get_args(tp)
+        return [_convert(v, item, f"{path}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {type(value).__name__}")
+        kt, vt = typing.get_args(tp)
+        return {_convert(k, kt, f"{path}.{k}"): _convert(v, vt, f"{path}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path)
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is float and isinstance(value, str):  # YAML 1.1 reads 2e-7 as a string
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if tp in (int, str, bool) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{path}: expected {_describe(tp)}, got {type(value).__name__} {value!r}")
+
+
+def _build(cls, raw: Any, path: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping for {cls.__name__}, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            where = f"{path}.{key}" if path else key
+            raise ConfigError(f"{where}: unknown key (expected one of: {', '.join(fields)})")
+    kwargs = {}
+    for name, f in fields.items():
+        where = f"{path}.{name}" if path else name
+        if name in raw:
+            kwargs[name] = _convert(raw[name], hints[name], where)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{where}: missing (expected {_describe(hints[name])})")
+    return cls(**kwargs)
+
+
+def _check(cfg: RunConfig) -> None:
+    keys = [m.key for m in cfg.train_mixture]
+    if not keys:
+        raise ConfigError("train_mixture: expected at least one dataset")
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"train_mixture: two entries share the key {sorted(k for k in keys if keys.count(k) > 1)[0]!r}"
+                          " (config_name, else path); curriculum weights could not tell them apart")
+    if cfg.curriculum.epochs < 1:
+        raise ConfigError("curriculum.weights: expected one mapping per epoch (at least one)")
+    for e, weights in enumerate(cfg.curriculum.weights):
+        for key, w in weights.items():
+            if key not in keys:
+                raise ConfigError(f"curriculum.weights[{e}].{key}: not a train_mixture key (known: {', '.join(keys)})")
+            if w < 0:
+                raise ConfigError(f"curriculum.weights[{e}].{key}: weights must be >= 0, got {w}")
+        if not any(w > 0 for w in weights.values()):
+            raise ConfigError(f"curriculum.weights[{e}]: every weight is 0; the epoch would train on nothing")
+    if cfg.curriculum.examples_per_epoch < 1:
+        raise ConfigError("curriculum.examples_per_epoch: expected a positive int")
+    g = cfg.generation
+    if g.k < 1 or g.temperature < 0 or g.max_tokens < 1 or g.batch_size < 1:
+        raise ConfigError("generation: k, max_tokens, batch_size must be >= 1 and temperature >= 0")
+    if g.backend == "openai" and not g.url:
+        raise ConfigError("generation.url: required for backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
+    d = cfg.dpo
+    product = d.per_device_batch_size * d.gradient_accumulation_steps * d.num_processes
+    if product != d.effective_batch_size:
+        raise ConfigError(
+            f"dpo.effective_batch_size: {d.effective_batch_size} != per_device_batch_size ({d.per_device_batch_size})"
+            f" x gradient_accumulation_steps ({d.gradient_accumulation_steps}) x num_processes ({d.num_processes})"
+            f" = {product}")
+    if d.learning_rate <= 0 or d.beta <= 0:
+        raise ConfigError("dpo.learning_rate and dpo.beta: expected positive numbers")
+    if not 0 < cfg.spectrum.top_fraction <= 1:
+        raise ConfigError(f"spectrum.top_fraction: expected a fraction in (0, 1], got {cfg.spectrum.top_fraction}")
+
+
+def from_dict(raw: Any) -> RunConfig:
+    cfg = _build(RunConfig, raw, "")
+    _check(cfg)
+    return cfg
+
+
+def load(path: Union[str, Path]) -> RunConfig:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    try:
+        return from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,160 @@
+"""Generation backends behind one interface: k candidates per chat prompt.
+
+- ``local``: transformers ``generate`` with ``num_return_sequences=k``, batched (CPU default).
+- ``openai``: any OpenAI-compatible server: one request with ``n=k`` per prompt,
+  more requests if fewer choices come back (``transformers serve`` ignores ``n``),
+  with concurrency, timeouts and retries.
+- ``vllm``: starts ``vllm serve CHECKPOINT`` as a subprocess, waits for /health,
+  talks to it as ``openai``, and stops it before training.
+
+Prompts are rendered with ``render_prompt_ids``, the same call TRL's DPOTrainer
+makes for conversational prompts, so generation and training see the same tokens.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional, Protocol
+
+from .config import GenerationConfig
+
+
+def render_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of a chat prompt followed by the assistant turn's opening (as DPOTrainer tokenizes it)."""
+    out = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+    return list(out["input_ids"])
+
+
+class Backend(Protocol):
+    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[str]]:
+        """k candidate answers per prompt."""
+
+
+class LocalBackend:
+    def __init__(self, model_path: str, cfg: GenerationConfig, dtype: str = "float32",
+                 trust_remote_code: bool = False):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.cfg = cfg
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype),
+                                                          trust_remote_code=trust_remote_code)
+        self.model.eval()
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None \
+            else self.tokenizer.eos_token_id
+
+    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[str]]:
+        import torch
+
+        torch.manual_seed(seed)
+        ids = [render_prompt_ids(self.tokenizer, p) for p in prompts]
+        width = max(len(x) for x in ids)
+        input_ids = torch.tensor([[self.pad_id] * (width - len(x)) + x for x in ids])  # left padding
+        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=input_ids, attention_mask=attention, do_sample=self.cfg.temperature > 0,
+                temperature=self.cfg.temperature if self.cfg.temperature > 0 else None, top_p=self.cfg.top_p,
+                max_new_tokens=self.cfg.max_tokens, num_return_sequences=self.cfg.k, pad_token_id=self.pad_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
+        texts = self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+        k = self.cfg.k
+        return [[t.rstrip() for t in texts[i * k:(i + 1) * k]] for i in range(len(prompts))]
+
+
+class OpenAIBackend:
+    """Chat completions over HTTP (httpx), ``n=k`` per request, topped up if the server returns fewer."""
+
+    def __init__(self, url: str, model: str, cfg: GenerationConfig, api_key: Optional[str] = None):
+        import httpx
+
+        self.url = url.rstrip("/") + "/chat/completions"
+        self.model = model
+        self.cfg = cfg
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.client = httpx.Client(timeout=cfg.timeout_s, headers=headers)
+
+    def _request(self, messages: list[dict], n: int, seed: int) -> list[str]:
+        import httpx
+
+        body = {"model": self.model, "messages": messages, "n": n, "temperature": self.cfg.temperature,
+                "top_p": self.cfg.top_p, "max_tokens": self.cfg.max_tokens, "seed": seed}
+        last: Exception | None = None
+        for attempt in range(self.cfg.retries + 1):
+            try:
+                response = self.client.post(self.url, json=body)
+                response.raise_for_status()
+                return [(c["message"]["content"] or "").rstrip() for c in response.json()["choices"]]
+            except (httpx.HTTPError, KeyError, ValueError) as exc:
+                last = exc
+                time.sleep(min(2 ** attempt * 0.5, 10))
+        raise RuntimeError(f"generation request to {self.url} failed after {self.cfg.retries + 1} attempts: {last}")
+
+    def _candidates(self, messages: list[dict], seed: int) -> list[str]:
+        out: list[str] = []
+        rounds = 0
+        while len(out) < self.cfg.k:
+            got = self._request(messages, self.cfg.k - len(out), seed + rounds)
+            if not got:
+                raise RuntimeError(f"{self.url} returned no choices")
+            out.extend(got)
+            rounds += 1
+        return out[: self.cfg.k]
+
+    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[str]]:
+        with concurrent.futures.ThreadPoolExecutor(self.cfg.concurrency) as pool:
+            futures = [pool.submit(self._candidates, p, seed * 100_003 + i) for i, p in enumerate(prompts)]
+            return [f.result() for f in futures]
+
+    def close(self):
+        self.client.close()
+
+
+class VLLMServer:
+    """``vllm serve CHECKPOINT`` for one generation phase; logs go to ``log_path``."""
+
+    def __init__(self, checkpoint: str, cfg: GenerationConfig, log_path: Path, seed: int):
+        self.checkpoint, self.cfg, self.log_path, self.seed = checkpoint, cfg, log_path, seed
+        self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.cfg.vllm_port}/v1"
+
+    def __enter__(self) -> "VLLMServer":
+        import httpx
+
+        cmd = ["vllm", "serve", self.checkpoint, "--host", "127.0.0.1", "--port", str(self.cfg.vllm_port),
+               "--seed", str(self.seed), *self.cfg.vllm_args]
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + self.cfg.vllm_startup_timeout_s
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"vllm serve exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.cfg.vllm_port}/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(2)
+        self.__exit__(None, None, None)
+        raise RuntimeError(f"vllm serve not healthy after {self.cfg.vllm_startup_timeout_s} s; see {self.log_path}")
+
+    def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log.close()

@@ -1,0 +1,318 @@
+"""The epoch loop and its run directory, a state machine that survives kill -9.
+
+    DIR/config.yaml           the resolved config (a changed config is refused)
+    DIR/state.json            per epoch: phase, counts, pairs_sha256, checkpoint, timings
+    DIR/epoch-NN/plan.json    the epoch's selfplay prompts and preference rows
+    DIR/epoch-NN/candidates.jsonl   k candidates per prompt, appended per batch (resume point)
+    DIR/epoch-NN/pairs.parquet      the epoch's training set
+    DIR/epoch-NN/checkpoint/        the model after the epoch (next epoch's generator and reference)
+
+Phases per epoch: planned -> generated -> mixed -> trained. Every file is
+written to a temporary name and renamed, and state.json is updated after each
+phase, so a rerun of the same command continues where it stopped; seeds are
+fixed per epoch, batch and question, so it ends with the same pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import yaml
+
+from . import filtering
+from .config import ConfigError, RunConfig
+
+PHASES = ("planned", "generated", "mixed", "trained")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+
+
+def pairs_sha256(pairs: list[dict]) -> str:
+    canon = json.dumps(pairs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+class RunDir:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    def epoch_dir(self, epoch: int) -> Path:
+        return self.root / f"epoch-{epoch:02d}"
+
+    def load_state(self) -> dict:
+        if not self.state_path.exists():
+            return {}
+        return json.loads(self.state_path.read_text(encoding="utf-8"))
+
+    def save_state(self, state: dict) -> None:
+        write_json(self.state_path, state)
+
+    def start(self, cfg: RunConfig) -> dict:
+        """Create or reopen the run; refuse a config that changed since the run started."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        state = self.load_state()
+        sha = cfg.sha256()
+        if state and state.get("config_sha256") != sha:
+            raise ConfigError(
+                f"{self.root}: the config changed since this run started (saved {self.root / 'config.yaml'}, "
+                f"sha256 {state.get('config_sha256', '?')[:12]} != {sha[:12]}); start a new --run-dir or restore it")
+        if not state:
+            atomic_write(self.root / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+            state = {"config_sha256": sha, "epochs": {}, "created": time.time()}
+            self.save_state(state)
+        return state
+
+    def phase(self, state: dict, epoch: int) -> Optional[str]:
+        return state["epochs"].get(str(epoch), {}).get("phase")
+
+
+def _record(run: RunDir, state: dict, epoch: int, phase: str, **info) -> None:
+    entry = state["epochs"].setdefault(str(epoch), {})
+    entry.update(info)
+    entry["phase"] = phase
+    run.save_state(state)
+
+
+def _timed(entry_timings: dict, name: str, started: float) -> None:
+    entry_timings[name] = round(time.time() - started, 3)
+
+
+class Loop:
+    """Runs the curriculum epochs of one config in one run dir."""
+
+    def __init__(self, cfg: RunConfig, run_dir: Path, log: Callable[[str], None] = print,
+                 mixture=None, backend_factory=None):
+        self.cfg = cfg
+        self.run = RunDir(run_dir)
+        self.log = log
+        self._mixture = mixture
+        self.backend_factory = backend_factory  # (checkpoint, epoch_dir) -> context manager yielding a backend
+
+    @property
+    def mixture(self):
+        if self._mixture is None:
+            from .data import Mixture
+
+            self._mixture = Mixture(self.cfg)
+        return self._mixture
+
+    def checkpoint_before(self, epoch: int) -> str:
+        return self.cfg.model.path if epoch == 1 else str(self.run.epoch_dir(epoch - 1) / "checkpoint")
+
+    def run_all(self) -> dict:
+        state = self.run.start(self.cfg)
+        unfrozen = self.spectrum(state)
+        for epoch in range(1, self.cfg.curriculum.epochs + 1):
+            if self.run.phase(state, epoch) == "trained":
+                continue
+            self.epoch(state, epoch, unfrozen)
+        return state
+
+    # -- phases ---------------------------------------------------------------
+    def spectrum(self, state: dict) -> Optional[list[str]]:
+        sp = self.cfg.spectrum
+        if not sp.enabled:
+            return None
+        from . import spectrum
+
+        if sp.unfrozen_parameters:
+            return spectrum.read_yaml(Path(sp.unfrozen_parameters))
+        path = self.run.root / "unfrozen_parameters.yaml"
+        if not path.exists():
+            from transformers import AutoModelForCausalLM
+
+            model = AutoModelForCausalLM.from_pretrained(self.cfg.model.path,
+                                                         trust_remote_code=self.cfg.model.trust_remote_code)
+            names = spectrum.select(model, sp.top_fraction)
+            spectrum.write_yaml(names, path)
+            self.log(f"spectrum: {len(names)} weight matrices trainable (top {sp.top_fraction:.0%} per type) -> {path}")
+        return spectrum.read_yaml(path)
+
+    def epoch(self, state: dict, epoch: int, unfrozen) -> None:
+        edir = self.run.epoch_dir(epoch)
+        edir.mkdir(parents=True, exist_ok=True)
+        timings = state["epochs"].get(str(epoch), {}).get("timings", {})
+        if self.run.phase(state, epoch) is None:
+            t = time.time()
+            selfplay, preference = self.mixture.draw(epoch)
+            write_json(edir / "plan.json", {"selfplay": selfplay, "preference": preference,
+                                            "plan": self.mixture.plan(epoch)})
+            _timed(timings, "plan", t)
+            _record(self.run, state, epoch, "planned", timings=timings,
+                    counts={"prompts": len(selfplay), "preference": len(preference)})
+            self.log(f"epoch {epoch}: planned {len(selfplay)} selfplay prompts, {len(preference)} preference pairs")
+        plan = json.loads((edir / "plan.json").read_text(encoding="utf-8"))
+        if self.run.phase(state, epoch) == "planned":
+            t = time.time()
+            self.generate(epoch, plan["selfplay"])
+            _timed(timings, "generate", t)
+            _record(self.run, state, epoch, "generated", timings=timings)
+        if self.run.phase(state, epoch) == "generated":
+            t = time.time()
+            counts = self.mix(epoch, plan)
+            _timed(timings, "mix", t)
+            entry = state["epochs"][str(epoch)]
+            _record(self.run, state, epoch, "mixed", timings=timings, counts={**entry["counts"], **counts["counts"]},
+                    pairs_sha256=counts["pairs_sha256"], filtering=counts["filtering"])
+        if self.run.phase(state, epoch) == "mixed":
+            t = time.time()
+            metrics = self.train(epoch, unfrozen)
+            _timed(timings, "train", t)
+            _record(self.run, state, epoch, "trained", timings=timings, checkpoint=str(edir / "checkpoint"),
+                    train_loss=metrics["train_loss"], steps=metrics["steps"])
+            self.log(f"epoch {epoch}: trained {metrics['steps']} steps, loss {metrics['train_loss']:.4f}")
+            self.prune(epoch)
+
+    def generate(self, epoch: int, items: list[dict]) -> None:
+        """Append k candidates per prompt to candidates.jsonl, batch by batch; skip batches already there."""
+        edir = self.run.epoch_dir(epoch)
+        path = edir / "candidates.jsonl"
+        done = _complete_batches(path)
+        g = self.cfg.generation
+        batches = [items[i:i + g.batch_size] for i in range(0, len(items), g.batch_size)]
+        if done == len(batches):
+            return
+        self.log(f"epoch {epoch}: generating {g.k} candidates for {len(items)} prompts "
+                 f"({len(batches) - done} of {len(batches)} batches left)")
+        with self.backend(self.checkpoint_before(epoch), edir) as backend, open(path, "a", encoding="utf-8") as fh:
+            for b in range(done, len(batches)):
+                batch = batches[b]
+                seed = g.seed * 1_000_003 + epoch * 10_007 + b
+                outs = backend.generate([it["prompt"] for it in batch], seed)
+                fh.write(json.dumps({"batch": b, "candidates": {it["id"]: c for it, c in zip(batch, outs)}},
+                                    ensure_ascii=False) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+                self.log(f"  batch {b + 1}/{len(batches)}")
+
+    def backend(self, checkpoint: str, edir: Path):
+        if self.backend_factory is not None:
+            return self.backend_factory(checkpoint, edir)
+        return default_backend(self.cfg, checkpoint, edir)
+
+    def mix(self, epoch: int, plan: dict) -> dict:
+        from datasets import Dataset
+
+        edir = self.run.epoch_dir(epoch)
+        candidates = {}
+        for batch in _read_batches(edir / "candidates.jsonl"):
+            candidates.update(batch["candidates"])
+        f = self.cfg.filtering
+        pairs, stats = filtering.build_pairs(plan["selfplay"], candidates, f.rule, f.seed, epoch)
+        pairs = pairs + plan["preference"]
+        random.Random(f"{f.seed}/{epoch}/shuffle").shuffle(pairs)
+        tmp = edir / "pairs.parquet.tmp"
+        Dataset.from_list(pairs).to_parquet(str(tmp))
+        os.replace(tmp, edir / "pairs.parquet")
+        per_source: dict[str, int] = {}
+        for p in pairs:
+            per_source[p["source"]] = per_source.get(p["source"], 0) + 1
+        self.log(f"epoch {epoch}: {stats['kept']} of {stats['questions']} selfplay questions kept "
+                 f"(l histogram {stats['l_histogram']}), {len(pairs)} pairs in all")
+        return {"pairs_sha256": pairs_sha256(pairs), "filtering": stats,
+                "counts": {"kept": stats["kept"], "pairs": len(pairs), "pairs_per_source": per_source}}
+
+    def train(self, epoch: int, unfrozen) -> dict:
+        from datasets import Dataset
+
+        from .train import train_epoch
+
+        edir = self.run.epoch_dir(epoch)
+        out, partial = edir / "checkpoint", edir / "checkpoint.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        pairs = Dataset.from_parquet(str(edir / "pairs.parquet")).remove_columns(["source"])
+        self.log(f"epoch {epoch}: DPO on {len(pairs)} pairs from {self.checkpoint_before(epoch)}")
+        metrics = train_epoch(self.cfg, self.checkpoint_before(epoch), pairs, partial, unfrozen)
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(partial, out)
+        return metrics
+
+    def prune(self, epoch: int) -> None:
+        limit = self.cfg.output.save_total_limit
+        if limit is None:
+            return
+        for old in range(1, epoch - limit + 1):
+            shutil.rmtree(self.run.epoch_dir(old) / "checkpoint", ignore_errors=True)
+
+
+def _read_batches(path: Path) -> list[dict]:
+    """Complete lines only: a line cut by a kill has no newline and is dropped."""
+    if not path.exists():
+        return []
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.endswith("\n"):
+                break
+            out.append(json.loads(line))
+    return out
+
+
+def _complete_batches(path: Path) -> int:
+    batches = _read_batches(path)
+    # Drop a torn tail so appends continue on a clean line.
+    if path.exists():
+        good = "".join(json.dumps(b, ensure_ascii=False) + "\n" for b in batches)
+        if path.read_text(encoding="utf-8") != good:
+            atomic_write(path, good.encode())
+    return len(batches)
+
+
+class _Closing:
+    def __init__(self, backend, server=None):
+        self.backend, self.server = backend, server
+
+    def __enter__(self):
+        return self.backend
+
+    def __exit__(self, *exc):
+        close = getattr(self.backend, "close", None)
+        if close:
+            close()
+        if self.server is not None:
+            self.server.__exit__(*exc)
+
+
+def default_backend(cfg: RunConfig, checkpoint: str, edir: Path):
+    from .generation import LocalBackend, OpenAIBackend, VLLMServer
+
+    g = cfg.generation
+    if g.backend == "local":
+        return _Closing(LocalBackend(checkpoint, g, cfg.model.dtype, cfg.model.trust_remote_code))
+    if g.backend == "openai":
+        return _Closing(OpenAIBackend(g.url, checkpoint, g, os.environ.get("OPENAI_API_KEY")))
+    server = VLLMServer(checkpoint, g, edir / "vllm.log", g.seed).__enter__()
+    return _Closing(OpenAIBackend(server.url, checkpoint, g), server)
+
+
+def status(run_dir: Path) -> dict:
+    run = RunDir(run_dir)
+    state = run.load_state()
+    if not state:
+        raise FileNotFoundError(f"{run_dir}: no state.json (not a spin-train run dir)")
+    epochs = {e: {k: v for k, v in info.items()} for e, info in sorted(state["epochs"].items(), key=lambda x: int(x[0]))}
+    done = sum(1 for info in epochs.values() if info.get("phase") == "trained")
+    return {"run_dir": str(run_dir), "epochs_completed": done, "config_sha256": state["config_sha256"],
+            "epochs": epochs}

@@ -1,0 +1,78 @@
+"""Spectrum: train only the weight matrices with the highest signal-to-noise ratio.
+
+SNR per matrix W with singular values S: sigma = IQR(S)/1.349,
+threshold = sigma * (1 + sqrt(beta)) with beta = min(n, m)/max(n, m);
+SNR = (sum of S above threshold / sum of S at or below it) / max(S).
+Matrices are ranked per type (q_proj, down_proj, ...) and the top fraction
+of each type is kept; the result is the upstream ``unfrozen_parameters:``
+list of regexes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import yaml
+
+
+def snr(weight) -> float:
+    import torch
+
+    s = torch.linalg.svdvals(weight.detach().float())
+    q75, q25 = torch.quantile(s, 0.75), torch.quantile(s, 0.25)
+    sigma = (q75 - q25) / 1.349
+    n, m = weight.shape
+    threshold = sigma * (1 + (min(n, m) / max(n, m)) ** 0.5)
+    signal, noise = s[s > threshold].sum(), s[s <= threshold].sum()
+    if noise == 0:
+        return float("inf")
+    return float(signal / noise / s.max())
+
+
+def module_type(name: str) -> str:
+    """``model.layers.3.self_attn.q_proj.weight`` -> ``self_attn.q_proj``."""
+    parts = name.split(".")
+    return ".".join(p for p in parts[:-1] if not p.isdigit() and p not in ("model", "layers"))
+
+
+def select(model, top_fraction: float) -> list[str]:
+    """Names of the 2-D weight matrices to train (top fraction per type, at least one per type)."""
+    by_type: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for name, param in model.named_parameters():
+        if param.ndim == 2 and "embed" not in name and "lm_head" not in name:
+            by_type[module_type(name)].append((snr(param), name))
+    chosen = []
+    for items in by_type.values():
+        items.sort(reverse=True)
+        chosen += [name for _, name in items[: max(1, round(top_fraction * len(items)))]]
+    return sorted(chosen)
+
+
+def to_regexes(names: list[str]) -> list[str]:
+    return ["^" + re.escape(n) + "$" for n in names]
+
+
+def write_yaml(names: list[str], path: Path) -> None:
+    path.write_text(yaml.safe_dump({"unfrozen_parameters": to_regexes(names)}, sort_keys=False), encoding="utf-8")
+
+
+def read_yaml(path: Path) -> list[str]:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    patterns = data.get("unfrozen_parameters")
+    if not isinstance(patterns, list):
+        raise ValueError(f"{path}: expected a top-level 'unfrozen_parameters:' list of regexes")
+    return patterns
+
+
+def freeze(model, patterns: list[str]) -> int:
+    """Freeze every parameter not matched by a pattern; returns the trainable parameter count."""
+    compiled = [re.compile(p) for p in patterns]
+    trainable = 0
+    for name, param in model.named_parameters():
+        param.requires_grad = any(c.search(name) for c in compiled)
+        trainable += param.numel() if param.requires_grad else 0
+    if trainable == 0:
+        raise ValueError("spectrum: no parameter matches the unfrozen_parameters patterns")
+    return trainable
