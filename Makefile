@@ -36,8 +36,12 @@ demo: $(STAMP)
 	$(VENV)/bin/argdown-lbl parse --json \
 		$$(find corpora -path corpora/.cache -prune -o \( -name '*.argdown' -o -name '*.md' \) -print | sort) \
 		> runs/demo/parse.json
+	test -f runs/demo/tiny-base/config.json || \
+		$(VENV)/bin/spin-train init-tiny runs/demo/tiny-base --data runs/demo/argdown_line-by-line
+	$(VENV)/bin/spin-train run configs/tiny-cpu.yaml --run-dir runs/demo/spin
+	$(VENV)/bin/spin-train status runs/demo/spin
 	@echo "Dataset in runs/demo/argdown_line-by-line (load with datasets.load_dataset(DIR, name=CONFIG));"
-	@echo "JSON export of the corpora in runs/demo/parse.json"
+	@echo "JSON export of the corpora in runs/demo/parse.json; SPIN run in runs/demo/spin"
 
 bench: $(STAMP) reference
 	$(PY) benchmarks/parse_speed.py

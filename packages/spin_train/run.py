@@ -30,6 +30,15 @@ from . import filtering
 from .config import ConfigError, RunConfig
 
 PHASES = ("planned", "generated", "mixed", "trained")
+# Fault injection for the resume tests: SPIN_TRAIN_STALL=generate|mix|train makes the run stop
+# at a dangerous point (after a partial write), announce it with DIR/.stall-POINT, and wait to be killed.
+STALL_ENV = "SPIN_TRAIN_STALL"
+
+
+def stall(point: str, root: Path) -> None:
+    if os.environ.get(STALL_ENV) == point:
+        (Path(root) / f".stall-{point}").write_text(str(os.getpid()))
+        time.sleep(600)
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -206,6 +215,7 @@ class Loop:
                 fh.flush()
                 os.fsync(fh.fileno())
                 self.log(f"  batch {b + 1}/{len(batches)}")
+                stall("generate", self.run.root)
 
     def backend(self, checkpoint: str, edir: Path):
         if self.backend_factory is not None:
@@ -225,6 +235,7 @@ class Loop:
         random.Random(f"{f.seed}/{epoch}/shuffle").shuffle(pairs)
         tmp = edir / "pairs.parquet.tmp"
         Dataset.from_list(pairs).to_parquet(str(tmp))
+        stall("mix", self.run.root)
         os.replace(tmp, edir / "pairs.parquet")
         per_source: dict[str, int] = {}
         for p in pairs:
@@ -244,7 +255,8 @@ class Loop:
         shutil.rmtree(partial, ignore_errors=True)
         pairs = Dataset.from_parquet(str(edir / "pairs.parquet")).remove_columns(["source"])
         self.log(f"epoch {epoch}: DPO on {len(pairs)} pairs from {self.checkpoint_before(epoch)}")
-        metrics = train_epoch(self.cfg, self.checkpoint_before(epoch), pairs, partial, unfrozen)
+        on_step = (lambda: stall("train", self.run.root)) if os.environ.get(STALL_ENV) == "train" else None
+        metrics = train_epoch(self.cfg, self.checkpoint_before(epoch), pairs, partial, unfrozen, on_step)
         shutil.rmtree(out, ignore_errors=True)
         os.replace(partial, out)
         return metrics

@@ -89,6 +89,9 @@ def init_tiny(out: Path, rows: list[dict], steps: int = 200, vocab_size: int = 2
     n_params = sum(p.numel() for p in model.parameters())
     log(f"init-tiny: Llama model, {layers} layers x {hidden} hidden, {n_params / 1e6:.2f} M parameters; SFT {steps} steps")
     metrics = sft(model, tok, rows, out, steps, seed=seed, max_length=max_length)
+    # OpenAI-compatible servers (transformers serve) sample only if the generation config says so.
+    model.generation_config.do_sample = True
+    model.generation_config.temperature = 0.7
     model.save_pretrained(str(out))
     tok.save_pretrained(str(out))
     shutil.rmtree(out / ".sft-work", ignore_errors=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from .config import RunConfig
 
 
-def dpo_args(cfg: RunConfig, out: Path, n_pairs: int):
+def dpo_args(cfg: RunConfig, out: Path):
     from trl import DPOConfig
 
     d = cfg.dpo
@@ -35,7 +35,18 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfrozen: list[str] | None) -> dict:
+def _step_callback(fn):
+    from transformers import TrainerCallback
+
+    class OnStep(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            fn()
+
+    return OnStep()
+
+
+def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfrozen: list[str] | None,
+                on_step=None) -> dict:
     """Train on ``pairs`` (a datasets.Dataset) from ``start_checkpoint``; save the model to ``out``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -50,8 +61,8 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
                                                  trust_remote_code=cfg.model.trust_remote_code)
     trainable = freeze(model, unfrozen) if unfrozen else sum(p.numel() for p in model.parameters())
     work = out.parent / (out.name + ".work")
-    trainer = DPOTrainer(model=model, args=dpo_args(cfg, work, len(pairs)), train_dataset=pairs,
-                         processing_class=tok)
+    trainer = DPOTrainer(model=model, args=dpo_args(cfg, work), train_dataset=pairs, processing_class=tok,
+                         callbacks=[_step_callback(on_step)] if on_step else None)
     result = trainer.train()
     trainer.save_model(str(out))
     tok.save_pretrained(str(out))

@@ -1,0 +1,54 @@
+"""Shared, session-scoped fixtures for the spin_train tests: a small dataset and a tiny model, built locally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_dataset(out: Path) -> Path:
+    """A line-by-line dataset of two of our configs (split by the real CLI code)."""
+    from argdown_lbl.corpus import load_corpus
+    from argdown_lbl.hub import write_dataset
+    from argdown_lbl.split import split_config
+
+    specs = load_corpus(ROOT / "corpora", ["classic-philosophical-arguments", "critical-thinking-ten-arguments"])
+    write_dataset([split_config(s) for s in specs], out)
+    return out
+
+
+def build_model(out: Path, dataset: Path) -> Path:
+    from spin_train.tiny import init_tiny, load_rows
+
+    init_tiny(out, load_rows(dataset, limit=300), steps=4, vocab_size=600, hidden=32, layers=2,
+              max_length=512, log=lambda m: None)
+    return out
+
+
+def tiny_config(model: Path, dataset: Path, **overrides) -> dict:
+    cfg = {
+        "model": {"path": str(model)},
+        "train_mixture": [
+            {"path": str(dataset), "config_name": "classic-philosophical-arguments", "type": "selfplay"},
+            {"path": str(dataset), "config_name": "critical-thinking-ten-arguments", "type": "selfplay"},
+        ],
+        "curriculum": {"examples_per_epoch": 8, "weights": [
+            {"classic-philosophical-arguments": 1, "critical-thinking-ten-arguments": 1},
+            {"critical-thinking-ten-arguments": 1},
+        ]},
+        "generation": {"backend": "local", "k": 3, "temperature": 0.9, "max_tokens": 6, "batch_size": 2},
+        "dpo": {"learning_rate": 1e-3, "effective_batch_size": 4, "per_device_batch_size": 2,
+                "gradient_accumulation_steps": 2, "max_length": 512},
+        "spectrum": {"enabled": True, "top_fraction": 0.5},
+    }
+    for key, value in overrides.items():
+        cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and isinstance(cfg.get(key), dict) else value
+    return cfg
+
+
+def write_config(path: Path, cfg: dict) -> Path:
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return path

@@ -1,0 +1,176 @@
+"""spin-train end to end on the tiny model: a full run, resumes after SIGKILL, the openai backend, prompt ids."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from spin_fixtures import tiny_config, write_config
+
+SPIN = [sys.executable, "-m", "spin_train.cli"]
+
+
+def spin(*args, env=None, **kw):
+    return subprocess.run(SPIN + list(args), capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **(env or {})}, **kw)
+
+
+def status(run_dir):
+    out = spin("status", str(run_dir), "--json")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+@pytest.fixture(scope="module")
+def config_path(tiny_model, spin_dataset, tmp_path_factory):
+    return write_config(tmp_path_factory.mktemp("cfg") / "run.yaml", tiny_config(tiny_model, spin_dataset))
+
+
+@pytest.fixture(scope="module")
+def reference_run(config_path, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "straight"
+    out = spin("run", str(config_path), "--run-dir", str(run_dir))
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir, out.stderr
+
+
+def test_full_run_writes_epochs_pairs_and_checkpoints(reference_run):
+    run_dir, log = reference_run
+    info = status(run_dir)
+    assert info["epochs_completed"] == 2
+    for epoch in ("1", "2"):
+        e = info["epochs"][epoch]
+        assert e["phase"] == "trained" and len(e["pairs_sha256"]) == 64
+        assert e["counts"]["prompts"] == 8 and e["counts"]["pairs"] == e["counts"]["kept"]
+        assert Path(e["checkpoint"], "model.safetensors").exists()
+        assert sum(e["filtering"]["l_histogram"].values()) == 8
+        assert {"plan", "generate", "mix", "train"} <= set(e["timings"])
+    assert set(info["epochs"]["2"]["counts"]["pairs_per_source"]) == {"critical-thinking-ten-arguments"}
+    assert (run_dir / "unfrozen_parameters.yaml").exists()
+    assert "generating 3 candidates for 8 prompts" in log and "trained" in log
+
+
+def test_training_changes_only_the_unfrozen_weights(reference_run, tiny_model):
+    import re
+
+    import yaml
+    from safetensors.torch import load_file
+
+    run_dir, _ = reference_run
+    before = load_file(str(Path(tiny_model) / "model.safetensors"))
+    after = load_file(str(run_dir / "epoch-01" / "checkpoint" / "model.safetensors"))
+    patterns = [re.compile(p) for p in yaml.safe_load((run_dir / "unfrozen_parameters.yaml").read_text())
+                ["unfrozen_parameters"]]
+    changed = {n for n in before if not (before[n] == after[n]).all()}
+    assert changed and all(any(p.search(n) for p in patterns) for n in changed)
+
+
+def test_dry_run_prints_the_plan_without_a_model(config_path, tmp_path):
+    out = spin("run", str(config_path), "--run-dir", str(tmp_path / "dry"), "--dry-run")
+    assert out.returncode == 0, out.stderr
+    assert "epoch 1: classic-philosophical-arguments w=1 n=4, critical-thinking-ten-arguments w=1 n=4" in out.stdout
+    assert "generate 3 x 4 prompts" not in out.stdout and "generate 3 x 8 prompts with local" in out.stdout
+    assert not (tmp_path / "dry").exists()
+
+
+def test_changed_config_is_refused(reference_run, tiny_model, spin_dataset, tmp_path):
+    run_dir, _ = reference_run
+    other = write_config(tmp_path / "other.yaml", tiny_config(tiny_model, spin_dataset, dpo={"beta": 0.3}))
+    out = spin("run", str(other), "--run-dir", str(run_dir))
+    assert out.returncode == 2 and "the config changed since this run started" in out.stderr
+
+
+@pytest.mark.parametrize("point", ["generate", "mix", "train"])
+def test_sigkill_and_rerun_ends_with_the_same_pairs(point, config_path, reference_run, tmp_path):
+    straight, _ = reference_run
+    run_dir = tmp_path / f"killed-{point}"
+    proc = subprocess.Popen(SPIN + ["run", str(config_path), "--run-dir", str(run_dir)],
+                            env={**os.environ, "SPIN_TRAIN_STALL": point},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker = run_dir / f".stall-{point}"
+    deadline = time.time() + 300
+    while not marker.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert marker.exists(), f"the run never reached {point}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert status(run_dir)["epochs_completed"] == 0
+    out = spin("run", str(config_path), "--run-dir", str(run_dir))
+    assert out.returncode == 0, out.stderr[-3000:]
+    a, b = status(straight), status(run_dir)
+    assert [a["epochs"][e]["pairs_sha256"] for e in ("1", "2")] == [b["epochs"][e]["pairs_sha256"] for e in ("1", "2")]
+    from safetensors.torch import load_file
+
+    x = load_file(str(straight / "epoch-02" / "checkpoint" / "model.safetensors"))
+    y = load_file(str(run_dir / "epoch-02" / "checkpoint" / "model.safetensors"))
+    assert all((x[n] == y[n]).all() for n in x)  # deterministic CPU training: the same final weights
+
+
+def test_generation_and_training_render_the_same_prompt_ids(tiny_model, spin_dataset):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOTrainer
+
+    from spin_train.config import from_dict
+    from spin_train.generation import render_prompt_ids
+    from spin_train.tiny import load_rows
+    from spin_train.train import dpo_args
+
+    cfg = from_dict(tiny_config(tiny_model, spin_dataset))
+    tok = AutoTokenizer.from_pretrained(str(tiny_model))
+    rows = load_rows(spin_dataset, limit=6)
+    pairs = Dataset.from_list([{"prompt": r["prompt"], "chosen": r["completion"],
+                                "rejected": [{"role": "assistant", "content": "(9) wrong"}]} for r in rows])
+    trainer = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(str(tiny_model)),
+                         args=dpo_args(cfg, Path("/tmp/spin-prompt-ids")), train_dataset=pairs,
+                         processing_class=tok)
+    for row, tokenized in zip(rows, trainer.train_dataset):
+        assert render_prompt_ids(tok, row["prompt"]) == tokenized["prompt_ids"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_openai_backend_against_transformers_serve(tiny_model, tmp_path):
+    from spin_train.config import GenerationConfig
+    from spin_train.generation import OpenAIBackend
+
+    port = _free_port()
+    exe = Path(sys.executable).with_name("transformers")
+    log = open(tmp_path / "serve.log", "w")
+    server = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level",
+                               "warning"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        import httpx
+
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("transformers serve did not come up: " + (tmp_path / "serve.log").read_text()[-2000:])
+        cfg = GenerationConfig(backend="openai", url=f"http://127.0.0.1:{port}/v1", k=3, max_tokens=8,
+                               concurrency=2, timeout_s=60, retries=1)
+        backend = OpenAIBackend(cfg.url, str(Path(tiny_model).resolve()), cfg)
+        prompts = [[{"role": "user", "content": "Continue the Argdown snippet: [A]"}],
+                   [{"role": "user", "content": "Write a premise."}]]
+        out = backend.generate(prompts, seed=1)
+        backend.close()
+        # transformers serve ignores n: the backend asked again until it had k answers per prompt.
+        assert [len(c) for c in out] == [3, 3] and all(isinstance(t, str) for c in out for t in c)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()

@@ -1,0 +1,162 @@
+"""spin_train units: config validation, curriculum counts, filtering, pairs and mixing, conversions, spectrum."""
+
+import pytest
+import yaml
+from hypothesis import given, strategies as st
+
+from spin_fixtures import tiny_config
+from spin_train import config as C
+from spin_train.data import epoch_counts, preference_row, sample_indices, selfplay_item
+from spin_train.filtering import build_pairs, decide, keep_probability, same_argdown, same_exact
+from spin_train.run import RunDir, _complete_batches, pairs_sha256
+
+
+def base(**over):
+    return tiny_config("m", "d", **over)
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda c: c["dpo"].update(learning_rate="fast"), "dpo.learning_rate: expected float"),
+    (lambda c: c["dpo"].update(lr=1e-7), "dpo.lr: unknown key"),
+    (lambda c: c["generation"].update(backend="tgi"), "generation.backend: expected one of 'local', 'openai', 'vllm'"),
+    (lambda c: c["train_mixture"][0].update(type="sft"), "train_mixture[0].type: expected one of"),
+    (lambda c: c["train_mixture"][1].pop("type"), "train_mixture[1].type: missing"),
+    (lambda c: c["curriculum"]["weights"][0].update(nope=1), "curriculum.weights[0].nope: not a train_mixture key"),
+    (lambda c: c["curriculum"]["weights"].__setitem__(1, {"critical-thinking-ten-arguments": 0}), "every weight is 0"),
+    (lambda c: c["dpo"].update(effective_batch_size=64), "dpo.effective_batch_size: 64 != per_device_batch_size"),
+    (lambda c: c["generation"].update(backend="openai"), "generation.url: required"),
+    (lambda c: c.update(modle={}), "modle: unknown key"),
+    (lambda c: c["spectrum"].update(top_fraction=1.5), "spectrum.top_fraction"),
+])
+def test_config_errors_name_the_key_path(mutate, message):
+    cfg = base()
+    mutate(cfg)
+    with pytest.raises(C.ConfigError) as err:
+        C.from_dict(cfg)
+    assert message in str(err.value)
+
+
+def test_shipped_configs_validate_and_yaml_floats_parse(tmp_path):
+    from spin_fixtures import ROOT
+
+    tiny = C.load(ROOT / "configs" / "tiny-cpu.yaml")
+    big = C.load(ROOT / "configs" / "argunaut-1-8b-spin.yaml")
+    assert big.curriculum.epochs == 12 and big.generation.k == 5 and big.generation.temperature == 0.7
+    assert big.dpo.learning_rate == 2e-7 and big.dpo.loss == "sigmoid" and big.dpo.scheduler == "linear"
+    assert big.dpo.effective_batch_size == 64 and big.spectrum.top_fraction == 0.3
+    assert tiny.generation.backend == "local" and tiny.curriculum.epochs >= 2
+    path = tmp_path / "c.yaml"
+    path.write_text("model: {path: m}\ntrain_mixture: [\n")
+    with pytest.raises(C.ConfigError, match=r"c\.yaml:\d+:\d+: not valid YAML"):
+        C.load(path)
+
+
+@given(st.dictionaries(st.sampled_from("abcdef"), st.floats(0, 10), min_size=1),
+       st.integers(1, 500), st.integers(0, 300))
+def test_epoch_counts_follow_weights_and_sizes(weights, total, size):
+    if not any(w > 0 for w in weights.values()):
+        return
+    sizes = {k: size for k in weights}
+    counts = epoch_counts(weights, total, sizes)
+    assert set(counts) == {k for k, w in weights.items() if w > 0}
+    assert all(0 <= n <= size for n in counts.values())
+    if size >= total:
+        assert sum(counts.values()) == total
+        norm = sum(w for w in weights.values() if w > 0)
+        assert all(abs(n - total * weights[k] / norm) < 1 for k, n in counts.items())
+
+
+def test_sampling_is_deterministic_per_epoch_and_dataset():
+    a = sample_indices(100, 10, seed=0, epoch=1, key="x")
+    assert a == sample_indices(100, 10, seed=0, epoch=1, key="x") and len(set(a)) == 10
+    assert a != sample_indices(100, 10, seed=0, epoch=2, key="x")
+
+
+def test_filtering_keeps_with_probability_one_minus_l_over_k():
+    """Statistical check with fixed seeds: 4,000 questions per l, 99.9 % binomial bounds."""
+    k = 5
+    for l in range(k + 1):
+        kept = sum(decide(f"q{i}", l, k, seed=7, epoch=1) for i in range(4000))
+        p = keep_probability(l, k)
+        sd = (4000 * p * (1 - p)) ** 0.5
+        assert abs(kept - 4000 * p) <= 3.3 * sd + 1e-9, (l, kept)
+    assert decide("q", 2, 5, 0, 1) == decide("q", 2, 5, 0, 1)
+
+
+def test_pairs_use_gold_as_chosen_and_a_differing_candidate_as_rejected():
+    items = [{"id": f"q{i}", "source": "s", "prompt": [{"role": "user", "content": f"p{i}"}], "gold": "(1) A."}
+             for i in range(200)]
+    candidates = {f"q{i}": ["(1)  A.", "(2) B.", "x", "(1) A.", "y"] if i % 2 else ["(1) A."] * 5
+                  for i in range(200)}
+    pairs, stats = build_pairs(items, candidates, "exact", seed=0, epoch=1)
+    assert stats["l_histogram"] == {"2": 100, "5": 100}  # whitespace-normalised matches count
+    assert all(p["chosen"][0]["content"] == "(1) A." and p["rejected"][0]["content"] in {"(2) B.", "x", "y"}
+               for p in pairs)
+    assert 40 <= len(pairs) <= 80  # only the l=2 questions can be kept, with probability 0.6
+
+
+def test_argdown_rule_compares_parses():
+    assert same_exact("  [A]:  Cats  purr. ", "[A]: Cats purr.")
+    assert same_argdown("[A]: Cats purr.", "[A]:   Cats purr.")
+    assert not same_argdown("[A]: Cats purr.", "[B]: Cats purr.")
+
+
+def test_preference_conversions():
+    tulu = {"chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "good"}],
+            "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "bad"}]}
+    row = preference_row(tulu, "tulu")
+    assert row["prompt"] == [{"role": "user", "content": "Q"}]
+    assert row["chosen"] == [{"role": "assistant", "content": "good"}] and row["rejected"][0]["content"] == "bad"
+    trl = preference_row({"prompt": "Q", "chosen": "good", "rejected": "bad"}, "trl")
+    assert trl["prompt"] == [{"role": "user", "content": "Q"}] and trl["chosen"][0]["role"] == "assistant"
+    item = selfplay_item({"prompt": [{"role": "user", "content": "P"}],
+                          "completion": [{"role": "assistant", "content": "L"}],
+                          "snippet_id": "c/x.md:3", "line_index": 2}, "c", 0)
+    assert item["gold"] == "L" and item["id"] == "c/x.md:3#2"
+
+
+def test_run_dir_refuses_a_changed_config_and_cleans_a_torn_tail(tmp_path):
+    cfg = C.from_dict(base())
+    run = RunDir(tmp_path / "run")
+    state = run.start(cfg)
+    assert state["config_sha256"] == cfg.sha256() and yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    changed = C.from_dict(base(dpo={"beta": 0.2}))
+    with pytest.raises(C.ConfigError, match="the config changed since this run started"):
+        run.start(changed)
+    path = tmp_path / "c.jsonl"
+    path.write_text('{"batch": 0, "candidates": {}}\n{"batch": 1, "cand')
+    assert _complete_batches(path) == 1 and path.read_text() == '{"batch": 0, "candidates": {}}\n'
+
+
+def test_pairs_hash_depends_on_content_only():
+    pairs = [{"prompt": [{"role": "user", "content": "p"}], "chosen": [], "rejected": [], "source": "s"}]
+    shuffled = [dict(reversed(list(p.items()))) for p in pairs]
+    assert pairs_sha256(pairs) == pairs_sha256(shuffled) != pairs_sha256(pairs * 2)
+
+
+def test_spectrum_snr_ranks_and_writes_upstream_yaml(tmp_path):
+    import torch
+
+    from spin_train import spectrum
+
+    torch.manual_seed(0)
+    noise = torch.randn(64, 64)
+    signal = noise * 0.01 + torch.outer(torch.randn(64), torch.randn(64)) * 10  # one strong direction
+    assert spectrum.snr(signal) > spectrum.snr(noise)
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = torch.nn.ModuleList([torch.nn.Module() for _ in range(4)])
+            for i, layer in enumerate(self.layers):
+                layer.q_proj = torch.nn.Linear(64, 64, bias=False)
+                with torch.no_grad():
+                    layer.q_proj.weight.copy_(signal if i == 2 else torch.randn(64, 64))
+
+    model = Tiny()
+    chosen = spectrum.select(model, 0.25)
+    assert chosen == ["layers.2.q_proj.weight"]
+    spectrum.write_yaml(chosen, tmp_path / "u.yaml")
+    patterns = spectrum.read_yaml(tmp_path / "u.yaml")
+    assert spectrum.freeze(model, patterns) == 64 * 64
+    assert [n for n, p in model.named_parameters() if p.requires_grad] == chosen
