@@ -160,6 +160,7 @@ class Loop:
         return spectrum.read_yaml(path)
 
     def epoch(self, state: dict, epoch: int, unfrozen) -> None:
+        started = time.time()
         edir = self.run.epoch_dir(epoch)
         edir.mkdir(parents=True, exist_ok=True)
         timings = state["epochs"].get(str(epoch), {}).get("timings", {})
@@ -189,6 +190,7 @@ class Loop:
             t = time.time()
             metrics = self.train(epoch, unfrozen)
             _timed(timings, "train", t)
+            _timed(timings, "epoch", started)  # this process's part of the epoch (all of it unless resumed)
             _record(self.run, state, epoch, "trained", timings=timings, checkpoint=str(edir / "checkpoint"),
                     train_loss=metrics["train_loss"], steps=metrics["steps"])
             self.log(f"epoch {epoch}: trained {metrics['steps']} steps, loss {metrics['train_loss']:.4f}")

@@ -69,7 +69,7 @@ def sft(model, tok, rows: list[dict], out: Path, steps: int, seed: int = 0, max_
         output_dir=str(out / ".sft-work"), max_steps=steps, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, lr_scheduler_type="cosine", warmup_steps=max(1, steps // 20),
         bf16=False, gradient_checkpointing=False, report_to="none", save_strategy="no", logging_steps=10,
-        seed=seed, max_length=max_length, use_cpu=True, disable_tqdm=True, dataloader_num_workers=0,
+        seed=seed, max_length=max_length, use_cpu=True, dataloader_num_workers=0,
     )
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok)
     result = trainer.train()
