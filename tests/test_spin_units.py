@@ -160,3 +160,15 @@ def test_spectrum_snr_ranks_and_writes_upstream_yaml(tmp_path):
     patterns = spectrum.read_yaml(tmp_path / "u.yaml")
     assert spectrum.freeze(model, patterns) == 64 * 64
     assert [n for n, p in model.named_parameters() if p.requires_grad] == chosen
+
+
+def test_model_config_chat_template_overrides_the_tokenizers(tiny_model):
+    from spin_train.config import ModelConfig
+    from spin_train.generation import render_prompt_ids
+    from spin_train.models import load_tokenizer
+
+    template = "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}[assistant]"
+    tok = load_tokenizer(str(tiny_model), ModelConfig(path=str(tiny_model), chat_template=template))
+    assert tok.chat_template == template
+    ids = render_prompt_ids(tok, [{"role": "user", "content": "hi"}])
+    assert tok.decode(ids) == "[user]hi[assistant]"

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Optional, Protocol
 
-from .config import GenerationConfig
+from .config import GenerationConfig, ModelConfig
 
 
 def render_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
@@ -36,15 +36,12 @@ class Backend(Protocol):
 
 
 class LocalBackend:
-    def __init__(self, model_path: str, cfg: GenerationConfig, dtype: str = "float32",
-                 trust_remote_code: bool = False):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    def __init__(self, model_path: str, cfg: GenerationConfig, model_cfg: ModelConfig):
+        from .models import load_model, load_tokenizer
 
         self.cfg = cfg
-        self.tokenizer = AutoTokenizer.from_pretrained(model_path, trust_remote_code=trust_remote_code)
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype),
-                                                          trust_remote_code=trust_remote_code)
+        self.tokenizer = load_tokenizer(model_path, model_cfg)
+        self.model = load_model(model_path, model_cfg)
         self.model.eval()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None \
             else self.tokenizer.eos_token_id
@@ -120,8 +117,10 @@ class OpenAIBackend:
 class VLLMServer:
     """``vllm serve CHECKPOINT`` for one generation phase; logs go to ``log_path``."""
 
-    def __init__(self, checkpoint: str, cfg: GenerationConfig, log_path: Path, seed: int):
+    def __init__(self, checkpoint: str, cfg: GenerationConfig, log_path: Path, seed: int,
+                 extra_args: Optional[list[str]] = None):
         self.checkpoint, self.cfg, self.log_path, self.seed = checkpoint, cfg, log_path, seed
+        self.extra_args = extra_args or []  # e.g. --revision, --chat-template, --trust-remote-code
         self.proc: Optional[subprocess.Popen] = None
 
     @property
@@ -132,7 +131,7 @@ class VLLMServer:
         import httpx
 
         cmd = ["vllm", "serve", self.checkpoint, "--host", "127.0.0.1", "--port", str(self.cfg.vllm_port),
-               "--seed", str(self.seed), *self.cfg.vllm_args]
+               "--seed", str(self.seed), *self.extra_args, *self.cfg.vllm_args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -150,10 +150,9 @@ class Loop:
             return spectrum.read_yaml(Path(sp.unfrozen_parameters))
         path = self.run.root / "unfrozen_parameters.yaml"
         if not path.exists():
-            from transformers import AutoModelForCausalLM
+            from .models import load_model
 
-            model = AutoModelForCausalLM.from_pretrained(self.cfg.model.path,
-                                                         trust_remote_code=self.cfg.model.trust_remote_code)
+            model = load_model(self.cfg.model.path, self.cfg.model)
             names = spectrum.select(model, sp.top_fraction)
             spectrum.write_yaml(names, path)
             self.log(f"spectrum: {len(names)} weight matrices trainable (top {sp.top_fraction:.0%} per type) -> {path}")
@@ -314,10 +313,19 @@ def default_backend(cfg: RunConfig, checkpoint: str, edir: Path):
 
     g = cfg.generation
     if g.backend == "local":
-        return _Closing(LocalBackend(checkpoint, g, cfg.model.dtype, cfg.model.trust_remote_code))
+        return _Closing(LocalBackend(checkpoint, g, cfg.model))
     if g.backend == "openai":
         return _Closing(OpenAIBackend(g.url, checkpoint, g, os.environ.get("OPENAI_API_KEY")))
-    server = VLLMServer(checkpoint, g, edir / "vllm.log", g.seed).__enter__()
+    extra = []
+    if cfg.model.revision and checkpoint == cfg.model.path:
+        extra += ["--revision", cfg.model.revision]
+    if cfg.model.chat_template:
+        template = edir / "chat_template.jinja"
+        template.write_text(cfg.model.chat_template, encoding="utf-8")
+        extra += ["--chat-template", str(template)]
+    if cfg.model.trust_remote_code:
+        extra.append("--trust-remote-code")
+    server = VLLMServer(checkpoint, g, edir / "vllm.log", g.seed, extra).__enter__()
     return _Closing(OpenAIBackend(server.url, checkpoint, g), server)
 
 

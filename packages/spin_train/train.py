@@ -49,16 +49,15 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
                 on_step=None) -> dict:
     """Train on ``pairs`` (a datasets.Dataset) from ``start_checkpoint``; save the model to ``out``."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOTrainer
 
+    from .models import load_model, load_tokenizer
     from .spectrum import freeze
 
     torch.manual_seed(cfg.dpo.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    tok = AutoTokenizer.from_pretrained(start_checkpoint, trust_remote_code=cfg.model.trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(start_checkpoint, dtype=getattr(torch, cfg.model.dtype),
-                                                 trust_remote_code=cfg.model.trust_remote_code)
+    tok = load_tokenizer(start_checkpoint, cfg.model)
+    model = load_model(start_checkpoint, cfg.model)
     trainable = freeze(model, unfrozen) if unfrozen else sum(p.numel() for p in model.parameters())
     work = out.parent / (out.name + ".work")
     trainer = DPOTrainer(model=model, args=dpo_args(cfg, work), train_dataset=pairs, processing_class=tok,
