@@ -37,16 +37,16 @@ def test_card_lists_every_config_and_split_and_datasets_loads_them(dataset_dir):
     configs = {c["config_name"]: [f["split"] for f in c["data_files"]] for c in meta["configs"]}
     assert set(configs) == {"maps", "logic"} and sorted(meta["license"]) == ["cc-by-4.0", "mit"]
     for name, splits in configs.items():
-        ds = load_dataset(str(dataset_dir), name=name)
+        ds = load_dataset(str(dataset_dir), name=name, cache_dir=str(dataset_dir.parent / "hf-cache"))
         assert sorted(ds) == sorted(splits)
         for split in splits:
             files = list((dataset_dir / name).glob(f"{split}-*.parquet"))
             assert len(files) == 1 and len(ds[split]) > 0
-    maps = load_dataset(str(dataset_dir), name="maps")
+    maps = load_dataset(str(dataset_dir), name="maps", cache_dir=str(dataset_dir.parent / "hf-cache"))
     rows = [r for split in maps.values() for r in split]
     assert len(rows) == 12 * 3 and {r["language"] for r in rows} == {"argdown"}
     assert rows[0]["prompt"][0]["role"] == "user" and rows[0]["completion"][0]["role"] == "assistant"
-    logic = load_dataset(str(dataset_dir), name="logic")
+    logic = load_dataset(str(dataset_dir), name="logic", cache_dir=str(dataset_dir.parent / "hf-cache"))
     checks = {r["check"] for split in logic.values() for r in split}
     assert checks == {"sat"}  # both scripts were run by z3
 

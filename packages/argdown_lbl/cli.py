@@ -163,6 +163,58 @@ def push_command(folder, repo_id, private, dry_run):
     click.echo(f"uploaded {len(plan.files)} files to datasets/{repo_id}: {getattr(info, 'commit_url', info)}")
 
 
+@main.command("pairs")
+@click.argument("texts_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--strong", required=True, help="The strong model: URL of an OpenAI-compatible server, e.g. "
+              "http://127.0.0.1:8000/v1#meta-llama/Llama-3.1-70B-Instruct (#model optional).")
+@click.option("--weak", required=True, help="The weak model, same form.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write as a Hub dataset repository (README.md + default/<split>-*.parquet).")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Request cache (default: OUT/.cache/requests); a rerun sends no request twice.")
+@click.option("--concurrency", default=4, show_default=True, help="Texts mapped at the same time.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds per request.")
+@click.option("--retries", default=3, show_default=True, help="Retries per request (exponential backoff).")
+@click.option("--max-reasons", default=8, show_default=True)
+@click.option("--max-pairs", default=12, show_default=True, help="Reason-to-reason pairs rated per text.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 if any text was skipped.")
+@click.option("--quiet", is_flag=True)
+def pairs_command(texts_dir, strong, weak, out, cache, concurrency, timeout, retries, max_reasons, max_pairs,
+                  strict, quiet):
+    """Map every text in TEXTS_DIR with a strong and a weak model; write chosen/rejected pairs."""
+    import os
+
+    from .mapping.card import write_pairs
+    from .mapping.client import ChatClient, Endpoint
+    from .mapping.pairs import build_pairs, read_texts
+    from .report import console, progress_bar
+
+    try:
+        ends = {name: Endpoint.parse(spec) for name, spec in (("strong", strong), ("weak", weak))}
+    except ValueError as exc:
+        _fail(str(exc))
+    texts = read_texts(texts_dir)
+    if not texts:
+        _fail(f"{texts_dir}: no .md texts")
+    cache = cache or out / ".cache" / "requests"
+    key = os.environ.get("OPENAI_API_KEY")
+    clients = {name: ChatClient(e, cache / name, timeout, retries, api_key=key) for name, e in ends.items()}
+    with progress_bar(disable=quiet) as bar:
+        task = bar.add_task("texts", total=len(texts))
+        result = build_pairs(texts, clients["strong"], clients["weak"], concurrency,
+                             progress=lambda _id: bar.advance(task), max_reasons=max_reasons, max_pairs=max_pairs)
+    written = write_pairs(result, out, str(ends["strong"]), str(ends["weak"]))
+    for text_id, why in result.skipped:
+        console.print(f"skipped {text_id}: {why}", markup=False)
+    stats = {name: c.stats for name, c in clients.items()}
+    for c in clients.values():
+        c.close()
+    pairs = sum(len(r) for r in result.rows.values())
+    click.echo(f"{pairs} pairs from {len(texts)} texts ({len(result.skipped)} skipped); requests {stats}; "
+               f"wrote {len(written)} files to {out}", err=True)
+    sys.exit(1 if strict and result.skipped else 0)
+
+
 @main.command("generate")
 @click.option("--seed", default=1, show_default=True, type=int)
 @click.option("--count", default=1000, show_default=True, type=int)

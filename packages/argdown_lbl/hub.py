@@ -39,24 +39,29 @@ def parquet_name(split: str) -> str:
     return f"{split}-00000-of-00001.parquet"
 
 
-def write_dataset(results: list[ConfigResult], out: Path, pretty_name: str = "Argdown line-by-line") -> list[Path]:
-    """Write ``<config>/<split>-*.parquet`` and README.md; returns the files written."""
+def write_tables(out: Path, tables: dict[str, dict[str, list[dict]]], feats) -> list[Path]:
+    """Write ``<config>/<split>-*.parquet`` for {config: {split: rows}}; stale parquet files go."""
     from datasets import Dataset
     from datasets.utils.logging import disable_progress_bar
 
-    disable_progress_bar()  # one bar per parquet file drowns the split's own progress bar
+    disable_progress_bar()  # one bar per parquet file drowns the caller's own progress bar
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    feats = features()
-    for result in results:
-        folder = out / result.spec.name
+    for config, splits in tables.items():
+        folder = out / config
         folder.mkdir(exist_ok=True)
         for stale in folder.glob("*.parquet"):
             stale.unlink()
-        for split, rows in result.rows.items():
+        for split, rows in splits.items():
             path = folder / parquet_name(split)
             Dataset.from_list(rows, features=feats).to_parquet(str(path))
             written.append(path)
+    return written
+
+
+def write_dataset(results: list[ConfigResult], out: Path, pretty_name: str = "Argdown line-by-line") -> list[Path]:
+    """Write ``<config>/<split>-*.parquet`` and README.md; returns the files written."""
+    written = write_tables(out, {r.spec.name: r.rows for r in results}, features())
     card = out / "README.md"
     card.write_text(dataset_card(results, pretty_name), encoding="utf-8")
     written.append(card)

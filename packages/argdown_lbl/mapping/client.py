@@ -1,0 +1,153 @@
+"""An OpenAI-compatible chat client for the mapping pipeline: cache, retries, top-ups.
+
+Every request is cached on disk under the hash of (endpoint, model, request
+body), so a rerun after a crash sends no request twice. A server that returns
+fewer choices than asked (``transformers serve`` ignores ``n``) is asked again
+with a different seed until the count is reached; missing logprobs are
+returned as None and callers fall back to rating prompts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+
+@dataclass
+class Choice:
+    text: str
+    top_logprobs: Optional[list[dict[str, float]]] = None  # per generated token: {token: logprob}
+
+
+@dataclass
+class Endpoint:
+    """``URL#model``; the model defaults to the server's first listed model."""
+
+    url: str
+    model: Optional[str] = None
+
+    @classmethod
+    def parse(cls, spec: str) -> "Endpoint":
+        url, _, model = spec.partition("#")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint {spec!r}: expected http(s)://HOST:PORT/v1[#model]")
+        return cls(url.rstrip("/"), model or None)
+
+    def __str__(self) -> str:
+        return f"{self.url}#{self.model}" if self.model else self.url
+
+
+@dataclass
+class ChatClient:
+    endpoint: Endpoint
+    cache_dir: Optional[Path] = None
+    timeout_s: float = 120.0
+    retries: int = 3
+    backoff_s: float = 0.5
+    api_key: Optional[str] = None
+    stats: dict = field(default_factory=lambda: {"requests": 0, "cached": 0, "retries": 0})
+
+    def __post_init__(self):
+        import httpx
+
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        self._http = httpx.Client(timeout=self.timeout_s, headers=headers)
+        self._lock = threading.Lock()
+        if self.cache_dir is not None:
+            Path(self.cache_dir).mkdir(parents=True, exist_ok=True)
+
+    def close(self):
+        self._http.close()
+
+    def model(self) -> str:
+        if self.endpoint.model is None:
+            response = self._http.get(self.endpoint.url + "/models")
+            response.raise_for_status()
+            self.endpoint.model = response.json()["data"][0]["id"]
+        return self.endpoint.model
+
+    # -- cache ------------------------------------------------------------------
+    def _key(self, body: dict) -> str:
+        raw = json.dumps({"url": self.endpoint.url, "body": body}, sort_keys=True)
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    def _cached(self, key: str) -> Optional[dict]:
+        if self.cache_dir is None:
+            return None
+        path = Path(self.cache_dir) / key[:2] / f"{key}.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+    def _store(self, key: str, data: dict) -> None:
+        if self.cache_dir is None:
+            return
+        path = Path(self.cache_dir) / key[:2] / f"{key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+
+    # -- requests ---------------------------------------------------------------
+    def _post(self, body: dict) -> dict:
+        import httpx
+
+        key = self._key(body)
+        cached = self._cached(key)
+        if cached is not None:
+            with self._lock:
+                self.stats["cached"] += 1
+            return cached
+        last: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                with self._lock:
+                    self.stats["requests"] += 1
+                response = self._http.post(self.endpoint.url + "/chat/completions", json=body)
+                if response.status_code >= 500 or response.status_code == 429:
+                    raise httpx.HTTPStatusError(f"server error {response.status_code}", request=response.request,
+                                                response=response)
+                response.raise_for_status()
+                data = response.json()
+                self._store(key, data)
+                return data
+            except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as exc:
+                last = exc
+                if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code < 500 \
+                        and exc.response.status_code != 429:
+                    break  # a client error will not go away
+                with self._lock:
+                    self.stats["retries"] += 1
+                time.sleep(self.backoff_s * 2 ** attempt)
+        raise RuntimeError(f"{self.endpoint}: request failed: {last}")
+
+    def complete(self, messages: list[dict], n: int = 1, max_tokens: int = 256, temperature: float = 0.7,
+                 logprobs: bool = False, top_logprobs: int = 10, seed: int = 0) -> list[Choice]:
+        """``n`` choices; asks again (new seed) while the server returns fewer."""
+        out: list[Choice] = []
+        round_ = 0
+        while len(out) < n:
+            body = {"model": self.model(), "messages": messages, "n": n - len(out), "max_tokens": max_tokens,
+                    "temperature": temperature, "seed": seed + round_}
+            if logprobs:
+                body.update(logprobs=True, top_logprobs=top_logprobs)
+            data = self._post(body)
+            choices = data.get("choices") or []
+            if not choices:
+                raise RuntimeError(f"{self.endpoint}: no choices in the response")
+            out.extend(_choice(c) for c in choices)
+            round_ += 1
+        return out[:n]
+
+
+def _choice(raw: dict) -> Choice:
+    text = (raw.get("message") or {}).get("content") or raw.get("text") or ""
+    content = (raw.get("logprobs") or {}).get("content") if isinstance(raw.get("logprobs"), dict) else None
+    top = None
+    if content:
+        top = [{t["token"]: t["logprob"] for t in (item.get("top_logprobs") or [item])} for item in content]
+    return Choice(text, top)

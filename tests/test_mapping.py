@@ -1,0 +1,150 @@
+"""The mapping pipeline: stages on recorded responses, the branching step on known graphs, pairs and caching."""
+
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from argdown_lbl.argdown import parse
+from argdown_lbl.cli import main
+from argdown_lbl.mapping import stages
+from argdown_lbl.mapping.client import ChatClient, Endpoint
+from argdown_lbl.mapping.fuzzy import CENTRAL, build, percentile, to_argdown
+from argdown_lbl.mapping.stages import Edge, Reason
+from openai_replay import ReplayServer
+
+REASONS = """CLAIM: The town should open the library on Sundays.
+PRO: Parents | Working parents can only come at weekends.
+PRO: Crowding | On Saturdays there are no free seats.
+CON: Cost | Sunday staff cost extra money.
+this line is noise
+"""
+
+
+def answer(body):
+    """Recorded answers, chosen by the prompt's wording."""
+    prompt = body["messages"][-1]["content"]
+    n = body.get("n", 1)
+    if prompt.startswith("Read the following text"):
+        return [("Should the library open on Sundays?", None), ("Is Sunday opening worth it?", None)][:n] * n
+    if "Which formulation" in prompt:
+        return [("2", None)]
+    if "CLAIM:" in prompt:
+        return [(REASONS, None)]
+    if "support or attack" in prompt:
+        against = "Cost" in prompt.split("Claim B")[0] or "extra money" in prompt.split("Claim B")[0]
+        top = {"attack": math.log(0.8), "support": math.log(0.2)} if against else \
+            {"support": math.log(0.9), " attack": math.log(0.05), "maybe": math.log(0.05)}
+        return [("attack" if against else "support", [top])]
+    if "Rate from 0" in prompt:
+        return [("7", [{"7": math.log(0.5), "9": math.log(0.5)}])]
+    raise AssertionError(prompt)
+
+
+def client(server, tmp_path=None, **kw):
+    return ChatClient(Endpoint.parse(server.url), cache_dir=tmp_path, backoff_s=0.01, **kw)
+
+
+def test_stages_on_recorded_responses():
+    with ReplayServer(answer) as server:
+        c = client(server)
+        issue, drafts = stages.central_issue(c, "text", drafts=2)
+        assert drafts == ["Should the library open on Sundays?", "Is Sunday opening worth it?"]
+        assert issue == "Is Sunday opening worth it?"  # the model picked option 2
+        claim, reasons = stages.reasons(c, "text", issue)
+        assert claim == "The town should open the library on Sundays."
+        assert [(r.label, r.valence) for r in reasons] == [("Parents", "pro"), ("Crowding", "pro"), ("Cost", "con")]
+        edges = stages.relevance(c, claim, reasons, max_pairs=2)
+        assert len(edges) == 3 + 2 and all(e.method == "logprobs" for e in edges)
+        cost = next(e for e in edges if e.source == "Cost" and e.target == CENTRAL)
+        assert cost.valence == "attack" and cost.weight == pytest.approx((7 * 0.5 + 9 * 0.5) / 9 * 0.8)
+        parents = next(e for e in edges if e.source == "Parents" and e.target == CENTRAL)
+        assert parents.valence == "support" and parents.weight == pytest.approx(8 / 9 * 0.9 / 0.95)
+
+
+def test_without_logprobs_the_rating_prompt_gives_the_weight():
+    def plain(body):
+        return [(text, None) for text, _ in answer(body)]
+
+    with ReplayServer(plain) as server:
+        edges = stages.relevance(client(server), "C", [Reason("A", "Cost rises: extra money.", "con")], max_pairs=0)
+    assert edges == [Edge("A", CENTRAL, "attack", pytest.approx(7 / 9), "rating")]
+
+
+def test_client_retries_tops_up_missing_choices_and_caches(tmp_path):
+    with ReplayServer(answer, max_choices=1, fail_next=2) as server:
+        c = client(server, tmp_path / "cache")
+        drafts = c.complete([{"role": "user", "content": "Read the following text: x"}], n=3)
+        assert len(drafts) == 3  # one choice per response: asked three times
+        assert c.stats["retries"] == 2 and len(server.requests) == 2 + 3
+        again = client(server, tmp_path / "cache")
+        assert [d.text for d in again.complete([{"role": "user", "content": "Read the following text: x"}], n=3)] \
+            == [d.text for d in drafts]
+        assert again.stats["requests"] == 0 and again.stats["cached"] == 3 and len(server.requests) == 5
+
+
+def test_client_gives_up_with_a_clear_error():
+    with ReplayServer(answer, fail_next=100) as server:
+        with pytest.raises(RuntimeError, match="request failed"):
+            client(server, retries=1).complete([{"role": "user", "content": "Read the following text"}])
+
+
+def test_percentile_and_branching_on_a_known_graph():
+    assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([], 80) == 0.0
+    reasons = [Reason(x, f"text {x}", "pro") for x in "ABCD"]
+    edges = [
+        Edge("A", CENTRAL, "support", 0.9, "t"), Edge("B", CENTRAL, "support", 0.3, "t"),
+        Edge("B", "A", "support", 0.8, "t"),  # B's best parent is A
+        Edge("C", CENTRAL, "attack", 0.5, "t"), Edge("C", "B", "attack", 0.4, "t"),
+        Edge("A", "B", "support", 0.7, "t"),  # would close a cycle with B -> A
+    ]
+    fmap = build("Claim", reasons, edges, extra_percentile=50, max_extra_out=1)
+    tree = {(e.source, e.target) for e in fmap.tree}
+    assert tree == {("A", CENTRAL), ("B", "A"), ("C", CENTRAL), ("D", CENTRAL)}  # D had no edge: under the root
+    assert {(e.source, e.target) for e in fmap.extra} == {("A", "B")}  # 0.7 >= median 0.6, one per source
+    text = to_argdown(fmap)
+    doc = parse(text)
+    assert doc.ok, doc.errors
+    assert text.splitlines()[:3] == ["[Central claim]: Claim", "    <+ <A>: text A", "        <+ <B>: text B"]
+
+
+def test_rendering_neutralises_argdown_syntax_in_model_text():
+    reasons = [Reason("A [x] <y>: #z", "Costs {a: 1} rise // a lot *really* @[T] + more", "con")]
+    fmap = build("C [1] _under_", reasons, [Edge(reasons[0].label, CENTRAL, "attack", 1.0, "t")])
+    doc = parse(to_argdown(fmap))
+    assert doc.ok, (to_argdown(fmap), doc.errors)
+    [arg] = doc.arguments.values()
+    assert "Costs (a: 1) rise" in arg.members[0].text and doc.relations[0].type == "attack"
+
+
+def test_pairs_cli_on_recorded_servers(tmp_path):
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    for i in range(3):
+        (texts / f"t{i}.md").write_text(f"---\ntitle: T{i}\ngenre: forum post\n---\n\nText number {i}.\n")
+
+    def weak(body):
+        prompt = body["messages"][-1]["content"]
+        if "CLAIM:" in prompt:
+            return [("CLAIM: Sundays. \nPRO: Only | Parents.", None)]
+        return answer(body)
+
+    with ReplayServer(answer, "strong-model") as strong, ReplayServer(weak, "weak-model") as weak_server:
+        args = ["pairs", str(texts), "--strong", strong.url, "--weak", weak_server.url + "#weak-model",
+                "--out", str(tmp_path / "out"), "--quiet"]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        sent = len(strong.requests) + len(weak_server.requests)
+        rerun = CliRunner().invoke(main, args)  # everything comes from the cache
+        assert rerun.exit_code == 0 and len(strong.requests) + len(weak_server.requests) == sent
+    from datasets import load_dataset
+
+    ds = load_dataset(str(tmp_path / "out"), cache_dir=str(tmp_path / "hf-cache"))  # no stale cache hits
+    rows = [r for split in ds.values() for r in split]
+    assert len(rows) == 3 and {r["genre"] for r in rows} == {"forum post"}
+    row = rows[0]
+    assert row["strong_model"].endswith("#strong-model") and row["weak_model"].endswith("#weak-model")
+    assert row["chosen_parse_ok"] and row["chosen_nodes"] == 4 and row["rejected_nodes"] == 2
+    assert row["chosen"][0]["content"].startswith("```argdown\n[Central claim]:")
+    assert row["prompt"][0]["content"].startswith("Reconstruct the argumentation")
+    assert row["prompt"][0]["content"].endswith(f"Text number {row['text_id'][1]}.")
