@@ -101,3 +101,15 @@ def test_synthetic_corpus_is_deterministic_valid_and_varied():
 def test_synthetic_corpus_reaches_a_thousand_valid_arguments(seed):
     sources = generate_sources(seed=seed, count=1000)
     assert all(parse(text).ok for _, text in sources)
+
+
+def test_argumentative_texts_are_thirty_in_six_genres_of_the_right_length():
+    from argdown_lbl.mapping.pairs import read_texts
+
+    texts = read_texts(CORPORA / "argumentative-texts")
+    assert len(texts) >= 30
+    genres = {t.genre for t in texts}
+    assert genres == {"product review", "news report", "op-ed", "court-style opinion", "policy memo", "forum post"}
+    assert all(150 <= len(t.body.split()) <= 600 for t in texts), [(t.id, len(t.body.split())) for t in texts]
+    [spec] = load_corpus(CORPORA, ["argumentative-texts"], kind="texts")
+    assert spec.kind == "texts"

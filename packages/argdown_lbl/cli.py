@@ -193,7 +193,10 @@ def pairs_command(texts_dir, strong, weak, out, cache, concurrency, timeout, ret
         ends = {name: Endpoint.parse(spec) for name, spec in (("strong", strong), ("weak", weak))}
     except ValueError as exc:
         _fail(str(exc))
-    texts = read_texts(texts_dir)
+    try:
+        texts = read_texts(texts_dir)
+    except ValueError as exc:
+        _fail(str(exc))
     if not texts:
         _fail(f"{texts_dir}: no .md texts")
     cache = cache or out / ".cache" / "requests"

@@ -57,6 +57,7 @@ class ConfigSpec:
     folder: Path
     license: str = "cc-by-4.0"
     description: str = ""
+    kind: str = "line-by-line"  # or "texts": inputs of `argdown-lbl pairs`, not split
     languages: list[str] = field(default_factory=lambda: ["argdown", "smt2", "python"])
     keep_invalid: bool = False
     context_chars: int = 1200
@@ -92,7 +93,7 @@ def _hidden(path: Path, root: Path) -> bool:
 
 
 _SCALARS = {
-    "license": str, "description": str, "keep_invalid": bool, "context_chars": int,
+    "license": str, "description": str, "kind": str, "keep_invalid": bool, "context_chars": int,
     "max_snippet_lines": int, "z3_timeout_ms": int,
 }
 _KEYS = set(_SCALARS) | {"languages", "splits", "upstream", "generator"}
@@ -169,13 +170,15 @@ def load_config(folder: Path) -> ConfigSpec:
             seed=_check_type(path, "generator.seed", gen.get("seed", 1), int),
             count=_check_type(path, "generator.count", gen.get("count", 1000), int),
         )
+    if spec.kind not in ("line-by-line", "texts"):
+        _fail(path, "kind", f"expected 'line-by-line' or 'texts', got {spec.kind!r}")
     if spec.context_chars < 0 or spec.max_snippet_lines < 1 or spec.z3_timeout_ms < 1:
         _fail(path, "context_chars/max_snippet_lines/z3_timeout_ms", "must be positive")
     return spec
 
 
-def load_corpus(root: Path, only: Optional[list[str]] = None) -> list[ConfigSpec]:
-    """Every config folder of a corpus (sorted), or the ones named in ``only`` (globs allowed)."""
+def load_corpus(root: Path, only: Optional[list[str]] = None, kind: str = "line-by-line") -> list[ConfigSpec]:
+    """Every config folder of a corpus of the given kind (sorted), or the ones named in ``only`` (globs allowed)."""
     if not root.is_dir():
         raise ConfigError(f"{root}: not a folder")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -184,4 +187,4 @@ def load_corpus(root: Path, only: Optional[list[str]] = None) -> list[ConfigSpec
         if missing:
             raise ConfigError(f"{root}: no config folder matches {', '.join(missing)}")
         folders = [f for f in folders if any(fnmatch.fnmatch(f.name, o) for o in only)]
-    return [load_config(f) for f in folders]
+    return [spec for spec in map(load_config, folders) if spec.kind == kind]

@@ -56,12 +56,18 @@ class PairsResult:
 def read_texts(folder: Path) -> list[Text]:
     """Markdown files with front matter (title, genre) and the text as body."""
     texts = []
-    for path in sorted(folder.glob("*.md")):
+    for path in sorted(p for p in folder.glob("*.md") if p.name.lower() != "readme.md"):
         raw = path.read_text(encoding="utf-8")
         meta, body = {}, raw
         if raw.startswith("---\n"):
             head, _, body = raw[4:].partition("\n---\n")
-            meta = yaml.safe_load(head) or {}
+            try:
+                meta = yaml.safe_load(head) or {}
+            except yaml.YAMLError as exc:
+                mark = getattr(exc, "problem_mark", None)
+                where = f":{mark.line + 2}:{mark.column + 1}" if mark else ""
+                raise ValueError(f"{path}{where}: front matter is not valid YAML: "
+                                 f"{getattr(exc, 'problem', exc)}") from None
         texts.append(Text(id=path.stem, source=path.name, title=str(meta.get("title", path.stem)),
                           genre=str(meta.get("genre", "")), body=body.strip(),
                           sha256=hashlib.sha256(raw.encode()).hexdigest()))
