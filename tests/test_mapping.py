@@ -148,3 +148,45 @@ def test_pairs_cli_on_recorded_servers(tmp_path):
     assert row["chosen"][0]["content"].startswith("```argdown\n[Central claim]:")
     assert row["prompt"][0]["content"].startswith("Reconstruct the argumentation")
     assert row["prompt"][0]["content"].endswith(f"Text number {row['text_id'][1]}.")
+
+
+def test_pairs_end_to_end_against_transformers_serve(tiny_model, spin_dataset, tmp_path):
+    """Two tiny local checkpoints behind a real `transformers serve`: the 'strong' one trained longer."""
+    import re
+
+    from spin_train.tiny import init_tiny, load_rows
+    from transformers_serve import TransformersServe
+
+    strong = tmp_path / "strong"
+    init_tiny(strong, load_rows(spin_dataset, limit=300), steps=40, vocab_size=600, hidden=32, layers=2,
+              max_length=512, log=lambda m: None)
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    for name in ("forum-03-sourdough.md", "memo-02-speed-limit.md"):
+        (texts / name).write_text((CORPORA / "argumentative-texts" / name).read_text())
+    with TransformersServe(tmp_path / "serve.log") as server:
+        args = ["pairs", str(texts), "--strong", f"{server.url}#{strong}", "--weak", f"{server.url}#{tiny_model}",
+                "--out", str(tmp_path / "out"), "--quiet", "--max-reasons", "3", "--max-pairs", "2"]
+        first = CliRunner().invoke(main, args)
+        assert first.exit_code == 0, first.output
+        second = CliRunner().invoke(main, args)  # every request is answered from the cache
+    assert second.exit_code == 0
+    sent = [int(n) for n in re.findall(r"'requests': (\d+)", first.output)]
+    again = [int(n) for n in re.findall(r"'requests': (\d+)", second.output)]
+    assert all(n > 0 for n in sent) and again == [0, 0]
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "strong model" in card and str(strong) in card
+    rows = [r for p in (tmp_path / "out" / "default").glob("*.parquet") for r in _read(p)]
+    skipped = re.search(r"\((\d+) skipped\)", first.output)
+    assert len(rows) + int(skipped.group(1)) == 2
+    for row in rows:
+        assert row["chosen_parse_ok"] and parse(row["chosen"][0]["content"].strip("`\n").removeprefix("argdown\n")).ok
+
+
+def _read(path):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).to_pylist()
+
+
+CORPORA = __import__("pathlib").Path(__file__).resolve().parents[1] / "corpora"

@@ -3,7 +3,6 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -134,43 +133,18 @@ def test_generation_and_training_render_the_same_prompt_ids(tiny_model, spin_dat
         assert render_prompt_ids(tok, row["prompt"]) == tokenized["prompt_ids"]
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_openai_backend_against_transformers_serve(tiny_model, tmp_path):
     from spin_train.config import GenerationConfig
     from spin_train.generation import OpenAIBackend
+    from transformers_serve import TransformersServe
 
-    port = _free_port()
-    exe = Path(sys.executable).with_name("transformers")
-    log = open(tmp_path / "serve.log", "w")
-    server = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(port), "--log-level",
-                               "warning"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        import httpx
-
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("transformers serve did not come up: " + (tmp_path / "serve.log").read_text()[-2000:])
-        cfg = GenerationConfig(backend="openai", url=f"http://127.0.0.1:{port}/v1", k=3, max_tokens=8,
-                               concurrency=2, timeout_s=60, retries=1)
+    with TransformersServe(tmp_path / "serve.log") as server:
+        cfg = GenerationConfig(backend="openai", url=server.url, k=3, max_tokens=8, concurrency=2, timeout_s=60,
+                               retries=1)
         backend = OpenAIBackend(cfg.url, str(Path(tiny_model).resolve()), cfg)
         prompts = [[{"role": "user", "content": "Continue the Argdown snippet: [A]"}],
                    [{"role": "user", "content": "Write a premise."}]]
         out = backend.generate(prompts, seed=1)
         backend.close()
-        # transformers serve ignores n: the backend asked again until it had k answers per prompt.
-        assert [len(c) for c in out] == [3, 3] and all(isinstance(t, str) for c in out for t in c)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
+    # transformers serve ignores n: the backend asked again until it had k answers per prompt.
+    assert [len(c) for c in out] == [3, 3] and all(isinstance(t, str) for c in out for t in c)
