@@ -40,6 +40,7 @@ demo: $(STAMP)
 		$(VENV)/bin/spin-train init-tiny runs/demo/tiny-base --data runs/demo/argdown_line-by-line
 	$(VENV)/bin/spin-train run configs/tiny-cpu.yaml --run-dir runs/demo/spin
 	$(VENV)/bin/spin-train status runs/demo/spin
+	@echo "Report: $$($(VENV)/bin/spin-train report runs/demo/spin)"
 	@echo "Dataset in runs/demo/argdown_line-by-line (load with datasets.load_dataset(DIR, name=CONFIG));"
 	@echo "JSON export of the corpora in runs/demo/parse.json; SPIN run in runs/demo/spin"
 

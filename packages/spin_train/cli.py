@@ -103,6 +103,53 @@ def status_command(run_dir, as_json):
         click.echo(f"  timings {e.get('timings', {})}")
 
 
+@main.command("eval")
+@click.option("--model", "model", required=True, help="A checkpoint folder or Hub id.")
+@click.option("--dataset", required=True, help="A line-by-line dataset (folder or Hub id); its test split is used.")
+@click.option("--config", "configs", multiple=True, help="Dataset configs (repeatable; default: all).")
+@click.option("--k", default=5, show_default=True, help="Samples per Argdown Bench prompt.")
+@click.option("--max-prompts", default=64, show_default=True, help="Prompts per evaluation (a seeded sample).")
+@click.option("--max-tokens", default=256, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
+@click.option("--trust-remote-code", is_flag=True, help="Allow the checkpoint's own code (off by default).")
+def eval_command(model, dataset, configs, k, max_prompts, max_tokens, seed, out, trust_remote_code):
+    """Next-line match and Argdown Bench (pass@1, pass@k, graph similarity, isomorphic) of a checkpoint."""
+    _quiet_libraries()
+    from .config import ModelConfig
+    from .evaluate import evaluate, table
+
+    result = evaluate(model, dataset, list(configs) or None, k, max_prompts, max_tokens, seed,
+                      ModelConfig(path=model, trust_remote_code=trust_remote_code))
+    click.echo(table(result))
+    if out:
+        out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        click.echo(f"results in {out}", err=True)
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def report_command(run_dir):
+    """Write RUN_DIR/report/report.md with plots of the curriculum, training, filtering and evaluation."""
+    from .report import write_report
+
+    click.echo(str(write_report(run_dir)))
+
+
+@main.command("chat")
+@click.argument("checkpoint")
+@click.option("--max-new-tokens", default=256, show_default=True)
+@click.option("--temperature", default=0.7, show_default=True)
+@click.option("--trust-remote-code", is_flag=True, help="Allow the checkpoint's own code (off by default).")
+def chat_command(checkpoint, max_new_tokens, temperature, trust_remote_code):
+    """Chat with CHECKPOINT in the terminal; Argdown in answers is parsed and checked."""
+    _quiet_libraries()
+    from .chat import chat
+    from .config import ModelConfig
+
+    chat(checkpoint, ModelConfig(path=checkpoint, trust_remote_code=trust_remote_code), max_new_tokens, temperature)
+
+
 @main.command("init-tiny")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),

@@ -107,6 +107,20 @@ class SpectrumConfig:
 
 
 @dataclass
+class EvaluationConfig:
+    """Evaluate every new checkpoint (next-line match and Argdown Bench) into epoch-NN/eval.json."""
+
+    enabled: bool = False
+    dataset: Optional[str] = None  # a line-by-line dataset (folder or Hub id); its test split is used
+    configs: list[str] = field(default_factory=list)  # empty: every config of the dataset
+    k: int = 5
+    max_prompts: int = 64
+    max_tokens: int = 256
+    seed: int = 0
+    baseline: bool = True  # also evaluate the base model (epoch 0)
+
+
+@dataclass
 class OutputConfig:
     save_total_limit: Optional[int] = None  # keep at most this many epoch checkpoints (None: all)
 
@@ -120,6 +134,7 @@ class RunConfig:
     filtering: FilteringConfig = field(default_factory=FilteringConfig)
     dpo: DPOSection = field(default_factory=DPOSection)
     spectrum: SpectrumConfig = field(default_factory=SpectrumConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
     def to_dict(self) -> dict:
@@ -227,6 +242,10 @@ def _check(cfg: RunConfig) -> None:
             f" = {product}")
     if d.learning_rate <= 0 or d.beta <= 0:
         raise ConfigError("dpo.learning_rate and dpo.beta: expected positive numbers")
+    if cfg.evaluation.enabled and not cfg.evaluation.dataset:
+        raise ConfigError("evaluation.dataset: required when evaluation.enabled is true")
+    if cfg.evaluation.k < 1 or cfg.evaluation.max_prompts < 1:
+        raise ConfigError("evaluation.k and evaluation.max_prompts: expected positive ints")
     if not 0 < cfg.spectrum.top_fraction <= 1:
         raise ConfigError(f"spectrum.top_fraction: expected a fraction in (0, 1], got {cfg.spectrum.top_fraction}")
 

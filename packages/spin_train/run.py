@@ -29,7 +29,7 @@ import yaml
 from . import filtering
 from .config import ConfigError, RunConfig
 
-PHASES = ("planned", "generated", "mixed", "trained")
+PHASES = ("planned", "generated", "mixed", "trained")  # then "evaluated" when the config asks
 # Fault injection for the resume tests: SPIN_TRAIN_STALL=generate|mix|train makes the run stop
 # at a dangerous point (after a partial write), announce it with DIR/.stall-POINT, and wait to be killed.
 STALL_ENV = "SPIN_TRAIN_STALL"
@@ -133,11 +133,35 @@ class Loop:
     def run_all(self) -> dict:
         state = self.run.start(self.cfg)
         unfrozen = self.spectrum(state)
+        if self.cfg.evaluation.enabled and self.cfg.evaluation.baseline:
+            self.evaluate(state, 0)
         for epoch in range(1, self.cfg.curriculum.epochs + 1):
-            if self.run.phase(state, epoch) == "trained":
-                continue
-            self.epoch(state, epoch, unfrozen)
+            if self.run.phase(state, epoch) not in ("trained", "evaluated"):
+                self.epoch(state, epoch, unfrozen)
+            if self.cfg.evaluation.enabled:
+                self.evaluate(state, epoch)
         return state
+
+    def evaluate(self, state: dict, epoch: int) -> None:
+        """Evaluate the checkpoint after ``epoch`` (0: the base model) into epoch-NN/eval.json, once."""
+        path = self.run.epoch_dir(epoch) / "eval.json"
+        if path.exists():
+            return
+        from .evaluate import evaluate, table
+
+        e = self.cfg.evaluation
+        checkpoint = self.checkpoint_before(epoch + 1)
+        t = time.time()
+        result = evaluate(checkpoint, e.dataset, e.configs or None, e.k, e.max_prompts, e.max_tokens, e.seed,
+                          self.cfg.model)
+        result["epoch"] = epoch
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, result)
+        if epoch > 0:
+            info = state["epochs"][str(epoch)]
+            info.setdefault("timings", {})["eval"] = round(time.time() - t, 3)
+            _record(self.run, state, epoch, "evaluated", eval=str(path))
+        self.log(f"eval after epoch {epoch}:\n{table(result)}")
 
     # -- phases ---------------------------------------------------------------
     def spectrum(self, state: dict) -> Optional[list[str]]:
@@ -335,6 +359,6 @@ def status(run_dir: Path) -> dict:
     if not state:
         raise FileNotFoundError(f"{run_dir}: no state.json (not a spin-train run dir)")
     epochs = {e: {k: v for k, v in info.items()} for e, info in sorted(state["epochs"].items(), key=lambda x: int(x[0]))}
-    done = sum(1 for info in epochs.values() if info.get("phase") == "trained")
+    done = sum(1 for info in epochs.values() if info.get("phase") in ("trained", "evaluated"))
     return {"run_dir": str(run_dir), "epochs_completed": done, "config_sha256": state["config_sha256"],
             "epochs": epochs}

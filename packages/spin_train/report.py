@@ -1,0 +1,165 @@
+"""Plots and a Markdown report of a run: curriculum, training curves, filtering, evaluation.
+
+``spin-train report RUN_DIR`` writes ``RUN_DIR/report/report.md`` and its PNGs
+(matplotlib, Agg backend: no display needed).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from .run import status
+
+TRAIN_METRICS = [("loss", "loss"), ("rewards/margins", "reward margin"), ("rewards/accuracies", "reward accuracy")]
+EVAL_METRICS = [("next_line", "exact_match", "next-line exact match"), ("bench", "pass@1", "Argdown Bench pass@1"),
+                ("bench", "graph_similarity", "graph similarity (edge F1)"), ("bench", "isomorphic", "isomorphic")]
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def curriculum_heatmap(cfg: dict, path: Path) -> Path:
+    plt = _plt()
+    keys = [m.get("config_name") or m["path"] for m in cfg["train_mixture"]]
+    weights = cfg["curriculum"]["weights"]
+    grid = [[w.get(k, 0) for w in weights] for k in keys]
+    fig, ax = plt.subplots(figsize=(max(6.0, 3.5 + 0.45 * len(weights)), 1.2 + 0.4 * len(keys)))
+    ax.imshow(grid, cmap="Blues", aspect="auto")
+    ax.set_xticks(range(len(weights)), [str(e + 1) for e in range(len(weights))])
+    ax.set_yticks(range(len(keys)), [k.split("/")[-1] for k in keys])
+    ax.set_xlabel("epoch")
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            if value:
+                ax.text(j, i, f"{value:g}", ha="center", va="center", fontsize=8)
+    ax.set_title("curriculum: relative weight per dataset and epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def training_curves(run_dir: Path, epochs: list[str], path: Path) -> Path | None:
+    plt = _plt()
+    logs = {}
+    for e in epochs:
+        f = run_dir / f"epoch-{int(e):02d}" / "checkpoint" / "train_metrics.json"
+        if f.exists():
+            logs[e] = json.loads(f.read_text())["log"]
+    if not logs:
+        return None
+    fig, axes = plt.subplots(1, len(TRAIN_METRICS), figsize=(4 * len(TRAIN_METRICS), 3.2))
+    for ax, (key, label) in zip(axes, TRAIN_METRICS):
+        for e, log in logs.items():
+            points = [(x.get("step", i + 1), float(x[key])) for i, x in enumerate(log) if key in x]
+            if points:
+                ax.plot(*zip(*points), marker=".", label=f"epoch {e}")
+        ax.set_title(label)
+        ax.set_xlabel("step")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def filtering_plot(info: dict, path: Path, k: int) -> Path | None:
+    plt = _plt()
+    epochs = [e for e, x in info["epochs"].items() if "filtering" in x]
+    if not epochs:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    width = 0.8 / len(epochs)
+    for i, e in enumerate(epochs):
+        hist = info["epochs"][e]["filtering"]["l_histogram"]
+        xs = list(range(k + 1))
+        left.bar([x + i * width for x in xs], [hist.get(str(x), 0) for x in xs], width, label=f"epoch {e}")
+    left.set_xlabel(f"l = candidates equal to the gold answer (of k={k})")
+    left.set_ylabel("questions")
+    left.legend(fontsize=8)
+    shares = [info["epochs"][e]["filtering"]["kept"] / max(1, info["epochs"][e]["filtering"]["questions"])
+              for e in epochs]
+    right.bar(epochs, shares)
+    right.set_ylim(0, 1)
+    right.set_xlabel("epoch")
+    right.set_title("share of selfplay questions kept")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def eval_results(run_dir: Path) -> list[dict]:
+    out = []
+    for f in sorted(run_dir.glob("epoch-*/eval.json")):
+        out.append(json.loads(f.read_text()))
+    return sorted(out, key=lambda r: r["epoch"])
+
+
+def eval_plot(results: list[dict], path: Path) -> Path | None:
+    if not results:
+        return None
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    xs = [r["epoch"] for r in results]
+    for section, key, label in EVAL_METRICS:
+        ys = [r[section].get(key) for r in results]
+        if any(y is not None for y in ys):
+            ax.plot(xs, [y if y is not None else float("nan") for y in ys], marker="o", label=label)
+    ax.set_xlabel("epoch (0 = base model)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=8)
+    ax.set_title("evaluation after each epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    info = status(run_dir)
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    out = run_dir / "report"
+    out.mkdir(exist_ok=True)
+    k = cfg["generation"]["k"]
+    figures = [
+        ("Curriculum", curriculum_heatmap(cfg, out / "curriculum.png")),
+        ("Training (DPO) per epoch", training_curves(run_dir, list(info["epochs"]), out / "training.png")),
+        ("Dynamic task filtering", filtering_plot(info, out / "filtering.png", k)),
+        ("Evaluation", eval_plot(eval_results(run_dir), out / "evaluation.png")),
+    ]
+    lines = [f"# SPIN run report: {run_dir}", "", f"Epochs completed: {info['epochs_completed']} of "
+             f"{len(cfg['curriculum']['weights'])}; model `{cfg['model']['path']}`.", "",
+             "| epoch | prompts | kept | pairs | train loss | generate s | train s | pairs_sha256 |",
+             "|---|---|---|---|---|---|---|---|"]
+    for e, x in info["epochs"].items():
+        c, t = x.get("counts", {}), x.get("timings", {})
+        lines.append(f"| {e} | {c.get('prompts', '-')} | {c.get('kept', '-')} | {c.get('pairs', '-')} | "
+                     f"{x.get('train_loss', float('nan')):.4f} | {t.get('generate', '-')} | {t.get('train', '-')} | "
+                     f"`{x.get('pairs_sha256', '')[:12]}` |")
+    results = eval_results(run_dir)
+    if results:
+        lines += ["", "| after epoch | next-line exact | argdown-aware | pass@1 | pass@k | graph sim. | GED sim. | "
+                  "isomorphic |", "|---|---|---|---|---|---|---|---|"]
+        for r in results:
+            nl, b = r["next_line"], r["bench"]
+            kk = b["k"]
+            cells = [nl["exact_match"], nl["argdown_match"], b["pass@1"], b[f"pass@{kk}"], b["graph_similarity"],
+                     b["ged_similarity"], b["isomorphic"]]
+            lines.append(f"| {r['epoch']} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in cells) + " |")
+    for title, figure in figures:
+        if figure is not None:
+            lines += ["", f"## {title}", "", f"![{title}]({figure.name})"]
+    report = out / "report.md"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report

@@ -1,0 +1,71 @@
+"""Evaluation measures: pass@k, answer extraction, passes, graph similarity, and the chat's Argdown check."""
+
+import pytest
+
+from argdown_lbl.argdown import parse
+from argdown_lbl.graphs import edge_f1, ged_similarity, isomorphic
+from spin_train.chat import argdown_report
+from spin_train.evaluate import bench, bench_items, extract_argdown, next_line, pass_at_k, passes
+
+REF = "[A]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n"
+
+
+def g(text):
+    return parse(text).to_networkx()
+
+
+@pytest.mark.parametrize("answer, f1, ged, iso", [
+    (REF, 1.0, 1.0, True),
+    ("[A]: Cats purr.\n    <+ <B>: Happy.\n", 2 / 3, 0.75, False),
+    ("[X]: Dogs bark.\n    <+ <Y>: Loud.\n    <- <Z>: Quiet.\n", 0.0, 0.7, True),
+    ("[Other title]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n", 1.0, 1.0, True),  # matched by text
+])
+def test_graph_measures_on_the_documented_examples(answer, f1, ged, iso):
+    assert edge_f1(g(answer), g(REF)) == pytest.approx(f1)
+    assert ged_similarity(g(answer), g(REF)) == pytest.approx(ged)
+    assert isomorphic(g(answer), g(REF)) is iso
+
+
+def test_pass_at_k_estimator():
+    assert pass_at_k(5, 0, 1) == 0 and pass_at_k(5, 5, 1) == 1
+    assert pass_at_k(5, 1, 1) == pytest.approx(0.2) and pass_at_k(5, 2, 3) == pytest.approx(0.9)
+    assert pass_at_k(5, 1, 5) == 1.0
+
+
+def test_passes_needs_a_map_or_reconstruction_and_extraction_reads_the_fence():
+    assert not passes(parse("Just some prose."))
+    assert passes(parse(REF)) and not passes(parse("[A]: *unclosed"))
+    assert extract_argdown("Here:\n```argdown\n[A]: a.\n```\nDone") == "[A]: a.\n"
+    assert extract_argdown("[A]: a.") == "[A]: a."
+
+
+def test_bench_items_from_closing_rows_and_scores():
+    rows = [{"language": "argdown", "element": "end", "valid": True, "snippet_id": "s1", "source": "x.md",
+             "prompt": [{"role": "user", "content": "Instr.\n\nContext:\nH\n\nProse.\n\n```argdown\n" + REF}]},
+            {"language": "argdown", "element": "statement", "snippet_id": "s1", "source": "x.md",
+             "prompt": [{"role": "user", "content": "x"}], "completion": [{"role": "assistant", "content": "[A]: a."}]}]
+    [item] = bench_items(rows)
+    assert item.gold == REF and item.context == "H\n\nProse." and "Context:\nH" in item.prompt[0]["content"]
+    perfect = bench(lambda prompts: [["```argdown\n" + REF + "```", "prose"] for _ in prompts], [item], k=2)
+    assert perfect["pass@1"] == 0.5 and perfect["pass@2"] == 1.0
+    assert perfect["graph_similarity"] == 1.0 and perfect["isomorphic"] == 1.0
+    scores = next_line(lambda prompts: ["[A]:   a."] * len(prompts), rows[1:])
+    assert scores == {"prompts": 1, "exact_match": 1.0, "argdown_match": 1.0}
+
+
+def test_chat_reports_whether_argdown_parses():
+    assert argdown_report("No argdown here.") == []
+    assert argdown_report("```argdown\n[A]: a.\n    + <B>: b.\n```") == \
+        ["Argdown: parses (1 statements, 1 arguments, 1 relations)"]
+    [line] = argdown_report("<A>\n\n(1) P\n")
+    assert line.startswith("Argdown: does not parse: 3:")
+
+
+def test_chat_session_through_stdin(tiny_model):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "spin_train.cli", "chat", str(tiny_model), "--max-new-tokens", "8"],
+                         input="Map: cats purr.\n/reset\nAgain?\n/exit\n", capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("assistant> ") == 2 and "(conversation reset)" in out.stdout

@@ -1,0 +1,69 @@
+"""The notebooks run from top to bottom on a dataset and a run dir built here, and are stored without outputs."""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from spin_fixtures import tiny_config, write_config
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def evaluated_run(tiny_model, spin_dataset, tmp_path_factory):
+    import subprocess
+    import sys
+
+    cfg = tiny_config(tiny_model, spin_dataset, evaluation={
+        "enabled": True, "dataset": str(spin_dataset), "k": 2, "max_prompts": 4, "max_tokens": 24})
+    root = tmp_path_factory.mktemp("nb")
+    config = write_config(root / "run.yaml", cfg)
+    run_dir = root / "run"
+    out = subprocess.run([sys.executable, "-m", "spin_train.cli", "run", str(config), "--run-dir", str(run_dir)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return run_dir
+
+
+def test_notebooks_are_stored_without_outputs():
+    assert [p.name for p in NOTEBOOKS] == ["01-line-by-line-datasets.ipynb", "02-curriculum.ipynb",
+                                           "03-training-run.ipynb"]
+    for path in NOTEBOOKS:
+        book = nbformat.read(path, as_version=4)
+        for cell in book.cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs(path, evaluated_run, spin_dataset, monkeypatch):
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("ARGUNAUTS_DATASET", str(spin_dataset))
+    monkeypatch.setenv("ARGUNAUTS_RUN", str(evaluated_run))
+    monkeypatch.setenv("ARGUNAUTS_CONFIG", str(evaluated_run / "config.yaml"))
+    book = nbformat.read(path, as_version=4)
+    NotebookClient(book, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    errors = [o for c in book.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+
+
+def test_run_with_evaluation_and_report(evaluated_run):
+    import json
+
+    from spin_train.report import write_report
+    from spin_train.run import status
+
+    info = status(evaluated_run)
+    assert info["epochs_completed"] == 2 and all(e["phase"] == "evaluated" for e in info["epochs"].values())
+    results = [json.loads((evaluated_run / f"epoch-{e:02d}" / "eval.json").read_text()) for e in (0, 1, 2)]
+    for r in results:
+        assert r["next_line"]["prompts"] == 4 and r["bench"]["k"] == 2
+        assert 0 <= r["bench"]["pass@1"] <= r["bench"]["pass@2"] <= 1
+    report = write_report(evaluated_run)
+    text = report.read_text()
+    assert "| after epoch |" in text and "![Training (DPO) per epoch](training.png)" in text
+    for png in ("curriculum.png", "training.png", "filtering.png", "evaluation.png"):
+        assert (report.parent / png).stat().st_size > 1000
