@@ -42,7 +42,7 @@ def tiny_config(model: Path, dataset: Path, **overrides) -> dict:
         "generation": {"backend": "local", "k": 3, "temperature": 0.9, "max_tokens": 6, "batch_size": 2},
         "dpo": {"learning_rate": 1e-3, "effective_batch_size": 4, "per_device_batch_size": 2,
                 "gradient_accumulation_steps": 2, "max_length": 512},
-        "spectrum": {"enabled": True, "top_fraction": 0.5},
+        "spectrum": {"top_percent": 50},
     }
     for key, value in overrides.items():
         cfg[key] = {**cfg[key], **value} if isinstance(value, dict) and isinstance(cfg.get(key), dict) else value

@@ -26,7 +26,8 @@ def base(**over):
     (lambda c: c["dpo"].update(effective_batch_size=64), "dpo.effective_batch_size: 64 != per_device_batch_size"),
     (lambda c: c["generation"].update(backend="openai"), "generation.url: required"),
     (lambda c: c.update(modle={}), "modle: unknown key"),
-    (lambda c: c["spectrum"].update(top_fraction=1.5), "spectrum.top_fraction"),
+    (lambda c: c["spectrum"].update(top_percent=150), "spectrum.top_percent"),
+    (lambda c: c["spectrum"].update(unfrozen_parameters_file="u.yaml"), "not both"),
 ])
 def test_config_errors_name_the_key_path(mutate, message):
     cfg = base()
@@ -43,7 +44,7 @@ def test_shipped_configs_validate_and_yaml_floats_parse(tmp_path):
     big = C.load(ROOT / "configs" / "argunaut-1-8b-spin.yaml")
     assert big.curriculum.epochs == 12 and big.generation.k == 5 and big.generation.temperature == 0.7
     assert big.dpo.learning_rate == 2e-7 and big.dpo.loss == "sigmoid" and big.dpo.scheduler == "linear"
-    assert big.dpo.effective_batch_size == 64 and big.spectrum.top_fraction == 0.3
+    assert big.dpo.effective_batch_size == 64 and big.spectrum.top_percent == 30
     assert tiny.generation.backend == "local" and tiny.curriculum.epochs >= 2
     path = tmp_path / "c.yaml"
     path.write_text("model: {path: m}\ntrain_mixture: [\n")

@@ -48,32 +48,15 @@ def run_command(config, run_dir, dry_run):
 
     try:
         if dry_run:
-            click.echo(plan_text(cfg))
+            from .plan import plan_text
+
+            click.echo(plan_text(cfg, run_dir))
             return
         Loop(cfg, run_dir, log=_log).run_all()
     except (ConfigError, DataError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
     _log(f"done: {cfg.curriculum.epochs} epochs in {run_dir} (spin-train status {run_dir})")
-
-
-def plan_text(cfg) -> str:
-    from .data import Mixture
-
-    mixture = Mixture(cfg)
-    sizes = mixture.sizes()
-    lines = [f"model: {cfg.model.path}", f"datasets: " + ", ".join(f"{k} ({mixture.entries[k].type}, {n} rows)"
-                                                                    for k, n in sizes.items())]
-    g, d = cfg.generation, cfg.dpo
-    for epoch in range(1, cfg.curriculum.epochs + 1):
-        counts = mixture.plan(epoch)
-        weights = cfg.curriculum.weights[epoch - 1]
-        selfplay = sum(n for k, n in counts.items() if mixture.entries[k].type == "selfplay")
-        lines.append(f"epoch {epoch}: " + ", ".join(f"{k} w={weights[k]:g} n={n}" for k, n in counts.items()))
-        lines.append(f"  generate {g.k} x {selfplay} prompts with {g.backend} (T={g.temperature}); filter "
-                     f"({cfg.filtering.rule}); DPO {d.loss} lr={d.learning_rate:g} batch={d.effective_batch_size}"
-                     + (f"; spectrum top {cfg.spectrum.top_fraction:.0%}" if cfg.spectrum.enabled else ""))
-    return "\n".join(lines)
 
 
 @main.command("status")
@@ -125,6 +108,37 @@ def eval_command(model, dataset, configs, k, max_prompts, max_tokens, seed, out,
     if out:
         out.write_text(json.dumps(result, indent=2), encoding="utf-8")
         click.echo(f"results in {out}", err=True)
+
+
+@main.group("spectrum")
+def spectrum_group():
+    """Spectrum: rank weight matrices by signal-to-noise ratio."""
+
+
+@spectrum_group.command("scan")
+@click.argument("model")
+@click.option("--top-percent", default=30.0, show_default=True, help="Keep this percentage of each weight type.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=Path("unfrozen_parameters.yaml"),
+              show_default=True, help="The upstream-format YAML; the SNRs go to OUT with .snr.json.")
+@click.option("--include-embeddings", is_flag=True, help="Rank embed_tokens and lm_head too.")
+@click.option("--trust-remote-code", is_flag=True)
+def spectrum_scan_command(model, top_percent, out, include_embeddings, trust_remote_code):
+    """Scan MODEL's weight matrices (fp32 singular values, Marchenko-Pastur threshold) and write the top ones."""
+    _quiet_libraries()
+    from . import spectrum
+    from .config import ModelConfig
+    from .models import load_model
+
+    weights = load_model(model, ModelConfig(path=model, trust_remote_code=trust_remote_code))
+    snrs = spectrum.scan(weights, include_embeddings)
+    names = spectrum.top(snrs, top_percent / 100)
+    spectrum.write_yaml(names, out)
+    snr_path = out.with_suffix(".snr.json")
+    spectrum.write_snr_json(snrs, snr_path)
+    total = sum(p.numel() for p in weights.parameters())
+    kept = sum(p.numel() for n, p in weights.named_parameters() if n in set(names))
+    click.echo(f"{len(names)} of {len(snrs)} weight matrices ({kept:,} of {total:,} parameters) -> {out}; "
+               f"SNRs -> {snr_path}")
 
 
 @main.command("report")

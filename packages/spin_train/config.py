@@ -29,6 +29,10 @@ class ModelConfig:
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     chat_template: Optional[str] = None  # a Jinja template overriding the tokenizer's
     trust_remote_code: bool = False  # only if the user asks
+    # For the dry-run memory plan when the model's config.json is not on disk (a Hub id, offline):
+    num_parameters: Optional[float] = None
+    hidden_size: Optional[int] = None
+    num_layers: Optional[int] = None
 
 
 @dataclass
@@ -96,14 +100,28 @@ class DPOSection:
     seed: int = 0
     gradient_checkpointing: bool = False
     bf16: bool = False
-    deepspeed: Optional[str] = None  # path to a DeepSpeed JSON config (GPU runs)
+    precompute_ref_log_probs: bool = True  # reference log-probs once, before training: no second model copy
+    deepspeed: Optional[str] = None  # a DeepSpeed JSON config, for in-process runs
+    # Launching: "auto" runs in-process for one process and `accelerate launch` for more.
+    launcher: Literal["auto", "inprocess", "accelerate"] = "auto"
+    accelerate_config: Optional[str] = None  # e.g. configs/accelerate-zero3.yaml
+    num_machines: int = 1
+    machine_rank: int = 0
+    main_process_ip: Optional[str] = None
+    main_process_port: int = 29500
 
 
 @dataclass
 class SpectrumConfig:
-    enabled: bool = False
-    top_fraction: float = 0.3
-    unfrozen_parameters: Optional[str] = None  # a YAML file with `unfrozen_parameters:` regexes; else computed
+    """Train only some weight matrices: the top percent by SNR per type, or those listed in a file."""
+
+    top_percent: Optional[float] = None  # e.g. 30: scan the base model, keep the top 30 % per weight type
+    unfrozen_parameters_file: Optional[str] = None  # a YAML file with `unfrozen_parameters:` regexes (upstream)
+    include_embeddings: bool = False  # let the scan rank embed_tokens and lm_head too
+
+    @property
+    def enabled(self) -> bool:
+        return self.top_percent is not None or self.unfrozen_parameters_file is not None
 
 
 @dataclass
@@ -234,20 +252,28 @@ def _check(cfg: RunConfig) -> None:
     if g.backend == "openai" and not g.url:
         raise ConfigError("generation.url: required for backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
     d = cfg.dpo
-    product = d.per_device_batch_size * d.gradient_accumulation_steps * d.num_processes
+    product = d.per_device_batch_size * d.gradient_accumulation_steps * d.num_processes * d.num_machines
     if product != d.effective_batch_size:
         raise ConfigError(
             f"dpo.effective_batch_size: {d.effective_batch_size} != per_device_batch_size ({d.per_device_batch_size})"
             f" x gradient_accumulation_steps ({d.gradient_accumulation_steps}) x num_processes ({d.num_processes})"
+            f" x num_machines ({d.num_machines})"
             f" = {product}")
+    if d.num_machines > 1 and not d.main_process_ip:
+        raise ConfigError("dpo.main_process_ip: required when dpo.num_machines > 1 (the address of machine rank 0)")
+    if not 0 <= d.machine_rank < d.num_machines:
+        raise ConfigError(f"dpo.machine_rank: expected 0..{d.num_machines - 1}, got {d.machine_rank}")
     if d.learning_rate <= 0 or d.beta <= 0:
         raise ConfigError("dpo.learning_rate and dpo.beta: expected positive numbers")
     if cfg.evaluation.enabled and not cfg.evaluation.dataset:
         raise ConfigError("evaluation.dataset: required when evaluation.enabled is true")
     if cfg.evaluation.k < 1 or cfg.evaluation.max_prompts < 1:
         raise ConfigError("evaluation.k and evaluation.max_prompts: expected positive ints")
-    if not 0 < cfg.spectrum.top_fraction <= 1:
-        raise ConfigError(f"spectrum.top_fraction: expected a fraction in (0, 1], got {cfg.spectrum.top_fraction}")
+    sp = cfg.spectrum
+    if sp.top_percent is not None and sp.unfrozen_parameters_file is not None:
+        raise ConfigError("spectrum: give top_percent or unfrozen_parameters_file, not both")
+    if sp.top_percent is not None and not 0 < sp.top_percent <= 100:
+        raise ConfigError(f"spectrum.top_percent: expected a percentage in (0, 100], got {sp.top_percent}")
 
 
 def from_dict(raw: Any) -> RunConfig:

@@ -170,16 +170,18 @@ class Loop:
             return None
         from . import spectrum
 
-        if sp.unfrozen_parameters:
-            return spectrum.read_yaml(Path(sp.unfrozen_parameters))
+        if sp.unfrozen_parameters_file:
+            return spectrum.read_yaml(Path(sp.unfrozen_parameters_file))
         path = self.run.root / "unfrozen_parameters.yaml"
         if not path.exists():
             from .models import load_model
 
             model = load_model(self.cfg.model.path, self.cfg.model)
-            names = spectrum.select(model, sp.top_fraction)
+            snrs = spectrum.scan(model, sp.include_embeddings)
+            names = spectrum.top(snrs, sp.top_percent / 100)
             spectrum.write_yaml(names, path)
-            self.log(f"spectrum: {len(names)} weight matrices trainable (top {sp.top_fraction:.0%} per type) -> {path}")
+            spectrum.write_snr_json(snrs, self.run.root / "snr.json")
+            self.log(f"spectrum: {len(names)} weight matrices trainable (top {sp.top_percent:g} % per type) -> {path}")
         return spectrum.read_yaml(path)
 
     def epoch(self, state: dict, epoch: int, unfrozen) -> None:
@@ -273,7 +275,7 @@ class Loop:
     def train(self, epoch: int, unfrozen) -> dict:
         from datasets import Dataset
 
-        from .train import train_epoch
+        from .launch import run_dpo
 
         edir = self.run.epoch_dir(epoch)
         out, partial = edir / "checkpoint", edir / "checkpoint.partial"
@@ -281,7 +283,10 @@ class Loop:
         pairs = Dataset.from_parquet(str(edir / "pairs.parquet")).remove_columns(["source"])
         self.log(f"epoch {epoch}: DPO on {len(pairs)} pairs from {self.checkpoint_before(epoch)}")
         on_step = (lambda: stall("train", self.run.root)) if os.environ.get(STALL_ENV) == "train" else None
-        metrics = train_epoch(self.cfg, self.checkpoint_before(epoch), pairs, partial, unfrozen, on_step)
+        metrics = run_dpo(self.cfg, self.run.root, epoch, self.checkpoint_before(epoch), pairs, partial, unfrozen,
+                          on_step, self.log)
+        self.log(f"epoch {epoch}: {metrics['trainable_parameters']:,} of {metrics['total_parameters']:,} parameters "
+                 "trained")
         shutil.rmtree(out, ignore_errors=True)
         os.replace(partial, out)
         return metrics

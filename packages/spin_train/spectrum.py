@@ -37,17 +37,42 @@ def module_type(name: str) -> str:
     return ".".join(p for p in parts[:-1] if not p.isdigit() and p not in ("model", "layers"))
 
 
-def select(model, top_fraction: float) -> list[str]:
-    """Names of the 2-D weight matrices to train (top fraction per type, at least one per type)."""
-    by_type: dict[str, list[tuple[float, str]]] = defaultdict(list)
+def scan(model, include_embeddings: bool = False) -> dict[str, float]:
+    """SNR of every 2-D weight matrix (fp32 singular values); embeddings and lm_head only on request."""
+    out = {}
     for name, param in model.named_parameters():
-        if param.ndim == 2 and "embed" not in name and "lm_head" not in name:
-            by_type[module_type(name)].append((snr(param), name))
+        if param.ndim != 2:
+            continue
+        if not include_embeddings and ("embed" in name or "lm_head" in name):
+            continue
+        out[name] = snr(param)
+    return out
+
+
+def top(snrs: dict[str, float], top_fraction: float) -> list[str]:
+    """The top fraction of matrices per weight type by SNR (at least one per type)."""
+    by_type: dict[str, list[tuple[float, str]]] = defaultdict(list)
+    for name, value in snrs.items():
+        by_type[module_type(name)].append((value, name))
     chosen = []
     for items in by_type.values():
         items.sort(reverse=True)
         chosen += [name for _, name in items[: max(1, round(top_fraction * len(items)))]]
     return sorted(chosen)
+
+
+def select(model, top_fraction: float, include_embeddings: bool = False) -> list[str]:
+    """Names of the 2-D weight matrices to train (top fraction per type, at least one per type)."""
+    return top(scan(model, include_embeddings), top_fraction)
+
+
+def write_snr_json(snrs: dict[str, float], path: Path) -> None:
+    import json
+
+    ranked = {t: sorted(((v, n) for n, v in snrs.items() if module_type(n) == t), reverse=True)
+              for t in {module_type(n) for n in snrs}}
+    data = {t: [{"name": n, "snr": v if v != float("inf") else None} for v, n in items] for t, items in ranked.items()}
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
 
 
 def to_regexes(names: list[str]) -> list[str]:

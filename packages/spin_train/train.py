@@ -25,6 +25,7 @@ def dpo_args(cfg: RunConfig, out: Path):
         per_device_train_batch_size=d.per_device_batch_size, gradient_accumulation_steps=d.gradient_accumulation_steps,
         max_length=d.max_length, seed=d.seed, data_seed=d.seed, bf16=d.bf16,
         gradient_checkpointing=d.gradient_checkpointing, deepspeed=d.deepspeed, report_to="none",
+        precompute_ref_log_probs=d.precompute_ref_log_probs,
         save_strategy="no", logging_steps=1, use_cpu=not _cuda(), dataloader_num_workers=0,
     )
 
@@ -58,16 +59,18 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
     torch.use_deterministic_algorithms(True, warn_only=True)
     tok = load_tokenizer(start_checkpoint, cfg.model)
     model = load_model(start_checkpoint, cfg.model)
-    trainable = freeze(model, unfrozen) if unfrozen else sum(p.numel() for p in model.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    trainable = freeze(model, unfrozen) if unfrozen else total  # before the optimizer is built
     work = out.parent / (out.name + ".work")
     trainer = DPOTrainer(model=model, args=dpo_args(cfg, work), train_dataset=pairs, processing_class=tok,
                          callbacks=[_step_callback(on_step)] if on_step else None)
     result = trainer.train()
     trainer.save_model(str(out))
-    tok.save_pretrained(str(out))
-    shutil.rmtree(work, ignore_errors=True)
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     metrics = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
-               "trainable_parameters": trainable, "log": logs}
-    (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+               "trainable_parameters": trainable, "total_parameters": total, "log": logs}
+    if trainer.is_world_process_zero():
+        tok.save_pretrained(str(out))
+        shutil.rmtree(work, ignore_errors=True)
+        (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return metrics

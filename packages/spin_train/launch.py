@@ -1,0 +1,90 @@
+"""The DPO phase in its own processes: ``accelerate launch`` for multi-GPU and multi-node runs.
+
+``Loop.train`` calls ``run_dpo``; with one process it trains in-process, with
+more it runs ``accelerate launch [--config_file ZERO3] ... -m spin_train.launch
+--run-dir DIR --epoch N`` and waits. Each launched process reads the resolved
+config, the epoch's pairs and the Spectrum list from the run dir, so nothing
+but two arguments crosses the process boundary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Optional
+
+from .config import RunConfig
+
+
+def use_accelerate(cfg: RunConfig) -> bool:
+    d = cfg.dpo
+    return d.launcher == "accelerate" or (d.launcher == "auto" and d.num_processes * d.num_machines > 1)
+
+
+def launch_command(cfg: RunConfig, run_dir: Path, epoch: int) -> list[str]:
+    d = cfg.dpo
+    # accelerate's launcher as a module of this interpreter: no reliance on PATH (same as `accelerate launch`)
+    cmd = [sys.executable, "-m", "accelerate.commands.launch"]
+    if d.accelerate_config:
+        cmd += ["--config_file", d.accelerate_config]
+    cmd += ["--num_processes", str(d.num_processes * d.num_machines), "--num_machines", str(d.num_machines)]
+    if d.num_machines > 1:
+        cmd += ["--machine_rank", str(d.machine_rank), "--main_process_ip", str(d.main_process_ip),
+                "--main_process_port", str(d.main_process_port)]
+    if not _cuda():
+        cmd.append("--cpu")
+    return cmd + ["-m", "spin_train.launch", "--run-dir", str(run_dir), "--epoch", str(epoch)]
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def run_dpo(cfg: RunConfig, run_dir: Path, epoch: int, start: str, pairs, out: Path,
+            unfrozen: Optional[list[str]], on_step=None, log=print) -> dict:
+    if not use_accelerate(cfg):
+        from .train import train_epoch
+
+        return train_epoch(cfg, start, pairs, out, unfrozen, on_step)
+    cmd = launch_command(cfg, run_dir, epoch)
+    log_path = run_dir / f"epoch-{epoch:02d}" / "dpo-launch.log"
+    log(f"epoch {epoch}: {' '.join(cmd)} (log: {log_path})")
+    with open(log_path, "ab") as fh:
+        done = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        raise RuntimeError(f"the DPO launch failed with status {done.returncode}; see {log_path}")
+    return json.loads((out / "train_metrics.json").read_text(encoding="utf-8"))
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Entry point of each launched process."""
+    ap = argparse.ArgumentParser(prog="python -m spin_train.launch")
+    ap.add_argument("--run-dir", required=True, type=Path)
+    ap.add_argument("--epoch", required=True, type=int)
+    args = ap.parse_args(argv)
+    import yaml
+    from datasets import Dataset
+
+    from .config import from_dict
+    from .spectrum import read_yaml
+    from .train import train_epoch
+
+    cfg = from_dict(yaml.safe_load((args.run_dir / "config.yaml").read_text(encoding="utf-8")))
+    edir = args.run_dir / f"epoch-{args.epoch:02d}"
+    start = cfg.model.path if args.epoch == 1 else str(args.run_dir / f"epoch-{args.epoch - 1:02d}" / "checkpoint")
+    pairs = Dataset.from_parquet(str(edir / "pairs.parquet")).remove_columns(["source"])
+    unfrozen = None
+    if cfg.spectrum.unfrozen_parameters_file:
+        unfrozen = read_yaml(Path(cfg.spectrum.unfrozen_parameters_file))
+    elif cfg.spectrum.top_percent is not None:
+        unfrozen = read_yaml(args.run_dir / "unfrozen_parameters.yaml")
+    train_epoch(cfg, start, pairs, edir / "checkpoint.partial", unfrozen)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

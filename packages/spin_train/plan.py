@@ -1,0 +1,134 @@
+"""``spin-train run --dry-run``: the per-epoch plan, the commands that would run and the memory plan.
+
+Nothing heavy is loaded: datasets are opened only when they are on disk (a Hub
+id offline gives weights without counts), and the model size comes from its
+config.json when it is local, else from the config's size hints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import RunConfig
+from .launch import launch_command, use_accelerate
+
+GIB = 1024 ** 3
+
+
+def _mixture_sizes(cfg: RunConfig) -> dict | None:
+    if not all(Path(m.path).exists() for m in cfg.train_mixture):
+        return None
+    from .data import Mixture
+
+    return Mixture(cfg).sizes()
+
+
+def curriculum_table(cfg: RunConfig, sizes: dict | None) -> list[str]:
+    from .data import epoch_counts
+
+    keys = [m.key for m in cfg.train_mixture]
+    types = {m.key: m.type for m in cfg.train_mixture}
+    epochs = cfg.curriculum.epochs
+    width = max(len(k) for k in keys)
+    head = f"{'dataset':<{width}} {'type':<10} " + " ".join(f"{e:>6}" for e in range(1, epochs + 1))
+    lines = ["curriculum (relative weight / examples per epoch):", head]
+    counts = [epoch_counts(w, cfg.curriculum.examples_per_epoch, sizes or {k: 10**12 for k in keys})
+              for w in cfg.curriculum.weights]
+    for k in keys:
+        cells = []
+        for e in range(epochs):
+            w = cfg.curriculum.weights[e].get(k, 0)
+            cells.append(f"{w:g}/{counts[e].get(k, 0)}" if w else "-")
+        lines.append(f"{k:<{width}} {types[k]:<10} " + " ".join(f"{c:>6}" for c in cells))
+    if sizes is None:
+        lines.append("(datasets not on disk: counts assume every dataset is large enough)")
+    return lines
+
+
+def model_size(cfg: RunConfig) -> tuple[float | None, int | None, int | None]:
+    """(parameters, hidden size, layers) from a local config.json, else from the config's hints."""
+    m = cfg.model
+    path = Path(m.path) / "config.json"
+    if path.exists():
+        import json
+
+        c = json.loads(path.read_text())
+        hidden, layers, vocab = c.get("hidden_size"), c.get("num_hidden_layers"), c.get("vocab_size", 0)
+        inter = c.get("intermediate_size", 4 * hidden)
+        heads, kv = c.get("num_attention_heads", 1), c.get("num_key_value_heads", c.get("num_attention_heads", 1))
+        head_dim = hidden // heads
+        per_layer = hidden * (hidden + 2 * kv * head_dim) + hidden * hidden + 3 * hidden * inter + 2 * hidden
+        embeddings = vocab * hidden * (1 if c.get("tie_word_embeddings") else 2)
+        return float(layers * per_layer + embeddings + hidden), hidden, layers
+    return m.num_parameters, m.hidden_size, m.num_layers
+
+
+def memory_plan(cfg: RunConfig) -> list[str]:
+    """Per-GPU memory of the DPO phase (ZeRO-3 shards weights, gradients and optimizer states)."""
+    params, hidden, layers = model_size(cfg)
+    if params is None:
+        return ["memory plan: unknown model size (set model.num_parameters, hidden_size, num_layers)"]
+    d = cfg.dpo
+    world = d.num_processes * d.num_machines
+    shard = world if use_accelerate(cfg) and d.accelerate_config else 1
+    wbytes = 2 if cfg.model.dtype in ("bfloat16", "float16") else 4
+    trainable = params * (cfg.spectrum.top_percent / 100 if cfg.spectrum.top_percent else 1.0)
+    policy = params * wbytes / shard
+    reference = 0.0 if d.precompute_ref_log_probs else params * wbytes / shard
+    grads = trainable * wbytes / shard
+    optimizer = trainable * 12 / shard  # fp32 master weights + Adam m and v
+    activations = None
+    if hidden and layers:
+        tokens = d.per_device_batch_size * 2 * d.max_length  # chosen and rejected
+        per_token_layer = 2 * hidden * wbytes if d.gradient_checkpointing else 34 * hidden
+        activations = tokens * layers * per_token_layer
+    rows = [("policy weights", policy), ("reference weights", reference), ("gradients", grads),
+            ("optimizer states", optimizer)]
+    if activations is not None:
+        rows.append(("activations (estimate)", activations))
+    total = sum(v for _, v in rows)
+    lines = [f"memory plan per GPU ({params / 1e9:.2f} B parameters, {trainable / params:.0%} trainable, "
+             f"{world} process(es), ZeRO-3 sharding x{shard}):"]
+    lines += [f"  {name:<24} {v / GIB:8.1f} GiB" for name, v in rows]
+    lines.append(f"  {'total':<24} {total / GIB:8.1f} GiB"
+                 + ("" if d.precompute_ref_log_probs else "  (precompute_ref_log_probs would drop the reference)"))
+    return lines
+
+
+def vllm_command(cfg: RunConfig, checkpoint: str) -> str:
+    g = cfg.generation
+    parts = ["vllm", "serve", checkpoint, "--host", "127.0.0.1", "--port", str(g.vllm_port), "--seed", str(g.seed),
+             *g.vllm_args]
+    return " ".join(parts)
+
+
+def plan_text(cfg: RunConfig, run_dir: Path) -> str:
+    sizes = _mixture_sizes(cfg)
+    g, d = cfg.generation, cfg.dpo
+    lines = [f"model: {cfg.model.path}", f"run dir: {run_dir}", ""] + curriculum_table(cfg, sizes) + [""]
+    for epoch in range(1, cfg.curriculum.epochs + 1):
+        checkpoint = cfg.model.path if epoch == 1 else str(run_dir / f"epoch-{epoch - 1:02d}" / "checkpoint")
+        lines.append(f"epoch {epoch}:")
+        if g.backend == "vllm":
+            lines.append(f"  generate: {vllm_command(cfg, checkpoint)}  (k={g.k}, T={g.temperature}; stopped "
+                         "before training)")
+        else:
+            lines.append(f"  generate: {g.backend} backend on {checkpoint} (k={g.k}, T={g.temperature})")
+        lines.append(f"  filter ({cfg.filtering.rule}), pair gold > own candidate, mix with preference data")
+        if use_accelerate(cfg):
+            lines.append("  train: " + " ".join(launch_command(cfg, run_dir, epoch)))
+        else:
+            lines.append(f"  train: in-process DPO ({d.loss}, lr {d.learning_rate:g}, {d.scheduler}, "
+                         f"effective batch {d.effective_batch_size})")
+    lines.append(f"DPO: loss {d.loss}, beta {d.beta}, lr {d.learning_rate:g}, {d.scheduler} schedule, effective batch "
+                 f"{d.effective_batch_size} = {d.per_device_batch_size} x {d.gradient_accumulation_steps} x "
+                 f"{d.num_processes} x {d.num_machines}; reference = the epoch-start checkpoint"
+                 + (f"; Spectrum top {cfg.spectrum.top_percent:g} %" if cfg.spectrum.top_percent else ""))
+    if d.num_machines > 1:
+        lines.append(f"multi-node: run the same command on every machine with dpo.machine_rank 0..{d.num_machines - 1}"
+                     f"; rank 0 listens on {d.main_process_ip}:{d.main_process_port}")
+    lines += [""] + memory_plan(cfg)
+    return "\n".join(lines)
+
+
+__all__ = ["curriculum_table", "memory_plan", "model_size", "plan_text", "vllm_command"]

@@ -1,0 +1,81 @@
+"""Scaling out, tested on CPU: the dry-run plan of the 8B recipe, launch commands, accelerate launch, Spectrum scan."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from spin_fixtures import ROOT, tiny_config, write_config
+from spin_train.config import from_dict, load
+from spin_train.launch import launch_command, use_accelerate
+from spin_train.plan import memory_plan
+
+SPIN = [sys.executable, "-m", "spin_train.cli"]
+
+
+def test_dry_run_of_the_8b_recipe_prints_plan_commands_and_memory(tmp_path):
+    out = subprocess.run(SPIN + ["run", str(ROOT / "configs" / "argunaut-1-8b-spin.yaml"), "--run-dir",
+                                 str(tmp_path / "r"), "--dry-run"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert [f"epoch {e}:" in text for e in range(1, 13)] == [True] * 12 and "epoch 13:" not in text
+    header = next(line for line in text.splitlines() if line.startswith("dataset"))
+    assert header.split()[-12:] == [str(e) for e in range(1, 13)]
+    assert text.count("vllm serve ") == 12 and f"vllm serve {tmp_path / 'r'}/epoch-11/checkpoint" in text
+    assert text.count("-m accelerate.commands.launch --config_file configs/accelerate-zero3.yaml --num_processes 2") \
+        == 12
+    assert "effective batch 64 = 4 x 8 x 2 x 1" in text and "lr 2e-07" in text and "Spectrum top 30 %" in text
+    assert "memory plan per GPU (8.03 B parameters, 30% trainable, 2 process(es), ZeRO-3 sharding x2)" in text
+    assert "reference weights             0.0 GiB" in text  # precomputed reference log-probs
+    assert not (tmp_path / "r").exists()
+
+
+def test_memory_plan_counts_a_reference_copy_without_precompute():
+    cfg = load(ROOT / "configs" / "argunaut-1-8b-spin.yaml")
+    cfg.dpo.precompute_ref_log_probs = False
+    lines = memory_plan(cfg)
+    assert any(line.split()[:2] == ["reference", "weights"] and float(line.split()[2]) > 7 for line in lines)
+
+
+def test_multi_node_launch_command():
+    raw = tiny_config("m", "d", dpo={"num_processes": 8, "num_machines": 2, "machine_rank": 1,
+                                     "main_process_ip": "10.0.0.1", "per_device_batch_size": 2,
+                                     "gradient_accumulation_steps": 2, "effective_batch_size": 64,
+                                     "accelerate_config": "configs/accelerate-zero3.yaml"})
+    cfg = from_dict(raw)
+    cmd = launch_command(cfg, Path("/runs/x"), 3)
+    assert use_accelerate(cfg)
+    joined = " ".join(cmd)
+    assert "--config_file configs/accelerate-zero3.yaml --num_processes 16 --num_machines 2 --machine_rank 1 " \
+           "--main_process_ip 10.0.0.1 --main_process_port 29500" in joined
+    assert joined.endswith("-m spin_train.launch --run-dir /runs/x --epoch 3")
+
+
+def test_accelerate_launched_dpo_phase_runs_on_cpu(tiny_model, spin_dataset, tmp_path):
+    cfg = tiny_config(tiny_model, spin_dataset, dpo={"launcher": "accelerate"},
+                      curriculum={"examples_per_epoch": 6, "weights": [{"critical-thinking-ten-arguments": 1}]})
+    config = write_config(tmp_path / "run.yaml", cfg)
+    out = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "run")], capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "-m accelerate.commands.launch" in out.stderr and "-m spin_train.launch" in out.stderr
+    metrics = json.loads((tmp_path / "run" / "epoch-01" / "checkpoint" / "train_metrics.json").read_text())
+    assert metrics["steps"] >= 1 and metrics["trainable_parameters"] < metrics["total_parameters"]
+    assert (tmp_path / "run" / "epoch-01" / "dpo-launch.log").exists()
+
+
+def test_spectrum_scan_cli_writes_upstream_yaml_and_snrs(tiny_model, tmp_path):
+    out_file = tmp_path / "unfrozen.yaml"
+    out = subprocess.run(SPIN + ["spectrum", "scan", str(tiny_model), "--top-percent", "50", "--out", str(out_file)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    patterns = yaml.safe_load(out_file.read_text())["unfrozen_parameters"]
+    snrs = json.loads(out_file.with_suffix(".snr.json").read_text())
+    assert "self_attn.q_proj" in snrs and len(snrs["self_attn.q_proj"]) == 2  # two layers
+    assert len(patterns) == len(snrs)  # one of two per type at 50 %
+    assert not any("embed" in p for p in patterns)
+    with_emb = subprocess.run(SPIN + ["spectrum", "scan", str(tiny_model), "--out", str(tmp_path / "e.yaml"),
+                                      "--include-embeddings"], capture_output=True, text=True, timeout=300)
+    assert with_emb.returncode == 0 and "embed_tokens" in (tmp_path / "e.snr.json").read_text()
