@@ -8,22 +8,13 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Callable
 
+from json_handler import JSONHandler
 
-class _Handler(BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
 
-    def _reply(self, obj, code=200):
-        body = json.dumps(obj).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
+class _Handler(JSONHandler):
     def do_GET(self):
         if self.path.endswith("/models"):
             return self._reply({"data": [{"id": self.server.model_id}]})

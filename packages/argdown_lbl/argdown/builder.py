@@ -481,7 +481,6 @@ class Builder:
 
     def enter_freestyle(self, node, parent, index):
         parts = []
-        length = 0
         for tok in node.children:
             kind = tok.kind
             image = tok.image

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from . import lexer, model as M, parser as P, relations as R
 from .builder import Builder
-from .model import Argument, Diagnostic, EquivalenceClass, Inference, Relation, Section, Statement
+from .model import Argument, Diagnostic, EquivalenceClass, Relation, Section
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _LENIENT_LABEL = re.compile(r"^([ \t]*)\(([A-Za-z]+)(\d+)\)", re.M)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import model as M
 from .model import Argument, EquivalenceClass, Inference, Relation, Section, Span, Statement, TextRange
 
 

@@ -1,0 +1,17 @@
+"""A request handler base for the local test servers: quiet, with a JSON reply helper."""
+
+import json
+from http.server import BaseHTTPRequestHandler
+
+
+class JSONHandler(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def _reply(self, obj, code=200):
+        body = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
