@@ -73,8 +73,10 @@ def test_training_changes_only_the_unfrozen_weights(reference_run, tiny_model):
 def test_dry_run_prints_the_plan_without_a_model(config_path, tmp_path):
     out = spin("run", str(config_path), "--run-dir", str(tmp_path / "dry"), "--dry-run")
     assert out.returncode == 0, out.stderr
-    assert "epoch 1: classic-philosophical-arguments w=1 n=4, critical-thinking-ten-arguments w=1 n=4" in out.stdout
-    assert "generate 3 x 4 prompts" not in out.stdout and "generate 3 x 8 prompts with local" in out.stdout
+    rows = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if "selfplay" in line}
+    assert rows == {"classic-philosophical-arguments": ["selfplay", "1/4", "-"],
+                    "critical-thinking-ten-arguments": ["selfplay", "1/4", "1/8"]}
+    assert out.stdout.count("generate: local backend on") == 2 and "memory plan per GPU" in out.stdout
     assert not (tmp_path / "dry").exists()
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -133,6 +134,7 @@ class VLLMServer:
         cmd = ["vllm", "serve", self.checkpoint, "--host", "127.0.0.1", "--port", str(self.cfg.vllm_port),
                "--seed", str(self.seed), *self.extra_args, *self.cfg.vllm_args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n", encoding="utf-8")  # the exact command
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + self.cfg.vllm_startup_timeout_s

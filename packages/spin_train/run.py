@@ -111,13 +111,11 @@ def _timed(entry_timings: dict, name: str, started: float) -> None:
 class Loop:
     """Runs the curriculum epochs of one config in one run dir."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, log: Callable[[str], None] = print,
-                 mixture=None, backend_factory=None):
+    def __init__(self, cfg: RunConfig, run_dir: Path, log: Callable[[str], None] = print):
         self.cfg = cfg
         self.run = RunDir(run_dir)
         self.log = log
-        self._mixture = mixture
-        self.backend_factory = backend_factory  # (checkpoint, epoch_dir) -> context manager yielding a backend
+        self._mixture = None
 
     @property
     def mixture(self):
@@ -232,7 +230,8 @@ class Loop:
             return
         self.log(f"epoch {epoch}: generating {g.k} candidates for {len(items)} prompts "
                  f"({len(batches) - done} of {len(batches)} batches left)")
-        with self.backend(self.checkpoint_before(epoch), edir) as backend, open(path, "a", encoding="utf-8") as fh:
+        backend_cm = default_backend(self.cfg, self.checkpoint_before(epoch), edir)
+        with backend_cm as backend, open(path, "a", encoding="utf-8") as fh:
             for b in range(done, len(batches)):
                 batch = batches[b]
                 seed = g.seed * 1_000_003 + epoch * 10_007 + b
@@ -243,11 +242,6 @@ class Loop:
                 os.fsync(fh.fileno())
                 self.log(f"  batch {b + 1}/{len(batches)}")
                 stall("generate", self.run.root)
-
-    def backend(self, checkpoint: str, edir: Path):
-        if self.backend_factory is not None:
-            return self.backend_factory(checkpoint, edir)
-        return default_backend(self.cfg, checkpoint, edir)
 
     def mix(self, epoch: int, plan: dict) -> dict:
         from datasets import Dataset
