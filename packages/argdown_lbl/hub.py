@@ -8,7 +8,6 @@ resolves it locally exactly as it resolves ``ORG/NAME`` on the Hub, and
 from __future__ import annotations
 
 import fnmatch
-import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -188,7 +187,3 @@ def push(folder: Path, repo_id: str, private: bool = False, api=None, message: O
 def describe(plan: UploadPlan) -> str:
     head = f"would upload {len(plan.files)} files to datasets/{plan.repo_id} ({'private' if plan.private else 'public'})"
     return "\n".join([head] + [f"  {local} -> {remote}" for local, remote in plan.files])
-
-
-def stats_json(results: list[ConfigResult]) -> str:
-    return json.dumps({r.spec.name: {split: len(rows) for split, rows in r.rows.items()} for r in results})
