@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 
 from .readers import SUFFIXES
+from .yamlfile import YAMLFileError, load_yaml
 
 CACHE = ".cache"  # inside the corpus folder; git-ignored
 DEFAULT_SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
@@ -135,11 +135,9 @@ def load_config(folder: Path) -> ConfigSpec:
     if not path.exists():
         return spec
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raw = load_yaml(path.read_text(encoding="utf-8"), path) or {}
+    except YAMLFileError as exc:
+        raise ConfigError(str(exc)) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, got {type(raw).__name__}")
     for key, value in raw.items():

@@ -34,6 +34,14 @@ def features():
     })
 
 
+def card_config_names(folder: Path) -> list[str]:
+    """The config names a dataset folder's card declares (as ``datasets`` resolves them)."""
+    from .yamlfile import load_yaml
+
+    card = (Path(folder) / "README.md").read_text(encoding="utf-8")
+    return [c["config_name"] for c in load_yaml(card.split("---")[1], Path(folder) / "README.md")["configs"]]
+
+
 def parquet_name(split: str) -> str:
     return f"{split}-00000-of-00001.parquet"
 

@@ -16,13 +16,14 @@ from typing import TextIO
 
 from argdown_lbl.argdown import parse
 
-_FENCE = re.compile(r"```argdown[^\n]*\n(.*?)(?:```|\Z)", re.S)
+from .evaluate import argdown_blocks
+
 _MARKERS = re.compile(r"^\s*(\[[^\]]+\]:|<[^>]+>:|\(\d+\)\s|[-+]>|<[-+_]|-{2,})", re.M)
 
 
 def argdown_report(answer: str) -> list[str]:
     """One line per Argdown block in the answer (fenced blocks, else the answer if it looks like Argdown)."""
-    blocks = _FENCE.findall(answer)
+    blocks = argdown_blocks(answer)
     if not blocks and _MARKERS.search(answer):
         blocks = [answer]
     lines = []

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-import yaml
+from argdown_lbl.yamlfile import YAMLFileError, load_yaml
 
 
 class ConfigError(ValueError):
@@ -285,11 +285,9 @@ def from_dict(raw: Any) -> RunConfig:
 def load(path: Union[str, Path]) -> RunConfig:
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raw = load_yaml(path.read_text(encoding="utf-8"), path)
+    except YAMLFileError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         return from_dict(raw)
     except ConfigError as exc:

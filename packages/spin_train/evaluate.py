@@ -44,9 +44,14 @@ def passes(doc) -> bool:
     return doc.ok and bool(doc.arguments or doc.relations)
 
 
+def argdown_blocks(answer: str) -> list[str]:
+    """The contents of ```argdown fences in a model's answer (an unclosed last fence runs to the end)."""
+    return _FENCE.findall(answer)
+
+
 def extract_argdown(answer: str) -> str:
-    m = _FENCE.search(answer)
-    return m.group(1) if m else answer
+    blocks = argdown_blocks(answer)
+    return blocks[0] if blocks else answer
 
 
 @dataclass
@@ -156,11 +161,10 @@ def evaluate(model_path: str, dataset: str, configs: Optional[list[str]], k: int
 def _config_names(dataset: str) -> list[str]:
     from pathlib import Path
 
-    import yaml
+    from argdown_lbl.hub import card_config_names
 
-    card = Path(dataset) / "README.md"
-    if card.exists():
-        return [c["config_name"] for c in yaml.safe_load(card.read_text(encoding="utf-8").split("---")[1])["configs"]]
+    if (Path(dataset) / "README.md").exists():
+        return card_config_names(Path(dataset))
     from datasets import get_dataset_config_names
 
     return get_dataset_config_names(dataset)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from .config import RunConfig
+from .models import cuda_available
 
 
 def use_accelerate(cfg: RunConfig) -> bool:
@@ -34,15 +35,9 @@ def launch_command(cfg: RunConfig, run_dir: Path, epoch: int) -> list[str]:
     if d.num_machines > 1:
         cmd += ["--machine_rank", str(d.machine_rank), "--main_process_ip", str(d.main_process_ip),
                 "--main_process_port", str(d.main_process_port)]
-    if not _cuda():
+    if not cuda_available():
         cmd.append("--cpu")
     return cmd + ["-m", "spin_train.launch", "--run-dir", str(run_dir), "--epoch", str(epoch)]
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def run_dpo(cfg: RunConfig, run_dir: Path, epoch: int, start: str, pairs, out: Path,

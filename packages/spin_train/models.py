@@ -11,6 +11,12 @@ from __future__ import annotations
 from .config import ModelConfig
 
 
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _kwargs(path: str, cfg: ModelConfig) -> dict:
     kwargs = {"trust_remote_code": cfg.trust_remote_code}
     if cfg.revision and path == cfg.path:

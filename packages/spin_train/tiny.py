@@ -106,11 +106,10 @@ def load_rows(dataset_dir: Path, configs: Optional[list[str]] = None, split: str
     """Line-by-line rows of some configs of a local dataset folder (shuffled, capped at ``limit``)."""
     import random
 
-    import yaml
+    from argdown_lbl.hub import card_config_names
     from datasets import load_dataset
 
-    card = (Path(dataset_dir) / "README.md").read_text(encoding="utf-8")
-    names = [c["config_name"] for c in yaml.safe_load(card.split("---")[1])["configs"]]
+    names = card_config_names(Path(dataset_dir))
     rows = []
     for name in names:
         if configs and name not in configs:

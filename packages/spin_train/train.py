@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from .config import RunConfig
+from .models import cuda_available
 
 
 def dpo_args(cfg: RunConfig, out: Path):
@@ -26,14 +27,8 @@ def dpo_args(cfg: RunConfig, out: Path):
         max_length=d.max_length, seed=d.seed, data_seed=d.seed, bf16=d.bf16,
         gradient_checkpointing=d.gradient_checkpointing, deepspeed=d.deepspeed, report_to="none",
         precompute_ref_log_probs=d.precompute_ref_log_probs,
-        save_strategy="no", logging_steps=1, use_cpu=not _cuda(), dataloader_num_workers=0,
+        save_strategy="no", logging_steps=1, use_cpu=not cuda_available(), dataloader_num_workers=0,
     )
-
-
-def _cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 def _step_callback(fn):

@@ -12,10 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-import yaml
-
 from ..argdown import parse
 from ..split import assign_split, snippet_key
+from ..yamlfile import load_yaml
 from . import stages
 from .client import ChatClient
 from .fuzzy import FuzzyMap, build, to_argdown
@@ -61,13 +60,7 @@ def read_texts(folder: Path) -> list[Text]:
         meta, body = {}, raw
         if raw.startswith("---\n"):
             head, _, body = raw[4:].partition("\n---\n")
-            try:
-                meta = yaml.safe_load(head) or {}
-            except yaml.YAMLError as exc:
-                mark = getattr(exc, "problem_mark", None)
-                where = f":{mark.line + 2}:{mark.column + 1}" if mark else ""
-                raise ValueError(f"{path}{where}: front matter is not valid YAML: "
-                                 f"{getattr(exc, 'problem', exc)}") from None
+            meta = load_yaml(head, path, line_offset=1) or {}  # YAMLFileError is a ValueError
         texts.append(Text(id=path.stem, source=path.name, title=str(meta.get("title", path.stem)),
                           genre=str(meta.get("genre", "")), body=body.strip(),
                           sha256=hashlib.sha256(raw.encode()).hexdigest()))
