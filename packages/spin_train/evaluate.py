@@ -147,13 +147,12 @@ def evaluate(model_path: str, dataset: str, configs: Optional[list[str]], k: int
     rng.shuffle(line_rows)
     items = bench_items(rows)
     rng.shuffle(items)
-    greedy = LocalBackend(model_path, GenerationConfig(k=1, temperature=0.0, max_tokens=64), model_cfg)
-    sampler = LocalBackend(model_path, GenerationConfig(k=k, temperature=0.7, max_tokens=max_tokens), model_cfg)
-    greedy.model = sampler.model  # one copy of the weights
+    backend = LocalBackend(model_path, GenerationConfig(k=k, temperature=0.7, max_tokens=max_tokens), model_cfg)
+    greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=64)
     result = {
         "model": model_path, "dataset": dataset, "configs": names,
-        "next_line": next_line(lambda ps: [c[0] for c in greedy.generate(ps, seed)], line_rows[:max_prompts]),
-        "bench": bench(lambda ps: sampler.generate(ps, seed), items[:max_prompts], k),
+        "next_line": next_line(lambda ps: [c[0] for c in backend.generate(ps, seed, greedy)], line_rows[:max_prompts]),
+        "bench": bench(lambda ps: backend.generate(ps, seed), items[:max_prompts], k),
     }
     return result
 

@@ -47,9 +47,12 @@ class LocalBackend:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None \
             else self.tokenizer.eos_token_id
 
-    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[str]]:
+    def generate(self, prompts: list[list[dict]], seed: int,
+                 cfg: Optional[GenerationConfig] = None) -> list[list[str]]:
+        """k answers per prompt; ``cfg`` overrides the sampling settings for this call."""
         import torch
 
+        cfg = cfg or self.cfg
         torch.manual_seed(seed)
         ids = [render_prompt_ids(self.tokenizer, p) for p in prompts]
         width = max(len(x) for x in ids)
@@ -57,13 +60,13 @@ class LocalBackend:
         attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
         with torch.no_grad():
             out = self.model.generate(
-                input_ids=input_ids, attention_mask=attention, do_sample=self.cfg.temperature > 0,
-                temperature=self.cfg.temperature if self.cfg.temperature > 0 else None, top_p=self.cfg.top_p,
-                max_new_tokens=self.cfg.max_tokens, num_return_sequences=self.cfg.k, pad_token_id=self.pad_id,
+                input_ids=input_ids, attention_mask=attention, do_sample=cfg.temperature > 0,
+                temperature=cfg.temperature if cfg.temperature > 0 else None, top_p=cfg.top_p,
+                max_new_tokens=cfg.max_tokens, num_return_sequences=cfg.k, pad_token_id=self.pad_id,
                 eos_token_id=self.tokenizer.eos_token_id,
             )
         texts = self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
-        k = self.cfg.k
+        k = cfg.k
         return [[t.rstrip() for t in texts[i * k:(i + 1) * k]] for i in range(len(prompts))]
 
 
