@@ -79,3 +79,32 @@ def test_spectrum_scan_cli_writes_upstream_yaml_and_snrs(tiny_model, tmp_path):
     with_emb = subprocess.run(SPIN + ["spectrum", "scan", str(tiny_model), "--out", str(tmp_path / "e.yaml"),
                                       "--include-embeddings"], capture_output=True, text=True, timeout=300)
     assert with_emb.returncode == 0 and "embed_tokens" in (tmp_path / "e.snr.json").read_text()
+
+
+def test_vllm_backend_restarts_a_server_that_dies_mid_phase(tiny_model, spin_dataset, tmp_path):
+    """The vllm lifecycle against a stand-in executable (transformers serve behind a proxy that dies once)."""
+    import os
+    import socket
+
+    fake = tmp_path / "vllm"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests' / 'fake_vllm.py'} \"$@\"\n")
+    fake.chmod(0o755)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tiny_config(tiny_model, spin_dataset,
+                      generation={"backend": "vllm", "vllm_executable": str(fake), "vllm_port": port,
+                                  "vllm_startup_timeout_s": 120, "batch_size": 2, "retries": 1, "timeout_s": 60,
+                                  "vllm_args": ["--max-model-len", "2048"]},
+                      curriculum={"examples_per_epoch": 6, "weights": [{"critical-thinking-ten-arguments": 1}]})
+    config = write_config(tmp_path / "run.yaml", cfg)
+    env = {**os.environ, "FAKE_VLLM_MARKER": str(tmp_path / "marker"), "FAKE_VLLM_DIE_AFTER": "4"}
+    out = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "run")], capture_output=True,
+                         text=True, timeout=600, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "restarting it (1/2)" in out.stderr and (tmp_path / "marker").read_text() == "restarted\n"
+    batches = [json.loads(line) for line in (tmp_path / "run" / "epoch-01" / "candidates.jsonl").open()]
+    assert [b["batch"] for b in batches] == [0, 1, 2]
+    assert all(len(c) == 3 for b in batches for c in b["candidates"].values())
+    cmd = (tmp_path / "run" / "epoch-01" / "vllm.cmd").read_text()
+    assert cmd.startswith(f"{fake} serve {tiny_model} --host 127.0.0.1 --port {port}") and "--max-model-len 2048" in cmd

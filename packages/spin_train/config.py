@@ -76,6 +76,8 @@ class GenerationConfig:
     vllm_args: list[str] = field(default_factory=list)  # extra arguments for `vllm serve`
     vllm_port: int = 8000
     vllm_startup_timeout_s: float = 900.0
+    vllm_executable: str = "vllm"
+    vllm_max_restarts: int = 2  # a server that dies mid-phase is restarted and the batch retried
 
 
 @dataclass

@@ -134,7 +134,7 @@ class VLLMServer:
     def __enter__(self) -> "VLLMServer":
         import httpx
 
-        cmd = ["vllm", "serve", self.checkpoint, "--host", "127.0.0.1", "--port", str(self.cfg.vllm_port),
+        cmd = [self.cfg.vllm_executable, "serve", self.checkpoint, "--host", "127.0.0.1", "--port", str(self.cfg.vllm_port),
                "--seed", str(self.seed), *self.extra_args, *self.cfg.vllm_args]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n", encoding="utf-8")  # the exact command

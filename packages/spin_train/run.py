@@ -235,13 +235,27 @@ class Loop:
             for b in range(done, len(batches)):
                 batch = batches[b]
                 seed = g.seed * 1_000_003 + epoch * 10_007 + b
-                outs = backend.generate([it["prompt"] for it in batch], seed)
+                outs = self._generate_batch(backend_cm, backend, [it["prompt"] for it in batch], seed)
                 fh.write(json.dumps({"batch": b, "candidates": {it["id"]: c for it, c in zip(batch, outs)}},
                                     ensure_ascii=False) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
                 self.log(f"  batch {b + 1}/{len(batches)}")
                 stall("generate", self.run.root)
+
+    def _generate_batch(self, backend_cm, backend, prompts: list, seed: int) -> list[list[str]]:
+        """One batch; a server we started that dies is restarted and the batch retried (finished batches stay)."""
+        restarts = 0
+        while True:
+            try:
+                return backend.generate(prompts, seed)
+            except RuntimeError as exc:
+                if not backend_cm.can_restart() or restarts >= self.cfg.generation.vllm_max_restarts:
+                    raise
+                restarts += 1
+                self.log(f"  generation server failed ({exc}); restarting it ({restarts}/"
+                         f"{self.cfg.generation.vllm_max_restarts})")
+                backend_cm.restart()
 
     def mix(self, epoch: int, plan: dict) -> dict:
         from datasets import Dataset
@@ -322,6 +336,13 @@ class _Closing:
 
     def __enter__(self):
         return self.backend
+
+    def can_restart(self) -> bool:
+        return self.server is not None
+
+    def restart(self) -> None:
+        self.server.__exit__(None, None, None)
+        self.server.__enter__()
 
     def __exit__(self, *exc):
         close = getattr(self.backend, "close", None)

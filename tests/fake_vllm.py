@@ -1,0 +1,84 @@
+"""A stand-in for `vllm serve` on CPU: `transformers serve` behind a small proxy that can die on cue.
+
+Run as ``fake_vllm.py serve CHECKPOINT --host H --port P [...]`` (extra vLLM options are ignored).
+The proxy answers /health and forwards /v1/chat/completions to a `transformers serve` child. On its
+first life (no file at $FAKE_VLLM_MARKER yet) it creates the marker and, when request number
+$FAKE_VLLM_DIE_AFTER + 1 arrives, kills its child and exits without answering: a server dying
+mid-phase. Later lives serve every request.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    host, port = args[args.index("--host") + 1], int(args[args.index("--port") + 1])
+    marker = Path(os.environ["FAKE_VLLM_MARKER"])
+    first_life = not marker.exists()
+    marker.write_text("started\n" if first_life else "restarted\n")
+    die_after = int(os.environ.get("FAKE_VLLM_DIE_AFTER", "2")) if first_life else None
+    inner = free_port()
+    exe = Path(sys.executable).with_name("transformers")
+    child = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(inner), "--log-level", "warning"])
+    base = f"http://127.0.0.1:{inner}"
+    count = {"n": 0}
+    lock = threading.Lock()
+
+    class Proxy(BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def _send(self, code: int, body: bytes):
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):
+            try:
+                r = httpx.get(base + self.path, timeout=5)
+                self._send(r.status_code, r.content)
+            except httpx.HTTPError:
+                self._send(503, b"{}")
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                count["n"] += 1
+                dying = die_after is not None and count["n"] > die_after
+            if dying:
+                child.kill()
+                os._exit(1)
+            r = httpx.post(base + self.path, content=body, headers={"Content-Type": "application/json"}, timeout=120)
+            self._send(r.status_code, r.content)
+
+    server = ThreadingHTTPServer((host, port), Proxy)
+    signal.signal(signal.SIGTERM, lambda *a: (child.terminate(), os._exit(0)))
+    try:
+        server.serve_forever()
+    finally:
+        child.terminate()
+        time.sleep(0.1)
+
+
+if __name__ == "__main__":
+    main()
