@@ -98,6 +98,9 @@ a simple example:</p>
 </code></pre>
 <pre><code>no language here</code></pre>
 <div class="highlight-source-smt2"><pre>(check-sat)</pre></div>
+<div class="highlight-python notranslate"><div class="highlight"><pre><span></span><span class="n">x</span> = 1
+</pre></div></div>
+<div class="sourceCode" id="cb1"><pre class="sourceCode argdown"><code class="sourceCode argdown">[P]: pandoc.</code></pre></div>
 </body></html>
 """
 
@@ -105,8 +108,9 @@ a simple example:</p>
 def test_html_examples_pre_blocks_and_highlighting_removed():
     result = read_html(HTML, "page.htm")
     langs = [s.language for s in result.snippets]
-    assert langs == ["python", "argdown", "smt2"]
-    py, ad, smt = result.snippets
+    assert langs == ["python", "argdown", "smt2", "python", "argdown"]
+    py, ad, smt, sphinx, pandoc = result.snippets
+    assert sphinx.code == "x = 1\n" and pandoc.code == "[P]: pandoc.\n"
     assert py.code == "x = Int('x')\nsolve(x > 2)\n"
     assert py.headings == ["Z3 API in Python", "Getting Started"]
     assert py.prose == "Intro paragraph.\n\nLet us start with a simple example:"

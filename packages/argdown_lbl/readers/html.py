@@ -14,13 +14,18 @@ from bs4 import BeautifulSoup
 from ..snippets import ReadResult, Snippet, language_of
 
 HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
-_CLASS_PREFIX = re.compile(r"^(?:language-|lang-|highlight-source-|brush:)")
+_CLASS_PREFIX = re.compile(r"^(?:language-|lang-|highlight-source-|highlight-|brush:)")
 _SPACE = re.compile(r"\s+")
 
 
 def _class_language(tag) -> str | None:
-    """Language from the classes of the block, its <code> child or its wrapper (e.g. div.highlight-source-python)."""
-    candidates = [tag, tag.find("code"), tag.parent]
+    """Language from the classes of the block, its <code> child or its wrappers.
+
+    Covers GitHub (div.highlight-source-python), Sphinx (div.highlight-python > div.highlight > pre),
+    MkDocs (div.language-python), Docusaurus (pre.language-python) and pandoc (pre.sourceCode.argdown).
+    """
+    parent = tag.parent
+    candidates = [tag, tag.find("code"), parent, parent.parent if parent is not None else None]
     for el in candidates:
         if el is None or not hasattr(el, "get"):
             continue
