@@ -146,3 +146,21 @@ def test_fetch_cli_offline_and_a_clear_error_without_the_folder(tmp_path):
     (tmp_path / "empty").mkdir()
     bad = CliRunner().invoke(main, ["fetch", str(tmp_path / "corpus"), "--from", str(tmp_path / "empty"), "--force"])
     assert bad.exit_code == 1 and "some-docs" in bad.output
+
+
+def test_fetch_refuses_tar_members_that_leave_the_cache(tmp_path):
+    evil = io.BytesIO()
+    with tarfile.open(fileobj=evil, mode="w:gz") as tar:
+        info = tarfile.TarInfo(f"docs-{COMMIT}/docs/guide/../../../../escape.md")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    TarballServer.payload = evil.getvalue()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), TarballServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        spec = load_config(make_config(tmp_path, UPSTREAM))
+        with pytest.raises(FetchError, match="leave the cache"):
+            fetch(spec, base_url=f"http://127.0.0.1:{server.server_port}")
+        assert not (tmp_path / "escape.md").exists()
+    finally:
+        server.shutdown()

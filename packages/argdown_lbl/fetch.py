@@ -34,7 +34,16 @@ def _matches(path: str, globs: list[str]) -> bool:
     return any(fnmatch.fnmatchcase(path, g) for g in globs)
 
 
+def _safe(rel: str) -> bool:
+    """A repository path that stays inside the cache (no absolute paths, no '..')."""
+    parts = Path(rel).parts
+    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
+
+
 def _write(cache: Path, files: dict[str, bytes], spec: ConfigSpec, origin: str) -> dict:
+    unsafe = [rel for rel in files if not _safe(rel)]
+    if unsafe:
+        raise FetchError(f"{spec.name}: refusing paths that leave the cache: {unsafe[:3]}")
     if cache.exists():
         shutil.rmtree(cache)
     for rel, data in files.items():

@@ -104,7 +104,7 @@ def snippet_rows(item: Checked, config: str, context_chars: int) -> list[dict]:
             **common,
             "line_index": i,
             "source_line": snippet.line + i,
-            "element": (kinds[i] if i < len(kinds) else "") if i < len(lines) else "end",
+            "element": kinds[i] if i < len(lines) else "end",  # line_kinds covers every line of the code
         })
     return rows
 
