@@ -71,43 +71,24 @@ class LocalBackend:
 
 
 class OpenAIBackend:
-    """Chat completions over HTTP (httpx), ``n=k`` per request, topped up if the server returns fewer."""
+    """k answers per prompt from an OpenAI-compatible server, prompts in parallel.
+
+    The HTTP side (``n=k`` per request, top-ups when fewer choices come back, retries with
+    backoff on transport errors, 429 and 5xx) is argdown_lbl's ``ChatClient``, shared with
+    the map-pairs pipeline.
+    """
 
     def __init__(self, url: str, model: str, cfg: GenerationConfig, api_key: Optional[str] = None):
-        import httpx
+        from argdown_lbl.mapping.client import ChatClient, Endpoint
 
-        self.url = url.rstrip("/") + "/chat/completions"
-        self.model = model
         self.cfg = cfg
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.Client(timeout=cfg.timeout_s, headers=headers)
-
-    def _request(self, messages: list[dict], n: int, seed: int) -> list[str]:
-        import httpx
-
-        body = {"model": self.model, "messages": messages, "n": n, "temperature": self.cfg.temperature,
-                "top_p": self.cfg.top_p, "max_tokens": self.cfg.max_tokens, "seed": seed}
-        last: Exception | None = None
-        for attempt in range(self.cfg.retries + 1):
-            try:
-                response = self.client.post(self.url, json=body)
-                response.raise_for_status()
-                return [(c["message"]["content"] or "").rstrip() for c in response.json()["choices"]]
-            except (httpx.HTTPError, KeyError, ValueError) as exc:
-                last = exc
-                time.sleep(min(2 ** attempt * 0.5, 10))
-        raise RuntimeError(f"generation request to {self.url} failed after {self.cfg.retries + 1} attempts: {last}")
+        self.client = ChatClient(Endpoint(url.rstrip("/"), model), timeout_s=cfg.timeout_s, retries=cfg.retries,
+                                 api_key=api_key)
 
     def _candidates(self, messages: list[dict], seed: int) -> list[str]:
-        out: list[str] = []
-        rounds = 0
-        while len(out) < self.cfg.k:
-            got = self._request(messages, self.cfg.k - len(out), seed + rounds)
-            if not got:
-                raise RuntimeError(f"{self.url} returned no choices")
-            out.extend(got)
-            rounds += 1
-        return out[: self.cfg.k]
+        choices = self.client.complete(messages, n=self.cfg.k, max_tokens=self.cfg.max_tokens,
+                                       temperature=self.cfg.temperature, top_p=self.cfg.top_p, seed=seed)
+        return [c.text.rstrip() for c in choices]
 
     def generate(self, prompts: list[list[dict]], seed: int) -> list[list[str]]:
         with concurrent.futures.ThreadPoolExecutor(self.cfg.concurrency) as pool:

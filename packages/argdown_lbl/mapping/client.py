@@ -126,7 +126,8 @@ class ChatClient:
         raise RuntimeError(f"{self.endpoint}: request failed: {last}")
 
     def complete(self, messages: list[dict], n: int = 1, max_tokens: int = 256, temperature: float = 0.7,
-                 logprobs: bool = False, top_logprobs: int = 10, seed: int = 0) -> list[Choice]:
+                 logprobs: bool = False, top_logprobs: int = 10, seed: int = 0,
+                 top_p: Optional[float] = None) -> list[Choice]:
         """``n`` choices; asks again (new seed) while the server returns fewer."""
         out: list[Choice] = []
         round_ = 0
@@ -135,6 +136,8 @@ class ChatClient:
                     "temperature": temperature, "seed": seed + round_}
             if logprobs:
                 body.update(logprobs=True, top_logprobs=top_logprobs)
+            if top_p is not None:
+                body["top_p"] = top_p
             data = self._post(body)
             choices = data.get("choices") or []
             if not choices:
