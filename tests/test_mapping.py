@@ -4,6 +4,7 @@ import math
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings, strategies as st
 
 from argdown_lbl.argdown import parse
 from argdown_lbl.cli import main
@@ -190,3 +191,16 @@ def _read(path):
 
 
 CORPORA = __import__("pathlib").Path(__file__).resolve().parents[1] / "corpora"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=80), st.text(max_size=30))
+def test_any_model_text_renders_to_a_map_that_parses(central, reason, label):
+    """Whatever a model writes, the rendered map parses and keeps the reason's words."""
+    fmap = build(central, [Reason(label, reason, "pro")], [Edge(label, CENTRAL, "support", 0.5, "t")])
+    doc = parse(to_argdown(fmap))
+    assert doc.ok, (to_argdown(fmap), doc.errors[:1])
+    assert len(doc.relations) == 1 and doc.relations[0].type == "support"
+    words = [w for w in reason.split() if w.isalnum()]
+    text = next(iter(doc.arguments.values())).members[0].text
+    assert all(w in text for w in words)

@@ -85,7 +85,7 @@ def clean_text(text: str) -> str:
     text = " ".join(text.split())
     text = _UNSAFE.sub(lambda m: {"[": "(", "]": ")", "<": "(", ">": ")", "{": "(", "}": ")"}[m.group()], text)
     text = text.replace("//", "/ /").replace("/*", "/ *")
-    text = re.sub(r"(?<!\\)([*_#@+\-])", r"\\\1", text)  # emphasis, tags, mentions; escaped
+    text = re.sub(r"([\\*_#])", r"\\\1", text)  # backslashes, emphasis and tags, escaped
     return text.strip() or "(empty)"
 
 
