@@ -1,9 +1,11 @@
 """Evaluation measures: pass@k, answer extraction, passes, graph similarity, and the chat's Argdown check."""
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from argdown_lbl.argdown import parse
 from argdown_lbl.graphs import edge_f1, ged_similarity, isomorphic
+from argdown_lbl.synthetic import generate_sources
 from spin_train.chat import argdown_report
 from spin_train.evaluate import bench, bench_items, extract_argdown, next_line, pass_at_k, passes
 
@@ -69,3 +71,15 @@ def test_chat_session_through_stdin(tiny_model):
                          input="Map: cats purr.\n/reset\nAgain?\n/exit\n", capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.count("assistant> ") == 2 and "(conversation reset)" in out.stdout
+
+MAPS = [text for _, text in generate_sources(seed=3, count=40)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(MAPS), st.sampled_from(MAPS))
+def test_graph_measures_are_bounded_and_exact_on_identity(a, b):
+    ga, gb = g(a), g(b)
+    assert edge_f1(ga, ga) == 1.0 and isomorphic(ga, ga) and ged_similarity(ga, ga) == 1.0
+    for value in (edge_f1(ga, gb), ged_similarity(ga, gb)):
+        assert 0.0 <= value <= 1.0
+    assert isomorphic(ga, gb) == isomorphic(gb, ga)
