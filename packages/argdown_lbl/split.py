@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional
+from typing import Callable, Optional
 
 from .argdown import parse
 from .argdown.lines import line_kinds
@@ -215,15 +215,10 @@ def _assign(out: ConfigResult, checked: list[Checked]) -> None:
     out.n_kept = len(checked)
 
 
-def split_corpus(specs: Iterable[ConfigSpec], keep_invalid: bool = False,
-                 progress: Optional[Callable[[str], None]] = None) -> list[ConfigResult]:
-    return [split_config(spec, keep_invalid, progress) for spec in specs]
-
-
 def source_count(spec: ConfigSpec) -> int:
     """How many sources a config will read (for progress bars)."""
     return spec.generator.count if spec.generator is not None else len(spec.sources())
 
 
 __all__ = ["ConfigResult", "END", "INSTRUCTION", "assign_split", "check_snippet", "prompt_text", "snippet_key",
-           "snippet_rows", "source_count", "split_config", "split_corpus"]
+           "snippet_rows", "source_count", "split_config"]

@@ -9,7 +9,6 @@ as whole conversations, no ``prompt``) are converted.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 from .config import MixtureEntry, RunConfig
 
@@ -109,7 +108,3 @@ class Mixture:
                 else:
                     preference.append(preference_row(row, key))
         return selfplay, preference
-
-
-def local_path(path: str) -> bool:
-    return Path(path).exists()
