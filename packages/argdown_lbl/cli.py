@@ -9,15 +9,18 @@ from pathlib import Path
 
 import click
 
+from .errors import ReportingGroup, UserError
+
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 
 
 def _parse_path(path: Path, lenient: bool, mode: str | None):
     """-> list of (label, Document, line_offset) for an .argdown or Markdown file."""
     from .argdown import find_snippets, parse, parse_file
+    from .errors import read_text
 
     if path.suffix.lower() in MARKDOWN_SUFFIXES:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
         return [
             (f"{path}#{s.index}", parse(s.code, source=str(path), lenient=lenient, mode=mode), s.line - 1)
             for s in find_snippets(text)
@@ -25,7 +28,7 @@ def _parse_path(path: Path, lenient: bool, mode: str | None):
     return [(str(path), parse_file(str(path), lenient=lenient, mode=mode), 0)]
 
 
-@click.group()
+@click.group(cls=ReportingGroup)
 @click.version_option(package_name="argunauts")
 def main():
     """Argdown parsing and line-by-line datasets for argumentation LMs."""
@@ -68,18 +71,10 @@ def parse_command(files, as_json, lenient, mode, summary):
     sys.exit(1 if failed else 0)
 
 
-def _fail(message: str) -> None:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(2)
-
-
 def _load(corpus: Path, configs: tuple[str, ...]):
-    from .corpus import ConfigError, load_corpus
+    from .corpus import load_corpus
 
-    try:
-        return load_corpus(corpus, list(configs) or None)
-    except ConfigError as exc:
-        _fail(str(exc))
+    return load_corpus(corpus, list(configs) or None)
 
 
 @main.command("fetch")
@@ -139,9 +134,15 @@ def split_command(corpus, out, configs, keep_invalid, strict, quiet):
     sys.exit(1 if strict and problems else 0)
 
 
+def _repo_id(_ctx, _param, value: str) -> str:
+    if value.count("/") != 1 or not all(value.split("/")):
+        raise click.BadParameter(f"must look like ORG/NAME, got {value!r}")
+    return value
+
+
 @main.command("push")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--repo-id", required=True, help="ORG/NAME of the dataset repository on the Hub.")
+@click.option("--repo-id", required=True, callback=_repo_id, help="ORG/NAME of the dataset repository on the Hub.")
 @click.option("--private", is_flag=True, help="Create the repository as private (if it does not exist).")
 @click.option("--dry-run", is_flag=True, help="List what would be uploaded where; send nothing.")
 def push_command(folder, repo_id, private, dry_run):
@@ -152,10 +153,7 @@ def push_command(folder, repo_id, private, dry_run):
     """
     from .hub import describe, plan_upload, push
 
-    try:
-        plan = plan_upload(folder, repo_id, private)
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(str(exc))
+    plan = plan_upload(folder, repo_id, private)
     if dry_run:
         click.echo(describe(plan))
         return
@@ -192,16 +190,15 @@ def pairs_command(texts_dir, strong, weak, out, cache, concurrency, timeout, ret
     try:
         ends = {name: Endpoint.parse(spec) for name, spec in (("strong", strong), ("weak", weak))}
     except ValueError as exc:
-        _fail(str(exc))
-    try:
-        texts = read_texts(texts_dir)
-    except ValueError as exc:
-        _fail(str(exc))
+        raise click.BadParameter(str(exc)) from None
+    texts = read_texts(texts_dir)
     if not texts:
-        _fail(f"{texts_dir}: no .md texts")
+        raise UserError(f"{texts_dir}: no .md texts (expected one argumentative text per Markdown file)")
     cache = cache or out / ".cache" / "requests"
     key = os.environ.get("OPENAI_API_KEY")
     clients = {name: ChatClient(e, cache / name, timeout, retries, api_key=key) for name, e in ends.items()}
+    for c in clients.values():
+        c.check()  # an unreachable server is one error naming its URL, before any text is mapped
     with progress_bar(disable=quiet) as bar:
         task = bar.add_task("texts", total=len(texts))
         result = build_pairs(texts, clients["strong"], clients["weak"], concurrency,

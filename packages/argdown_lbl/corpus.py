@@ -21,16 +21,13 @@ from typing import Any, Optional
 
 
 from .readers import SUFFIXES
+from .errors import ConfigError, read_text
 from .yamlfile import YAMLFileError, load_yaml
 
 CACHE = ".cache"  # inside the corpus folder; git-ignored
 DEFAULT_SPLITS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 SMALL_SPLITS = {"train": 0.8, "test": 0.2}
 SMALL_CONFIG = 50  # configs with fewer snippets get train and test only (unless splits are given)
-
-
-class ConfigError(ValueError):
-    """A config.yaml problem; the message names the file and the key."""
 
 
 @dataclass
@@ -135,7 +132,7 @@ def load_config(folder: Path) -> ConfigSpec:
     if not path.exists():
         return spec
     try:
-        raw = load_yaml(path.read_text(encoding="utf-8"), path) or {}
+        raw = load_yaml(read_text(path), path) or {}
     except YAMLFileError as exc:
         raise ConfigError(str(exc)) from None
     if not isinstance(raw, dict):

@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Optional
 
 from .corpus import ConfigSpec
+from .errors import UserError
 
 CODELOAD = "https://codeload.github.com"
 MANIFEST = "FETCHED.json"
 
 
-class FetchError(RuntimeError):
-    pass
+class FetchError(UserError):
+    """Upstream files could not be had: names the config, the URL or folder, and the way out."""
 
 
 def _matches(path: str, globs: list[str]) -> bool:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import httpx
 import yaml
 
 from . import __version__
+from .errors import UserError, read_text
 from .split import INSTRUCTION, ConfigResult
 
 UPLOAD_IGNORE = [".git/*", ".cache/*", ".*"]
@@ -38,8 +40,14 @@ def card_config_names(folder: Path) -> list[str]:
     """The config names a dataset folder's card declares (as ``datasets`` resolves them)."""
     from .yamlfile import load_yaml
 
-    card = (Path(folder) / "README.md").read_text(encoding="utf-8")
-    return [c["config_name"] for c in load_yaml(card.split("---")[1], Path(folder) / "README.md")["configs"]]
+    path = Path(folder) / "README.md"
+    if not path.is_file():
+        raise UserError(f"{folder}: no README.md; not a dataset folder written by `argdown-lbl split`")
+    card = read_text(path)
+    meta = load_yaml(card.split("---")[1], path) if card.startswith("---") else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("configs"), list):
+        raise UserError(f"{path}: no `configs:` list in the card's YAML header; not written by `argdown-lbl split`?")
+    return [c["config_name"] for c in meta["configs"]]
 
 
 def parquet_name(split: str) -> str:
@@ -164,9 +172,9 @@ class UploadPlan:
 def plan_upload(folder: Path, repo_id: str, private: bool = False) -> UploadPlan:
     """The files ``push`` would send, after the same ignore patterns as ``upload_folder``."""
     if "/" not in repo_id or repo_id.count("/") != 1:
-        raise ValueError(f"--repo-id must look like ORG/NAME, got {repo_id!r}")
+        raise UserError(f"--repo-id must look like ORG/NAME, got {repo_id!r}")
     if not (folder / "README.md").exists():
-        raise FileNotFoundError(f"{folder}: no README.md; is this a folder written by `argdown-lbl split`?")
+        raise UserError(f"{folder}: no README.md; is this a folder written by `argdown-lbl split`?")
     files = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
@@ -183,13 +191,26 @@ def push(folder: Path, repo_id: str, private: bool = False, api=None, message: O
     """
     from huggingface_hub import HfApi
 
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+
     plan = plan_upload(folder, repo_id, private)
     api = api or HfApi()
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    return api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), repo_type="dataset", ignore_patterns=UPLOAD_IGNORE,
-        commit_message=message or f"argdown-lbl: {len(plan.files)} files",
-    )
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        return api.upload_folder(
+            repo_id=repo_id, folder_path=str(folder), repo_type="dataset", ignore_patterns=UPLOAD_IGNORE,
+            commit_message=message or f"argdown-lbl: {len(plan.files)} files",
+        )
+    except HfHubHTTPError as exc:  # the Hub answered: 401/403 (token), 404, 5xx; the token is not in the message
+        status = exc.response.status_code if exc.response is not None else "?"
+        hint = " (set HF_TOKEN or run `hf auth login`)" if status in (401, 403) else ""
+        raise UserError(f"the Hub refused datasets/{repo_id}: HTTP {status}{hint}: "
+                        f"{str(exc).splitlines()[0]}") from None
+    except OfflineModeIsEnabled:
+        raise UserError("HF_HUB_OFFLINE is set: unset it to push (or use --dry-run)") from None
+    except httpx.TransportError as exc:  # no answer at all
+        raise UserError(f"cannot reach the Hub at {api.endpoint} ({type(exc).__name__}: {exc}); check the network, "
+                        "or HF_ENDPOINT if you use a mirror") from None
 
 
 def describe(plan: UploadPlan) -> str:

@@ -7,8 +7,10 @@ from typing import Any
 
 import yaml
 
+from .errors import UserError
 
-class YAMLFileError(ValueError):
+
+class YAMLFileError(UserError):
     pass
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 
 import click
+from argdown_lbl.errors import ReportingGroup, UserError
 
 
 def _quiet_libraries() -> None:
@@ -23,7 +23,7 @@ def _log(message: str) -> None:
     click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
 
 
-@click.group()
+@click.group(cls=ReportingGroup)
 @click.version_option(package_name="argunauts")
 def main():
     """Curriculum self-play fine-tuning (SPIN) for argumentation LMs."""
@@ -35,27 +35,20 @@ def main():
 @click.option("--dry-run", is_flag=True, help="Print the per-epoch plan without loading a model.")
 def run_command(config, run_dir, dry_run):
     """Run (or resume) the epochs of CONFIG in RUN_DIR."""
-    from .config import ConfigError, load
-    from .data import DataError
+    from .config import load
 
-    try:
-        cfg = load(config)
-    except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    cfg = load(config)
     _quiet_libraries()
+    if dry_run:
+        from .plan import plan_text
+
+        click.echo(plan_text(cfg, run_dir))
+        return
+    from .paths import check_run_sources
     from .run import Loop
 
-    try:
-        if dry_run:
-            from .plan import plan_text
-
-            click.echo(plan_text(cfg, run_dir))
-            return
-        Loop(cfg, run_dir, log=_log).run_all()
-    except (ConfigError, DataError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    check_run_sources(cfg)
+    Loop(cfg, run_dir, log=_log).run_all()
     _log(f"done: {cfg.curriculum.epochs} epochs in {run_dir} (spin-train status {run_dir})")
 
 
@@ -66,11 +59,7 @@ def status_command(run_dir, as_json):
     """Epochs completed, per-epoch counts, pairs_sha256, checkpoints and timings."""
     from .run import status
 
-    try:
-        info = status(run_dir)
-    except FileNotFoundError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    info = status(run_dir)
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
         return
@@ -98,6 +87,10 @@ def status_command(run_dir, as_json):
 @click.option("--trust-remote-code", is_flag=True, help="Allow the checkpoint's own code (off by default).")
 def eval_command(model, dataset, configs, k, max_prompts, max_tokens, seed, out, trust_remote_code):
     """Next-line match and Argdown Bench (pass@1, pass@k, graph similarity, isomorphic) of a checkpoint."""
+    from .paths import DATASET_HINT, MODEL_HINT, require
+
+    require(model, "--model", MODEL_HINT)
+    require(dataset, "--dataset", DATASET_HINT)
     _quiet_libraries()
     from .config import ModelConfig
     from .evaluate import evaluate, table
@@ -124,6 +117,9 @@ def spectrum_group():
 @click.option("--trust-remote-code", is_flag=True)
 def spectrum_scan_command(model, top_percent, out, include_embeddings, trust_remote_code):
     """Scan MODEL's weight matrices (fp32 singular values, Marchenko-Pastur threshold) and write the top ones."""
+    from .paths import MODEL_HINT, require
+
+    require(model, "MODEL", MODEL_HINT)
     _quiet_libraries()
     from . import spectrum
     from .config import ModelConfig
@@ -157,6 +153,9 @@ def report_command(run_dir):
 @click.option("--trust-remote-code", is_flag=True, help="Allow the checkpoint's own code (off by default).")
 def chat_command(checkpoint, max_new_tokens, temperature, trust_remote_code):
     """Chat with CHECKPOINT in the terminal; Argdown in answers is parsed and checked."""
+    from .paths import MODEL_HINT, require
+
+    require(checkpoint, "CHECKPOINT", MODEL_HINT)
     _quiet_libraries()
     from .chat import chat
     from .config import ModelConfig

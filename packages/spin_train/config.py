@@ -15,11 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
+from argdown_lbl.errors import ConfigError, read_text
 from argdown_lbl.yamlfile import YAMLFileError, load_yaml
-
-
-class ConfigError(ValueError):
-    pass
 
 
 @dataclass
@@ -287,7 +284,7 @@ def from_dict(raw: Any) -> RunConfig:
 def load(path: Union[str, Path]) -> RunConfig:
     path = Path(path)
     try:
-        raw = load_yaml(path.read_text(encoding="utf-8"), path)
+        raw = load_yaml(read_text(path), path)
     except YAMLFileError as exc:
         raise ConfigError(str(exc)) from None
     try:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import random
 
+from argdown_lbl.errors import UserError
+
 from .config import MixtureEntry, RunConfig
 
 
-class DataError(ValueError):
-    pass
+class DataError(UserError):
+    """A training dataset that cannot be loaded or read: names the train_mixture entry."""
 
 
 def load_entry(entry: MixtureEntry):

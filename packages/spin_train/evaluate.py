@@ -135,12 +135,16 @@ def evaluate(model_path: str, dataset: str, configs: Optional[list[str]], k: int
 
     from .config import GenerationConfig, ModelConfig
     from .generation import LocalBackend
+    from .paths import load_failure
 
     model_cfg = model_cfg or ModelConfig(path=model_path)
     names = configs or _config_names(dataset)
     rows = []
     for name in names:
-        ds = load_dataset(dataset, name=name, split="test")
+        try:
+            ds = load_dataset(dataset, name=name, split="test")
+        except Exception as exc:  # datasets raises many types; one line naming the dataset is what helps
+            raise load_failure(dataset, "dataset", exc) from None
         rows += [dict(r, config=name) for r in ds]
     rng = random.Random(seed)
     line_rows = [r for r in rows if r.get("element") != "end"]
@@ -162,11 +166,16 @@ def _config_names(dataset: str) -> list[str]:
 
     from argdown_lbl.hub import card_config_names
 
-    if (Path(dataset) / "README.md").exists():
+    from .paths import load_failure
+
+    if Path(dataset).exists():
         return card_config_names(Path(dataset))
     from datasets import get_dataset_config_names
 
-    return get_dataset_config_names(dataset)
+    try:
+        return get_dataset_config_names(dataset)
+    except Exception as exc:  # offline, unknown id, no access
+        raise load_failure(dataset, "dataset", exc) from None
 
 
 def table(result: dict) -> str:

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Optional, Protocol
 
+from argdown_lbl.errors import ServerError
+
 from .config import GenerationConfig, ModelConfig
 
 
@@ -84,6 +86,7 @@ class OpenAIBackend:
         self.cfg = cfg
         self.client = ChatClient(Endpoint(url.rstrip("/"), model), timeout_s=cfg.timeout_s, retries=cfg.retries,
                                  api_key=api_key)
+        self.client.check()  # an unreachable server: one error naming the URL, before any batch
 
     def _candidates(self, messages: list[dict], seed: int) -> list[str]:
         choices = self.client.complete(messages, n=self.cfg.k, max_tokens=self.cfg.max_tokens,
@@ -124,7 +127,7 @@ class VLLMServer:
         deadline = time.time() + self.cfg.vllm_startup_timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"vllm serve exited with {self.proc.returncode}; see {self.log_path}")
+                raise ServerError(f"vllm serve exited with {self.proc.returncode}; see {self.log_path}")
             try:
                 if httpx.get(f"http://127.0.0.1:{self.cfg.vllm_port}/health", timeout=2).status_code == 200:
                     return self
@@ -132,7 +135,7 @@ class VLLMServer:
                 pass
             time.sleep(2)
         self.__exit__(None, None, None)
-        raise RuntimeError(f"vllm serve not healthy after {self.cfg.vllm_startup_timeout_s} s; see {self.log_path}")
+        raise ServerError(f"vllm serve not healthy after {self.cfg.vllm_startup_timeout_s} s; see {self.log_path}")
 
     def __exit__(self, *exc):
         if self.proc is not None and self.proc.poll() is None:

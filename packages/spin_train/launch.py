@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from argdown_lbl.errors import ServerError
+
 from .config import RunConfig
 from .models import cuda_available
 
@@ -52,7 +54,7 @@ def run_dpo(cfg: RunConfig, run_dir: Path, epoch: int, start: str, pairs, out: P
     with open(log_path, "ab") as fh:
         done = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
     if done.returncode != 0:
-        raise RuntimeError(f"the DPO launch failed with status {done.returncode}; see {log_path}")
+        raise ServerError(f"the DPO launch failed with status {done.returncode}; see {log_path}")
     return json.loads((out / "train_metrics.json").read_text(encoding="utf-8"))
 
 

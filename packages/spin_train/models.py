@@ -8,7 +8,10 @@ Remote code runs only if the config asks (``model.trust_remote_code``).
 
 from __future__ import annotations
 
+from argdown_lbl.errors import UserError
+
 from .config import ModelConfig
+from .paths import MODEL_HINT, load_failure, require
 
 
 def cuda_available() -> bool:
@@ -27,11 +30,15 @@ def _kwargs(path: str, cfg: ModelConfig) -> dict:
 def load_tokenizer(path: str, cfg: ModelConfig):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path, **_kwargs(path, cfg))
+    require(path, "model", MODEL_HINT)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, **_kwargs(path, cfg))
+    except OSError as exc:  # transformers' "not a local folder and not on the Hub", missing files, offline
+        raise load_failure(path, "model", exc) from None
     if cfg.chat_template:
         tok.chat_template = cfg.chat_template
     if tok.chat_template is None:
-        raise ValueError(f"{path}: the tokenizer has no chat template; set model.chat_template in the config")
+        raise UserError(f"{path}: the tokenizer has no chat template; set model.chat_template in the config")
     return tok
 
 
@@ -39,4 +46,8 @@ def load_model(path: str, cfg: ModelConfig):
     import torch
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype), **_kwargs(path, cfg))
+    require(path, "model", MODEL_HINT)
+    try:
+        return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype), **_kwargs(path, cfg))
+    except OSError as exc:
+        raise load_failure(path, "model", exc) from None

@@ -26,6 +26,8 @@ from typing import Callable, Optional
 
 import yaml
 
+from argdown_lbl.errors import UserError
+
 from . import filtering
 from .config import ConfigError, RunConfig
 
@@ -377,7 +379,8 @@ def status(run_dir: Path) -> dict:
     run = RunDir(run_dir)
     state = run.load_state()
     if not state:
-        raise FileNotFoundError(f"{run_dir}: no state.json (not a spin-train run dir)")
+        raise UserError(f"{run_dir}: no state.json; not a spin-train run dir (start one with "
+                        "`spin-train run CONFIG --run-dir DIR`)")
     epochs = {e: {k: v for k, v in info.items()} for e, info in sorted(state["epochs"].items(), key=lambda x: int(x[0]))}
     done = sum(1 for info in epochs.values() if info.get("phase") in ("trained", "evaluated"))
     return {"run_dir": str(run_dir), "epochs_completed": done, "config_sha256": state["config_sha256"],

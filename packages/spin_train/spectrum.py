@@ -15,6 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import yaml
+from argdown_lbl.errors import UserError, read_text
+from argdown_lbl.yamlfile import load_yaml
 
 
 def snr(weight) -> float:
@@ -84,10 +86,10 @@ def write_yaml(names: list[str], path: Path) -> None:
 
 
 def read_yaml(path: Path) -> list[str]:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    patterns = data.get("unfrozen_parameters")
+    data = load_yaml(read_text(path), path) or {}
+    patterns = data.get("unfrozen_parameters") if isinstance(data, dict) else None
     if not isinstance(patterns, list):
-        raise ValueError(f"{path}: expected a top-level 'unfrozen_parameters:' list of regexes")
+        raise UserError(f"{path}: expected a top-level 'unfrozen_parameters:' list of regexes")
     return patterns
 
 
@@ -99,5 +101,5 @@ def freeze(model, patterns: list[str]) -> int:
         param.requires_grad = any(c.search(name) for c in compiled)
         trainable += param.numel() if param.requires_grad else 0
     if trainable == 0:
-        raise ValueError("spectrum: no parameter matches the unfrozen_parameters patterns")
+        raise UserError("spectrum: no parameter matches the unfrozen_parameters patterns")
     return trainable

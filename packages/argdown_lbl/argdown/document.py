@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from ..errors import UserError, read_text
 from . import lexer, model as M, parser as P, relations as R
 from .builder import Builder
 from .model import Argument, Diagnostic, EquivalenceClass, Relation, Section
@@ -127,12 +128,12 @@ def expand_includes(text: str, path: str, seen: Optional[list[str]] = None) -> t
             continue
         seen.append(target)
         try:
-            with open(target, encoding="utf-8") as fh:
-                included = fh.read()
-        except OSError as exc:
+            included = read_text(target)
+        except (OSError, UserError) as exc:
             index = index or LineIndex(text)
             line, col = index.position(m.start())
-            problems.append(Diagnostic(line, col, f"@include: cannot read {m.group(1)!r}: {exc.strerror}",
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            problems.append(Diagnostic(line, col, f"@include: cannot read {m.group(1)!r}: {why}",
                                        code="include", source=path))
             continue
         expanded, sub = expand_includes(included, target, seen)
@@ -204,6 +205,5 @@ def _parse(text, source, lenient, mode, include_base, raise_errors) -> Document:
 
 
 def parse_file(path: str, *, lenient: bool = False, mode: Optional[str] = None) -> Document:
-    with open(path, encoding="utf-8") as fh:
-        text = fh.read()
+    text = read_text(path)  # a binary or non-UTF-8 file is a UserError naming its line and column
     return parse(text, source=str(path), lenient=lenient, mode=mode, include_base=str(path))

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from ..errors import ServerError, UserError
+
 
 @dataclass
 class Choice:
@@ -67,9 +69,30 @@ class ChatClient:
 
     def model(self) -> str:
         if self.endpoint.model is None:
-            response = self._http.get(self.endpoint.url + "/models")
-            response.raise_for_status()
-            self.endpoint.model = response.json()["data"][0]["id"]
+            self.check()
+        return self.endpoint.model
+
+    def check(self) -> str:
+        """Reach the server once before any work; -> the model (the first listed when none was given).
+
+        An unreachable server, or one that lists no model when none was given, is a ``UserError`` naming the URL.
+        """
+        import httpx
+
+        url = self.endpoint.url + "/models"
+        try:
+            response = self._http.get(url)
+        except httpx.TransportError as exc:
+            raise UserError(f"{url}: cannot reach the server ({type(exc).__name__}: {exc}); is it running?") from None
+        if self.endpoint.model is None:
+            try:
+                ids = [m["id"] for m in response.json()["data"]]
+            except (ValueError, KeyError, TypeError):
+                raise UserError(f"{url}: HTTP {response.status_code}, not an OpenAI model list; "
+                                "name the model as URL#MODEL") from None
+            if not ids:
+                raise UserError(f"{url}: the server lists no model; name it as URL#MODEL")
+            self.endpoint.model = ids[0]
         return self.endpoint.model
 
     # -- cache ------------------------------------------------------------------
@@ -123,7 +146,7 @@ class ChatClient:
                 with self._lock:
                     self.stats["retries"] += 1
                 time.sleep(self.backoff_s * 2 ** attempt)
-        raise RuntimeError(f"{self.endpoint}: request failed: {last}")
+        raise ServerError(f"{self.endpoint}: request failed: {last}")
 
     def complete(self, messages: list[dict], n: int = 1, max_tokens: int = 256, temperature: float = 0.7,
                  logprobs: bool = False, top_logprobs: int = 10, seed: int = 0,
@@ -141,7 +164,7 @@ class ChatClient:
             data = self._post(body)
             choices = data.get("choices") or []
             if not choices:
-                raise RuntimeError(f"{self.endpoint}: no choices in the response")
+                raise ServerError(f"{self.endpoint}: no choices in the response")
             out.extend(_choice(c) for c in choices)
             round_ += 1
         return out[:n]

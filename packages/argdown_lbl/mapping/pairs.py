@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from ..argdown import parse
 from ..split import assign_split, snippet_key
+from ..errors import read_text
 from ..yamlfile import load_yaml
 from . import stages
 from .client import ChatClient
@@ -56,11 +57,11 @@ def read_texts(folder: Path) -> list[Text]:
     """Markdown files with front matter (title, genre) and the text as body."""
     texts = []
     for path in sorted(p for p in folder.glob("*.md") if p.name.lower() != "readme.md"):
-        raw = path.read_text(encoding="utf-8")
+        raw = read_text(path)
         meta, body = {}, raw
         if raw.startswith("---\n"):
             head, _, body = raw[4:].partition("\n---\n")
-            meta = load_yaml(head, path, line_offset=1) or {}  # YAMLFileError is a ValueError
+            meta = load_yaml(head, path, line_offset=1) or {}  # a YAMLFileError names the line
         texts.append(Text(id=path.stem, source=path.name, title=str(meta.get("title", path.stem)),
                           genre=str(meta.get("genre", "")), body=body.strip(),
                           sha256=hashlib.sha256(raw.encode()).hexdigest()))

@@ -1,0 +1,106 @@
+"""The one error type for what a user can fix, and how the CLIs report every error in one line.
+
+Library code raises ``UserError`` subclasses whose message names the file (with line and
+column), the URL or the config key, and says what to do. The CLIs (``argdown-lbl``,
+``spin-train``) use ``ReportingGroup``: any exception becomes ``error: <one line>`` on stderr
+and exit status 1; click's usage errors keep status 2; ``--debug`` (or ARGUNAUTS_DEBUG=1)
+re-raises so Python prints the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+DEBUG_ENV = "ARGUNAUTS_DEBUG"
+
+
+class UserError(ValueError):
+    """Bad input or an unreachable resource: the message says where and what to do."""
+
+
+class ServerError(UserError, RuntimeError):
+    """A server or a child process failed or answered badly: names the URL or the log to read."""
+
+
+class ConfigError(UserError):
+    """A config file problem (a corpus's config.yaml, a spin-train run config): names the file and the key."""
+
+
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file; a binary or otherwise undecodable file is a ``UserError`` at its line and column."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}:{_position(data, exc.start)}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+                        "save the file as UTF-8") from None
+    if "\x00" in text:
+        raise UserError(f"{path}:{_position(data, data.index(0))}: a NUL byte: a binary file, not text")
+    return text
+
+
+def _position(data: bytes, offset: int) -> str:
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    return f"{line}:{column}"
+
+
+def describe(exc: BaseException) -> str:
+    """One line for any exception: ours verbatim, well-known library errors by what they mean."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, OSError) and getattr(exc, "filename", None) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    url = _request_url(exc)
+    if url is not None:
+        return f"cannot reach {url}: {_first_line(exc) or type(exc).__name__}; is the server running?"
+    return (f"unexpected {type(exc).__name__}: {_first_line(exc)} "
+            f"(an internal error; rerun with --debug for the traceback and report it)")
+
+
+def _request_url(exc: BaseException) -> str | None:
+    """The URL of a failed transport-level request (httpx), else None."""
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - httpx is a base dependency
+        return None
+    if isinstance(exc, (httpx.TransportError, httpx.TimeoutException)):
+        try:
+            return str(exc.request.url)
+        except RuntimeError:  # no request attached
+            return "the server"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+class ReportingGroup(click.Group):
+    """A click group whose commands fail with one line and status 1, never a traceback (unless --debug)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.params.append(click.Option(["--debug"], is_flag=True, expose_value=False, is_eager=True,
+                                        callback=_remember_debug,
+                                        help=f"Show the Python traceback of an error (or set {DEBUG_ENV}=1)."))
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if ctx.meta.get("debug") or os.environ.get(DEBUG_ENV):
+                raise
+            click.echo(f"error: {describe(exc)}", err=True)
+            ctx.exit(1)
+
+
+def _remember_debug(ctx: click.Context, _param, value: bool) -> None:
+    ctx.meta["debug"] = value
