@@ -9,6 +9,7 @@ mid-phase. Later lives serve every request.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -20,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+
+VLLM_ONLY = {"top_k", "min_p", "repetition_penalty"}
 
 
 def free_port() -> int:
@@ -68,7 +71,9 @@ def main() -> None:
             if dying:
                 child.kill()
                 os._exit(1)
-            r = httpx.post(base + self.path, content=body, headers={"Content-Type": "application/json"}, timeout=120)
+            # vLLM reads these sampling fields from the body; transformers serve rejects them (422).
+            payload = {k: v for k, v in json.loads(body).items() if k not in VLLM_ONLY}
+            r = httpx.post(base + self.path, json=payload, timeout=120)
             self._send(r.status_code, r.content)
 
     server = ThreadingHTTPServer((host, port), Proxy)

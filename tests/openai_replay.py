@@ -29,10 +29,11 @@ class _Handler(JSONHandler):
                 self.server.fail_next -= 1
         if failing:
             return self._reply({"error": "overloaded"}, 503)
-        answers = self.server.answer(body)  # list of (text, top_logprobs or None)
+        answers = self.server.answer(body)  # list of (text, top_logprobs or None[, finish_reason])
         choices = []
-        for i, (text, top) in enumerate(answers[: self.server.max_choices]):
-            choice = {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        for i, (text, top, *finish) in enumerate(answers[: self.server.max_choices]):
+            choice = {"index": i, "message": {"role": "assistant", "content": text},
+                      "finish_reason": finish[0] if finish else "stop"}
             if top is not None and body.get("logprobs"):
                 choice["logprobs"] = {"content": [
                     {"token": max(t, key=t.get), "logprob": max(t.values()),

@@ -40,6 +40,8 @@ def tiny_config(model: Path, dataset: Path, **overrides) -> dict:
             {"critical-thinking-ten-arguments": 1},
         ]},
         "generation": {"backend": "local", "k": 3, "temperature": 0.9, "max_tokens": 6, "batch_size": 2},
+        # 6 new tokens cut almost every candidate: let cut ones be rejected answers, or no pair is left
+        "filtering": {"truncated_as_rejected": True},
         "dpo": {"learning_rate": 1e-3, "effective_batch_size": 4, "per_device_batch_size": 2,
                 "gradient_accumulation_steps": 2, "max_length": 512},
         "spectrum": {"top_percent": 50},

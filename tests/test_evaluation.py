@@ -52,7 +52,7 @@ def test_bench_items_from_closing_rows_and_scores():
     assert perfect["pass@1"] == 0.5 and perfect["pass@2"] == 1.0
     assert perfect["graph_similarity"] == 1.0 and perfect["isomorphic"] == 1.0
     scores = next_line(lambda prompts: ["[A]:   a."] * len(prompts), rows[1:])
-    assert scores == {"prompts": 1, "exact_match": 1.0, "argdown_match": 1.0}
+    assert scores == {"prompts": 1, "exact_match": 0.0, "argdown_match": 1.0}  # inner spacing: same parse only
 
 
 def test_chat_reports_whether_argdown_parses():

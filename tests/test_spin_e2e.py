@@ -73,9 +73,9 @@ def test_training_changes_only_the_unfrozen_weights(reference_run, tiny_model):
 def test_dry_run_prints_the_plan_without_a_model(config_path, tmp_path):
     out = spin("run", str(config_path), "--run-dir", str(tmp_path / "dry"), "--dry-run")
     assert out.returncode == 0, out.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in out.stdout.splitlines() if "selfplay" in line}
-    assert rows == {"classic-philosophical-arguments": ["selfplay", "1/4", "-"],
-                    "critical-thinking-ten-arguments": ["selfplay", "1/4", "1/8"]}
+    rows = {line.split()[0]: line.split()[2:] for line in out.stdout.splitlines() if " selfplay " in line}
+    assert rows == {"classic-philosophical-arguments": ["505", "1/4/4", "-"],  # weight/requested/drawn
+                    "critical-thinking-ten-arguments": ["134", "1/4/4", "1/8/8"]}
     assert out.stdout.count("generate: local backend on") == 2 and "memory plan per GPU" in out.stdout
     assert not (tmp_path / "dry").exists()
 
@@ -149,4 +149,4 @@ def test_openai_backend_against_transformers_serve(tiny_model, tmp_path):
         out = backend.generate(prompts, seed=1)
         backend.close()
     # transformers serve ignores n: the backend asked again until it had k answers per prompt.
-    assert [len(c) for c in out] == [3, 3] and all(isinstance(t, str) for c in out for t in c)
+    assert [len(c) for c in out] == [3, 3] and all(isinstance(s.text, str) for c in out for s in c)

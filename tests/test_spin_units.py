@@ -52,25 +52,24 @@ def test_shipped_configs_validate_and_yaml_floats_parse(tmp_path):
         C.load(path)
 
 
-@given(st.dictionaries(st.sampled_from("abcdef"), st.floats(0, 10), min_size=1),
-       st.integers(1, 500), st.integers(0, 300))
-def test_epoch_counts_follow_weights_and_sizes(weights, total, size):
+@given(st.dictionaries(st.sampled_from("abcdef"), st.floats(0, 10), min_size=1), st.integers(1, 5000))
+def test_epoch_counts_keep_the_epoch_size_and_the_weights_proportions(weights, total):
     if not any(w > 0 for w in weights.values()):
         return
-    sizes = {k: size for k in weights}
-    counts = epoch_counts(weights, total, sizes)
+    counts = epoch_counts(weights, total)
     assert set(counts) == {k for k, w in weights.items() if w > 0}
-    assert all(0 <= n <= size for n in counts.values())
-    if size >= total:
-        assert sum(counts.values()) == total
-        norm = sum(w for w in weights.values() if w > 0)
-        assert all(abs(n - total * weights[k] / norm) < 1 for k, n in counts.items())
+    assert sum(counts.values()) == total
+    norm = sum(w for w in weights.values() if w > 0)
+    assert all(abs(n - total * weights[k] / norm) < 1 for k, n in counts.items())
 
 
-def test_sampling_is_deterministic_per_epoch_and_dataset():
+def test_sampling_is_deterministic_per_epoch_and_dataset_and_repeats_only_after_a_full_pass():
     a = sample_indices(100, 10, seed=0, epoch=1, key="x")
-    assert a == sample_indices(100, 10, seed=0, epoch=1, key="x") and len(set(a)) == 10
+    assert a == sample_indices(100, 10, seed=0, epoch=1, key="x") and len({i for i, _ in a}) == 10
     assert a != sample_indices(100, 10, seed=0, epoch=2, key="x")
+    many = sample_indices(7, 30, seed=0, epoch=1, key="x")
+    assert all(sorted(i for i, r in many if r == p) == list(range(7)) for p in range(4))
+    assert len([i for i, r in many if r == 4]) == 2  # 30 = 4 passes of 7 + 2
 
 
 def test_filtering_keeps_with_probability_one_minus_l_over_k():
@@ -90,20 +89,20 @@ def test_pairs_use_gold_as_chosen_and_a_differing_candidate_as_rejected():
     candidates = {f"q{i}": ["(1)  A.", "(2) B.", "x", "(1) A.", "y"] if i % 2 else ["(1) A."] * 5
                   for i in range(200)}
     pairs, stats = build_pairs(items, candidates, "exact", seed=0, epoch=1)
-    assert stats["l_histogram"] == {"2": 100, "5": 100}  # whitespace-normalised matches count
-    assert all(p["chosen"][0]["content"] == "(1) A." and p["rejected"][0]["content"] in {"(2) B.", "x", "y"}
+    assert stats["l_histogram"] == {"1": 100, "5": 100}  # "(1)  A." differs: only trailing whitespace is ignored
+    assert all(p["chosen"][0]["content"] == "(1) A." and p["rejected"][0]["content"] in {"(1)  A.", "(2) B.", "x", "y"}
                for p in pairs)
-    assert 40 <= len(pairs) <= 80  # only the l=2 questions can be kept, with probability 0.6
+    assert 60 <= len(pairs) <= 100  # only the l=1 questions can be kept, with probability 0.8
 
 
 def test_argdown_rule_compares_parses():
-    assert same_exact("  [A]:  Cats  purr. ", "[A]: Cats purr.")
+    assert same_exact("[A]: Cats purr.  ", "[A]: Cats purr.") and not same_exact("  [A]: Cats purr.", "[A]: Cats purr.")
     assert same_argdown("[A]: Cats purr.", "[A]:   Cats purr.")
     assert not same_argdown("[A]: Cats purr.", "[B]: Cats purr.")
 
 
 def test_preference_conversions():
-    tulu = {"chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "good"}],
+    tulu = {"prompt": "Q", "chosen": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "good"}],
             "rejected": [{"role": "user", "content": "Q"}, {"role": "assistant", "content": "bad"}]}
     row = preference_row(tulu, "tulu")
     assert row["prompt"] == [{"role": "user", "content": "Q"}]

@@ -40,6 +40,7 @@ class MixtureEntry:
     type: Literal["selfplay", "preference"]
     config_name: Optional[str] = None
     split: str = "train"
+    revision: Optional[str] = None  # a Hub branch, tag or commit; unset: main, pinned to its commit at the start
 
     @property
     def key(self) -> str:
@@ -62,7 +63,12 @@ class GenerationConfig:
     backend: Literal["local", "openai", "vllm"] = "local"
     k: int = 5
     temperature: float = 0.7
+    # Every sampling setting is pinned here and sent to every backend, so that none falls back to the
+    # checkpoint's generation_config.json (vLLM) or to transformers' defaults (top_k=50) on its own.
     top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    min_p: float = 0.0  # 0: off
+    repetition_penalty: float = 1.0  # 1: off
     max_tokens: int = 128
     seed: int = 0
     batch_size: int = 8  # prompts per local generate() call / per request wave
@@ -79,8 +85,9 @@ class GenerationConfig:
 
 @dataclass
 class FilteringConfig:
-    rule: Literal["exact", "argdown"] = "exact"  # exact after whitespace normalisation; argdown: same parse
+    rule: Literal["exact", "argdown"] = "exact"  # exact up to trailing whitespace; argdown: same parse in context
     seed: int = 0
+    truncated_as_rejected: bool = False  # may a candidate cut by max_tokens be the rejected answer?
 
 
 @dataclass
@@ -248,6 +255,9 @@ def _check(cfg: RunConfig) -> None:
     g = cfg.generation
     if g.k < 1 or g.temperature < 0 or g.max_tokens < 1 or g.batch_size < 1:
         raise ConfigError("generation: k, max_tokens, batch_size must be >= 1 and temperature >= 0")
+    if g.top_k < 0 or not 0 <= g.min_p < 1 or not 0 < g.top_p <= 1 or g.repetition_penalty <= 0:
+        raise ConfigError("generation: expected top_k >= 0 (0: off), 0 <= min_p < 1, 0 < top_p <= 1, "
+                          "repetition_penalty > 0")
     if g.backend == "openai" and not g.url:
         raise ConfigError("generation.url: required for backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
     d = cfg.dpo

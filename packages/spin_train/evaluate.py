@@ -1,7 +1,7 @@
 """Evaluation: next-line match and our Argdown Bench (see docs/evaluation.md for the definitions).
 
-- Next line: greedy answers to the test split's line-by-line prompts; exact match (whitespace
-  normalised) and Argdown-aware match.
+- Next line: greedy answers to the test split's line-by-line prompts; exact match (up to trailing
+  whitespace) and Argdown-aware match (the same parse after the snippet so far), as in filtering.
 - Argdown Bench: from every held-out Argdown snippet (the closing row of a snippet in the test split
   carries the whole snippet and its context), a prompt asking for the whole snippet. k samples per
   prompt; pass@1 and pass@k (unbiased estimator) of answers that parse as a map or reconstruction
@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from argdown_lbl.argdown import parse
 from argdown_lbl.graphs import edge_f1, ged_similarity, isomorphic
 
-from .filtering import RULES
+from .filtering import matcher
 
 BENCH_INSTRUCTION = (
     "Write the complete Argdown snippet that belongs at this point of the text below, inside a fenced "
@@ -89,11 +89,11 @@ def next_line(answer: Callable[[list[list[dict]]], list[str]], rows: list[dict],
         chunk = rows[i:i + batch]
         outs = answer([r["prompt"] for r in chunk])
         for row, out in zip(chunk, outs):
-            gold = row["completion"][-1]["content"]
-            exact += RULES["exact"](out, gold)
+            item = {"prompt": row["prompt"], "gold": row["completion"][-1]["content"], "language": row.get("language")}
+            exact += matcher("exact", item)(out)
             if row.get("language") == "argdown":
                 n_argdown += 1
-                argdown += RULES["argdown"](out, gold)
+                argdown += matcher("argdown", item)(out)
     n = len(rows)
     return {"prompts": n, "exact_match": exact / n if n else None,
             "argdown_match": argdown / n_argdown if n_argdown else None}
@@ -155,8 +155,9 @@ def evaluate(model_path: str, dataset: str, configs: Optional[list[str]], k: int
     greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=64)
     result = {
         "model": model_path, "dataset": dataset, "configs": names,
-        "next_line": next_line(lambda ps: [c[0] for c in backend.generate(ps, seed, greedy)], line_rows[:max_prompts]),
-        "bench": bench(lambda ps: backend.generate(ps, seed), items[:max_prompts], k),
+        "next_line": next_line(lambda ps: [c[0].text for c in backend.generate(ps, seed, greedy)],
+                               line_rows[:max_prompts]),
+        "bench": bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed)], items[:max_prompts], k),
     }
     return result
 

@@ -4,37 +4,79 @@ For a question with gold answer A and k candidates, l of which are identical
 to A, the question is trained on with probability 1 - l/k: the model is not
 drilled on what it already does. Pairs: chosen = gold, rejected = a candidate
 that differs from it.
+
+Identity (``filtering.rule``):
+
+- ``exact``: the same text up to trailing whitespace at line ends. Leading
+  whitespace counts: indentation is nesting in Argdown and the prompt asks to keep it.
+- ``argdown``: exact, or, for Argdown snippets, the snippet so far followed by the
+  candidate parses to the same model (and the same errors) as followed by the gold
+  line, positions aside. Indentation is structure there: ``  + <B>`` under a claim
+  and ``+ <B>`` at column 0 differ; two indentation widths that nest alike do not.
+  Other languages (SMT-LIB, z3py) fall back to ``exact``.
+
+Candidates cut by ``max_tokens`` (finish reason ``length``) count for l like any
+other but are not used as rejected answers unless ``filtering.truncated_as_rejected``.
 """
 
 from __future__ import annotations
 
 import random
-import re
 from collections import Counter
 from typing import Callable
 
-_SPACE = re.compile(r"\s+")
+_POSITION_KEYS = frozenset({"startLine", "startColumn", "endLine", "endColumn"})
 
 
-def normalise(text: str) -> str:
-    return _SPACE.sub(" ", text).strip()
+def _trailing_stripped(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.rstrip().split("\n"))
 
 
-def same_exact(a: str, b: str) -> bool:
-    return normalise(a) == normalise(b)
+def same_exact(candidate: str, gold: str, prefix: str = "") -> bool:
+    """Identical up to trailing whitespace (at line ends and at the end)."""
+    return _trailing_stripped(candidate) == _trailing_stripped(gold)
 
 
-def same_argdown(a: str, b: str) -> bool:
-    """Same after whitespace normalisation, or both parse to the same Argdown model (one line in isolation)."""
-    if same_exact(a, b):
-        return True
+def _without_positions(value):
+    if isinstance(value, dict):
+        return {k: _without_positions(v) for k, v in value.items() if k not in _POSITION_KEYS}
+    if isinstance(value, list):
+        return [_without_positions(v) for v in value]
+    return value
+
+
+def _parse_in_context(prefix: str, line: str):
     from argdown_lbl.argdown import parse
 
-    da, db = parse(a.strip()), parse(b.strip())
-    return da.ok and db.ok and da.to_json() == db.to_json()
+    doc = parse(prefix + line + "\n")
+    return _without_positions(doc.to_json()), [(e.line, e.message) for e in doc.errors]
 
 
-RULES: dict[str, Callable[[str, str], bool]] = {"exact": same_exact, "argdown": same_argdown}
+def same_argdown(candidate: str, gold: str, prefix: str = "") -> bool:
+    """Exact, or the same parse when written after ``prefix`` (the snippet so far)."""
+    if same_exact(candidate, gold):
+        return True
+    return _parse_in_context(prefix, candidate.rstrip()) == _parse_in_context(prefix, gold.rstrip())
+
+
+RULES: dict[str, Callable[[str, str, str], bool]] = {"exact": same_exact, "argdown": same_argdown}
+
+
+def snippet_so_far(prompt: list[dict]) -> str:
+    """The snippet lines a line-by-line prompt shows: what follows its last opening fence."""
+    content = prompt[-1]["content"] if prompt else ""
+    start = content.rfind("```")
+    if start < 0:
+        return ""
+    newline = content.find("\n", start)
+    return content[newline + 1:] if newline >= 0 else ""
+
+
+def matcher(rule: str, item: dict) -> Callable[[str], bool]:
+    """candidate -> identical to the item's gold under ``rule`` (Argdown rule only for Argdown items)."""
+    same = RULES[rule] if item.get("language", "argdown") == "argdown" else same_exact
+    prefix = snippet_so_far(item["prompt"]) if same is same_argdown else ""
+    return lambda candidate: same(candidate, item["gold"], prefix)
 
 
 def keep_probability(l: int, k: int) -> float:
@@ -46,26 +88,38 @@ def decide(item_id: str, l: int, k: int, seed: int, epoch: int) -> bool:
     return random.Random(f"{seed}/{epoch}/{item_id}").random() < keep_probability(l, k)
 
 
-def build_pairs(items: list[dict], candidates: dict[str, list[str]], rule: str, seed: int, epoch: int):
-    """-> (pairs, stats). One pair per kept question, with a differing candidate as rejected."""
-    same = RULES[rule]
+def build_pairs(items: list[dict], candidates: dict[str, list[str]], rule: str, seed: int, epoch: int,
+                truncated: dict[str, list[bool]] | None = None, truncated_as_rejected: bool = False):
+    """-> (pairs, stats). One pair per kept question, with a differing candidate as rejected.
+
+    ``truncated``: per question, which candidates were cut by max_tokens (not rejected answers unless
+    ``truncated_as_rejected``).
+    """
+    truncated = truncated or {}
     pairs, l_hist = [], Counter()
-    dropped_filter = dropped_no_rejected = 0
+    dropped_filter = dropped_no_rejected = dropped_only_truncated = 0
     for item in items:
         cands = candidates[item["id"]]
-        matches = [same(c, item["gold"]) for c in cands]
+        cut = truncated.get(item["id"]) or [False] * len(cands)
+        is_gold = matcher(rule, item)
+        matches = [is_gold(c) for c in cands]
         l = sum(matches)
         l_hist[l] += 1
         if not decide(item["id"], l, len(cands), seed, epoch):
             dropped_filter += 1
             continue
-        differing = [c for c, m in zip(cands, matches) if not m]
+        differing = [c for c, m, t in zip(cands, matches, cut) if not m and (truncated_as_rejected or not t)]
         if not differing:
-            dropped_no_rejected += 1
+            if any(not m for m in matches):
+                dropped_only_truncated += 1
+            else:
+                dropped_no_rejected += 1
             continue
         rejected = random.Random(f"{seed}/{epoch}/{item['id']}/pick").choice(differing)
         pairs.append({"prompt": item["prompt"], "chosen": [{"role": "assistant", "content": item["gold"]}],
                       "rejected": [{"role": "assistant", "content": rejected}], "source": item["source"]})
     stats = {"questions": len(items), "kept": len(pairs), "dropped_by_filter": dropped_filter,
-             "dropped_no_rejected": dropped_no_rejected, "l_histogram": {str(k): v for k, v in sorted(l_hist.items())}}
+             "dropped_no_rejected": dropped_no_rejected, "dropped_only_truncated": dropped_only_truncated,
+             "truncated_candidates": sum(sum(v) for v in truncated.values()),
+             "l_histogram": {str(k): v for k, v in sorted(l_hist.items())}}
     return pairs, stats

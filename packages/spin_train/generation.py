@@ -9,16 +9,20 @@
 
 Prompts are rendered with ``render_prompt_ids``, the same call TRL's DPOTrainer
 makes for conversational prompts, so generation and training see the same tokens.
+Every backend samples with the config's settings (temperature, top_p, top_k, min_p,
+repetition_penalty), sent explicitly, and reports per candidate whether max_tokens cut it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import os
 import shlex
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Protocol
 
@@ -33,8 +37,29 @@ def render_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
     return list(out["input_ids"])
 
 
+@dataclass(frozen=True)
+class Sample:
+    text: str
+    finish_reason: str = "stop"  # "length": cut by max_tokens
+
+    @property
+    def truncated(self) -> bool:
+        return self.finish_reason == "length"
+
+
+def request_seed(batch_seed: int, index: int, k: int) -> int:
+    """The seed of prompt ``index`` of a batch: a multiple of k from a hash, below 2**31.
+
+    vLLM seeds choice j of a request with seed + j; consecutive seeds per prompt would give
+    neighbouring prompts (often consecutive lines of one snippet) the same random streams shifted
+    by one. Multiples of k drawn from a hash never share a stream unless two hashes collide.
+    """
+    digest = hashlib.sha256(f"{batch_seed}/{index}".encode()).digest()
+    return k * (int.from_bytes(digest[:8], "big") % (2**31 // k))
+
+
 class Backend(Protocol):
-    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[str]]:
+    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[Sample]]:
         """k candidate answers per prompt."""
 
 
@@ -50,7 +75,7 @@ class LocalBackend:
             else self.tokenizer.eos_token_id
 
     def generate(self, prompts: list[list[dict]], seed: int,
-                 cfg: Optional[GenerationConfig] = None) -> list[list[str]]:
+                 cfg: Optional[GenerationConfig] = None) -> list[list[Sample]]:
         """k answers per prompt; ``cfg`` overrides the sampling settings for this call."""
         import torch
 
@@ -60,16 +85,21 @@ class LocalBackend:
         width = max(len(x) for x in ids)
         input_ids = torch.tensor([[self.pad_id] * (width - len(x)) + x for x in ids])  # left padding
         attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+        sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k, "min_p": cfg.min_p or None}
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=input_ids, attention_mask=attention, do_sample=cfg.temperature > 0,
-                temperature=cfg.temperature if cfg.temperature > 0 else None, top_p=cfg.top_p,
+                **(sampling if cfg.temperature > 0 else {}), repetition_penalty=cfg.repetition_penalty,
                 max_new_tokens=cfg.max_tokens, num_return_sequences=cfg.k, pad_token_id=self.pad_id,
                 eos_token_id=self.tokenizer.eos_token_id,
             )
-        texts = self.tokenizer.batch_decode(out[:, width:], skip_special_tokens=True)
+        new = out[:, width:]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        # No end-of-sequence token among the new ones: generation stopped at max_new_tokens.
+        ended = (new == self.tokenizer.eos_token_id).any(dim=1).tolist()
+        samples = [Sample(t.rstrip(), "stop" if e else "length") for t, e in zip(texts, ended)]
         k = cfg.k
-        return [[t.rstrip() for t in texts[i * k:(i + 1) * k]] for i in range(len(prompts))]
+        return [samples[i * k:(i + 1) * k] for i in range(len(prompts))]
 
 
 class OpenAIBackend:
@@ -80,26 +110,48 @@ class OpenAIBackend:
     the map-pairs pipeline.
     """
 
-    def __init__(self, url: str, model: str, cfg: GenerationConfig, api_key: Optional[str] = None):
+    def __init__(self, url: str, model: str, cfg: GenerationConfig, api_key: Optional[str] = None,
+                 vllm: bool = False):
         from argdown_lbl.mapping.client import ChatClient, Endpoint
 
-        self.cfg = cfg
+        self.cfg, self.vllm = cfg, vllm
         self.client = ChatClient(Endpoint(url.rstrip("/"), model), timeout_s=cfg.timeout_s, retries=cfg.retries,
                                  api_key=api_key)
         self.client.check()  # an unreachable server: one error naming the URL, before any batch
 
-    def _candidates(self, messages: list[dict], seed: int) -> list[str]:
-        choices = self.client.complete(messages, n=self.cfg.k, max_tokens=self.cfg.max_tokens,
-                                       temperature=self.cfg.temperature, top_p=self.cfg.top_p, seed=seed)
-        return [c.text.rstrip() for c in choices]
+    def _candidates(self, messages: list[dict], seed: int) -> list[Sample]:
+        g = self.cfg
+        choices = self.client.complete(messages, n=g.k, max_tokens=g.max_tokens, temperature=g.temperature,
+                                       top_p=g.top_p, seed=seed, extra=sampling_extras(g, self.vllm))
+        return [Sample(c.text.rstrip(), c.finish_reason) for c in choices]
 
-    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[str]]:
+    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[Sample]]:
         with concurrent.futures.ThreadPoolExecutor(self.cfg.concurrency) as pool:
-            futures = [pool.submit(self._candidates, p, seed * 100_003 + i) for i, p in enumerate(prompts)]
+            futures = [pool.submit(self._candidates, p, request_seed(seed, i, self.cfg.k))
+                       for i, p in enumerate(prompts)]
             return [f.result() for f in futures]
 
     def close(self):
         self.client.close()
+
+
+def sampling_extras(cfg: GenerationConfig, vllm: bool) -> dict:
+    """Sampling fields beyond the OpenAI API, which vLLM reads from the request body.
+
+    Our vLLM server gets all of them. Another server (``backend: openai``) gets only those that are
+    switched on: strict OpenAI-compatible servers (transformers serve) reject unknown fields, and a
+    vLLM started by the user should run with ``--generation-config vllm`` so that unsent means off.
+    """
+    extras = {"top_k": cfg.top_k, "min_p": cfg.min_p, "repetition_penalty": cfg.repetition_penalty}
+    off = {"top_k": 0, "min_p": 0.0, "repetition_penalty": 1.0}
+    return extras if vllm else {k: v for k, v in extras.items() if v != off[k]}
+
+
+def vllm_command(cfg: GenerationConfig, checkpoint: str, seed: int, extra_args: list[str]) -> list[str]:
+    """``vllm serve`` as the run starts it. ``--generation-config vllm``: the checkpoint's
+    generation_config.json sets no sampling default; the request's pinned settings are all there is."""
+    return [cfg.vllm_executable, "serve", checkpoint, "--host", "127.0.0.1", "--port", str(cfg.vllm_port),
+            "--seed", str(seed), "--generation-config", "vllm", *extra_args, *cfg.vllm_args]
 
 
 class VLLMServer:
@@ -118,8 +170,7 @@ class VLLMServer:
     def __enter__(self) -> "VLLMServer":
         import httpx
 
-        cmd = [self.cfg.vllm_executable, "serve", self.checkpoint, "--host", "127.0.0.1", "--port", str(self.cfg.vllm_port),
-               "--seed", str(self.seed), *self.extra_args, *self.cfg.vllm_args]
+        cmd = vllm_command(self.cfg, self.checkpoint, self.seed, self.extra_args)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n", encoding="utf-8")  # the exact command
         self._log = open(self.log_path, "ab")

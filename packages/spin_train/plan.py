@@ -1,12 +1,14 @@
 """``spin-train run --dry-run``: the per-epoch plan, the commands that would run and the memory plan.
 
-Nothing heavy is loaded: datasets are opened only when they are on disk (a Hub
-id offline gives weights without counts), and the model size comes from its
-config.json when it is local, else from the config's size hints.
+No model is loaded: its size comes from its config.json when it is local, else
+from the config's size hints. Datasets that are on disk or reachable are opened
+and each epoch is drawn for real (requested vs drawn, repeats, dropped rows);
+otherwise the table shows the requested counts with the sizes that are known.
 """
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 from .config import RunConfig
@@ -15,33 +17,62 @@ from .launch import launch_command, use_accelerate
 GIB = 1024 ** 3
 
 
-def _mixture_sizes(cfg: RunConfig) -> dict | None:
-    if not all(Path(m.path).exists() for m in cfg.train_mixture):
+def _open_datasets(cfg: RunConfig) -> dict:
+    """key -> datasets.Dataset for every dataset that is on disk or reachable (others are left out)."""
+    from .data import DataError, load_entry
+
+    opened = {}
+    for entry in cfg.train_mixture:
+        try:
+            opened[entry.key] = load_entry(entry)
+        except DataError:
+            continue
+    return opened
+
+
+def _draws(cfg: RunConfig, opened: dict) -> list[dict] | None:
+    """Each epoch's draw report (``Mixture.draw``) when every dataset could be opened, else None."""
+    if len(opened) != len(cfg.train_mixture):
         return None
     from .data import Mixture
 
-    return Mixture(cfg).sizes()
+    mixture = Mixture(cfg, loader=lambda entry, _revision: opened[entry.key])
+    return [mixture.draw(epoch)[2] for epoch in range(1, cfg.curriculum.epochs + 1)]
 
 
-def curriculum_table(cfg: RunConfig, sizes: dict | None) -> list[str]:
+def curriculum_table(cfg: RunConfig, opened: dict) -> list[str]:
+    """Weight / requested / drawn per dataset and epoch, then the per-dataset repeats and drops."""
     from .data import epoch_counts
 
     keys = [m.key for m in cfg.train_mixture]
     types = {m.key: m.type for m in cfg.train_mixture}
     epochs = cfg.curriculum.epochs
+    draws = _draws(cfg, opened)
     width = max(len(k) for k in keys)
-    head = f"{'dataset':<{width}} {'type':<10} " + " ".join(f"{e:>6}" for e in range(1, epochs + 1))
-    lines = ["curriculum (relative weight / examples per epoch):", head]
-    counts = [epoch_counts(w, cfg.curriculum.examples_per_epoch, sizes or {k: 10**12 for k in keys})
-              for w in cfg.curriculum.weights]
+    requested = [epoch_counts(w, cfg.curriculum.examples_per_epoch) for w in cfg.curriculum.weights]
+    head = f"{'dataset':<{width}} {'type':<10} {'rows':>7} " + " ".join(f"{e:>14}" for e in range(1, epochs + 1))
+    lines = ["curriculum per epoch: weight/requested/drawn (drawn = prompts before filtering, or pairs); a dataset "
+             "smaller than its share is repeated", head]
     for k in keys:
         cells = []
         for e in range(epochs):
             w = cfg.curriculum.weights[e].get(k, 0)
-            cells.append(f"{w:g}/{counts[e].get(k, 0)}" if w else "-")
-        lines.append(f"{k:<{width}} {types[k]:<10} " + " ".join(f"{c:>6}" for c in cells))
-    if sizes is None:
-        lines.append("(datasets not on disk: counts assume every dataset is large enough)")
+            drawn = draws[e][k]["drawn"] if draws and k in draws[e] else "?"
+            cells.append(f"{w:g}/{requested[e][k]}/{drawn}" if w else "-")
+        rows = len(opened[k]) if k in opened else "?"
+        lines.append(f"{k:<{width}} {types[k]:<10} {rows:>7} " + " ".join(f"{c:>14}" for c in cells))
+    totals = [f"{cfg.curriculum.examples_per_epoch}/" + (str(sum(d["drawn"] for d in draws[e].values())) if draws
+                                                         else "?") for e in range(epochs)]
+    lines.append(f"{'all':<{width}} {'':<10} {'':>7} " + " ".join(f"{t:>14}" for t in totals))
+    if draws is None:
+        missing = [k for k in keys if k not in opened]
+        lines.append(f"(not on disk and not reachable: {', '.join(missing)}; drawn counts need every dataset)")
+        return lines
+    for k in keys:
+        repeats = [draw[k]["repeats"] for draw in draws if k in draw]
+        dropped = sum((sum(draw[k]["dropped"].values()) for draw in draws if k in draw))
+        if any(repeats) or dropped:
+            lines.append(f"  {k}: repeats per epoch {repeats}" + (f", rows dropped {dropped}" if dropped else ""))
     return lines
 
 
@@ -96,16 +127,14 @@ def memory_plan(cfg: RunConfig) -> list[str]:
 
 
 def vllm_command(cfg: RunConfig, checkpoint: str) -> str:
-    g = cfg.generation
-    parts = ["vllm", "serve", checkpoint, "--host", "127.0.0.1", "--port", str(g.vllm_port), "--seed", str(g.seed),
-             *g.vllm_args]
-    return " ".join(parts)
+    from .generation import vllm_command as command
+
+    return shlex.join(command(cfg.generation, checkpoint, cfg.generation.seed, []))
 
 
 def plan_text(cfg: RunConfig, run_dir: Path) -> str:
-    sizes = _mixture_sizes(cfg)
     g, d = cfg.generation, cfg.dpo
-    lines = [f"model: {cfg.model.path}", f"run dir: {run_dir}", ""] + curriculum_table(cfg, sizes) + [""]
+    lines = [f"model: {cfg.model.path}", f"run dir: {run_dir}", ""] + curriculum_table(cfg, _open_datasets(cfg)) + [""]
     for epoch in range(1, cfg.curriculum.epochs + 1):
         checkpoint = cfg.model.path if epoch == 1 else str(run_dir / f"epoch-{epoch - 1:02d}" / "checkpoint")
         lines.append(f"epoch {epoch}:")

@@ -125,6 +125,25 @@ def eval_plot(results: list[dict], path: Path) -> Path | None:
     return path
 
 
+def mixture_table(info: dict) -> list[str]:
+    """Per epoch and dataset: the weight, what was drawn (weights apply here) and the pairs left after filtering."""
+    lines = ["", "## Mixture", "", "Weights set the shares of the drawn examples (selfplay prompts before filtering, "
+             "preference pairs); filtering then changes the shares of the pairs trained on.", "",
+             "| epoch | dataset | weight | requested | drawn (repeats) | share drawn | pairs | share of pairs |",
+             "|---|---|---|---|---|---|---|---|"]
+    for e, x in info["epochs"].items():
+        drawn = x.get("drawn") or {}
+        pairs = x.get("counts", {}).get("pairs_per_source") or {}
+        total_drawn, total_pairs = sum(d["drawn"] for d in drawn.values()), sum(pairs.values())
+        mixed = "pairs" in x.get("counts", {})
+        for key, d in drawn.items():
+            n_pairs = pairs.get(key, 0) if mixed else "-"
+            share_pairs = f"{pairs.get(key, 0) / total_pairs:.1%}" if total_pairs else "-"
+            lines.append(f"| {e} | {key} | {d['weight']:g} | {d['requested']} | {d['drawn']} ({d['repeats']}) | "
+                         f"{d['drawn'] / total_drawn:.1%} | {n_pairs} | {share_pairs} |")
+    return lines
+
+
 def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     info = status(run_dir)
@@ -147,6 +166,7 @@ def write_report(run_dir: Path) -> Path:
         lines.append(f"| {e} | {c.get('prompts', '-')} | {c.get('kept', '-')} | {c.get('pairs', '-')} | "
                      f"{x.get('train_loss', float('nan')):.4f} | {t.get('generate', '-')} | {t.get('train', '-')} | "
                      f"`{x.get('pairs_sha256', '')[:12]}` |")
+    lines += mixture_table(info)
     results = eval_results(run_dir)
     if results:
         lines += ["", "| after epoch | next-line exact | argdown-aware | pass@1 | pass@k | graph sim. | GED sim. | "

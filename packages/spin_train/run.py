@@ -118,20 +118,40 @@ class Loop:
         self.run = RunDir(run_dir)
         self.log = log
         self._mixture = None
+        self.state: dict = {}
 
     @property
     def mixture(self):
         if self._mixture is None:
             from .data import Mixture
 
-            self._mixture = Mixture(self.cfg)
+            self._mixture = Mixture(self.cfg, revisions=self.pin_datasets())
         return self._mixture
 
+    def pin_datasets(self) -> dict:
+        """Hub datasets' commits, resolved once when the run starts and kept in state.json for every resume."""
+        from .data import resolve_revision
+
+        pins = self.state.get("dataset_revisions")
+        if pins is None:
+            pins = {e.key: resolve_revision(e) for e in self.cfg.train_mixture}
+            pins = {k: v for k, v in pins.items() if v}
+            self.state["dataset_revisions"] = pins
+            self.run.save_state(self.state)
+            for key, sha in pins.items():
+                self.log(f"dataset {key} pinned to revision {sha}")
+        return pins
+
     def checkpoint_before(self, epoch: int) -> str:
-        return self.cfg.model.path if epoch == 1 else str(self.run.epoch_dir(epoch - 1) / "checkpoint")
+        """The checkpoint epoch ``epoch`` starts from: the base model, else what the previous epoch left
+        (its own checkpoint, or the one it started from when it had no pairs to train on)."""
+        if epoch == 1:
+            return self.cfg.model.path
+        previous = self.state.get("epochs", {}).get(str(epoch - 1), {})
+        return previous.get("checkpoint") or str(self.run.epoch_dir(epoch - 1) / "checkpoint")
 
     def run_all(self) -> dict:
-        state = self.run.start(self.cfg)
+        state = self.state = self.run.start(self.cfg)
         unfrozen = self.spectrum(state)
         if self.cfg.evaluation.enabled and self.cfg.evaluation.baseline:
             self.evaluate(state, 0)
@@ -191,13 +211,16 @@ class Loop:
         timings = state["epochs"].get(str(epoch), {}).get("timings", {})
         if self.run.phase(state, epoch) is None:
             t = time.time()
-            selfplay, preference = self.mixture.draw(epoch)
-            write_json(edir / "plan.json", {"selfplay": selfplay, "preference": preference,
-                                            "plan": self.mixture.plan(epoch)})
+            selfplay, preference, drawn = self.mixture.draw(epoch)
+            write_json(edir / "plan.json", {"selfplay": selfplay, "preference": preference, "plan": drawn})
             _timed(timings, "plan", t)
-            _record(self.run, state, epoch, "planned", timings=timings,
+            _record(self.run, state, epoch, "planned", timings=timings, drawn=drawn,
                     counts={"prompts": len(selfplay), "preference": len(preference)})
             self.log(f"epoch {epoch}: planned {len(selfplay)} selfplay prompts, {len(preference)} preference pairs")
+            for key, d in drawn.items():
+                self.log(f"  {key}: weight {d['weight']:g}, requested {d['requested']}, drawn {d['drawn']} "
+                         f"({d['unique']} rows of {d['rows']}, {d['repeats']} repeats)"
+                         + (f", dropped {d['dropped']}" if d["dropped"] else ""))
         plan = json.loads((edir / "plan.json").read_text(encoding="utf-8"))
         if self.run.phase(state, epoch) == "planned":
             t = time.time()
@@ -211,6 +234,12 @@ class Loop:
             entry = state["epochs"][str(epoch)]
             _record(self.run, state, epoch, "mixed", timings=timings, counts={**entry["counts"], **counts["counts"]},
                     pairs_sha256=counts["pairs_sha256"], filtering=counts["filtering"])
+        if self.run.phase(state, epoch) == "mixed" and not state["epochs"][str(epoch)]["counts"]["pairs"]:
+            # Nothing to train on (every question filtered out): the next epoch starts from this one's start.
+            _record(self.run, state, epoch, "trained", timings=timings, checkpoint=self.checkpoint_before(epoch),
+                    skipped="no pairs", steps=0)
+            self.log(f"epoch {epoch}: no pairs after filtering; no DPO this epoch, the checkpoint stays "
+                     f"{self.checkpoint_before(epoch)}")
         if self.run.phase(state, epoch) == "mixed":
             t = time.time()
             metrics = self.train(epoch, unfrozen)
@@ -238,14 +267,15 @@ class Loop:
                 batch = batches[b]
                 seed = g.seed * 1_000_003 + epoch * 10_007 + b
                 outs = self._generate_batch(backend_cm, backend, [it["prompt"] for it in batch], seed)
-                fh.write(json.dumps({"batch": b, "candidates": {it["id"]: c for it, c in zip(batch, outs)}},
+                fh.write(json.dumps({"batch": b, "candidates": {it["id"]: [s.text for s in c] for it, c in zip(batch, outs)},
+                                     "finish": {it["id"]: [s.finish_reason for s in c] for it, c in zip(batch, outs)}},
                                     ensure_ascii=False) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
                 self.log(f"  batch {b + 1}/{len(batches)}")
                 stall("generate", self.run.root)
 
-    def _generate_batch(self, backend_cm, backend, prompts: list, seed: int) -> list[list[str]]:
+    def _generate_batch(self, backend_cm, backend, prompts: list, seed: int) -> list:
         """One batch; a server we started that dies is restarted and the batch retried (finished batches stay)."""
         restarts = 0
         while True:
@@ -263,11 +293,13 @@ class Loop:
         from datasets import Dataset
 
         edir = self.run.epoch_dir(epoch)
-        candidates = {}
+        candidates, truncated = {}, {}
         for batch in _read_batches(edir / "candidates.jsonl"):
             candidates.update(batch["candidates"])
+            truncated.update({i: [r == "length" for r in rs] for i, rs in batch.get("finish", {}).items()})
         f = self.cfg.filtering
-        pairs, stats = filtering.build_pairs(plan["selfplay"], candidates, f.rule, f.seed, epoch)
+        pairs, stats = filtering.build_pairs(plan["selfplay"], candidates, f.rule, f.seed, epoch, truncated,
+                                             f.truncated_as_rejected)
         pairs = pairs + plan["preference"]
         random.Random(f"{f.seed}/{epoch}/shuffle").shuffle(pairs)
         tmp = edir / "pairs.parquet.tmp"
@@ -305,8 +337,11 @@ class Loop:
         limit = self.cfg.output.save_total_limit
         if limit is None:
             return
+        in_use = {str(Path(self.checkpoint_before(e + 1))) for e in range(max(epoch - limit + 1, 1), epoch + 1)}
         for old in range(1, epoch - limit + 1):
-            shutil.rmtree(self.run.epoch_dir(old) / "checkpoint", ignore_errors=True)
+            path = self.run.epoch_dir(old) / "checkpoint"
+            if str(path) not in in_use:  # an epoch without pairs still points at an older checkpoint
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _read_batches(path: Path) -> list[dict]:
@@ -372,7 +407,7 @@ def default_backend(cfg: RunConfig, checkpoint: str, edir: Path):
     if cfg.model.trust_remote_code:
         extra.append("--trust-remote-code")
     server = VLLMServer(checkpoint, g, edir / "vllm.log", g.seed, extra).__enter__()
-    return _Closing(OpenAIBackend(server.url, checkpoint, g), server)
+    return _Closing(OpenAIBackend(server.url, checkpoint, g, vllm=True), server)
 
 
 def status(run_dir: Path) -> dict:

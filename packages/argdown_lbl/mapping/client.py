@@ -25,6 +25,7 @@ from ..errors import ServerError, UserError
 class Choice:
     text: str
     top_logprobs: Optional[list[dict[str, float]]] = None  # per generated token: {token: logprob}
+    finish_reason: str = "stop"  # "length": cut by max_tokens
 
 
 @dataclass
@@ -150,17 +151,22 @@ class ChatClient:
 
     def complete(self, messages: list[dict], n: int = 1, max_tokens: int = 256, temperature: float = 0.7,
                  logprobs: bool = False, top_logprobs: int = 10, seed: int = 0,
-                 top_p: Optional[float] = None) -> list[Choice]:
-        """``n`` choices; asks again (new seed) while the server returns fewer."""
+                 top_p: Optional[float] = None, extra: Optional[dict] = None) -> list[Choice]:
+        """``n`` choices; asks again while the server returns fewer.
+
+        ``extra``: more body fields (vLLM's top_k, min_p, repetition_penalty). vLLM seeds choice j of a
+        request with seed + j, so a top-up round starts at seed + n·round: no seed is used twice.
+        """
         out: list[Choice] = []
         round_ = 0
         while len(out) < n:
             body = {"model": self.model(), "messages": messages, "n": n - len(out), "max_tokens": max_tokens,
-                    "temperature": temperature, "seed": seed + round_}
+                    "temperature": temperature, "seed": seed + n * round_}
             if logprobs:
                 body.update(logprobs=True, top_logprobs=top_logprobs)
             if top_p is not None:
                 body["top_p"] = top_p
+            body.update(extra or {})
             data = self._post(body)
             choices = data.get("choices") or []
             if not choices:
@@ -176,4 +182,4 @@ def _choice(raw: dict) -> Choice:
     top = None
     if content:
         top = [{t["token"]: t["logprob"] for t in (item.get("top_logprobs") or [item])} for item in content]
-    return Choice(text, top)
+    return Choice(text, top, raw.get("finish_reason") or "stop")

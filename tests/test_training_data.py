@@ -1,0 +1,339 @@
+"""What a run trains on: identity rules, Tülu rows, curriculum proportions, pinned sampling, revisions, empty epochs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from spin_fixtures import ROOT, tiny_config
+from spin_train import config as C
+from spin_train.data import Mixture, load_entry, preference_row, DropRow
+from spin_train.filtering import build_pairs, matcher, same_argdown, same_exact, snippet_so_far
+
+# -- 1. identity -------------------------------------------------------------------------------------------------
+
+
+def line_item(previous: str, gold: str) -> dict:
+    prompt = f"Continue the Argdown snippet below.\n\n```argdown\n{previous}"
+    return {"id": "q", "source": "s", "prompt": [{"role": "user", "content": prompt}], "gold": gold,
+            "language": "argdown"}
+
+
+@pytest.mark.parametrize("previous, gold, candidate, exact, argdown", [
+    # a relation nested under a claim vs the same relation at column 0 (an error in Argdown)
+    ("[C]: Claim.\n", "  + <B>: Reason.", "+ <B>: Reason.", False, False),
+    # nested one level deeper: B supports A instead of C
+    ("[C]: Claim.\n  + <A>: a.\n", "  - <B>: b.", "    - <B>: b.", False, False),
+    # two widths that nest alike: the same map
+    ("[C]: Claim.\n", "  + <B>: Reason.", "    + <B>: Reason.", False, True),
+    # trailing whitespace only
+    ("[C]: Claim.\n", "  + <B>: Reason.", "  + <B>: Reason.   ", True, True),
+    # spacing inside the text: the same statement
+    ("[C]: Claim.\n", "  + <B>: Reason.", "  + <B>:   Reason.", False, True),
+])
+def test_indentation_is_compared_not_collapsed(previous, gold, candidate, exact, argdown):
+    item = line_item(previous, gold)
+    assert snippet_so_far(item["prompt"]) == previous
+    assert same_exact(candidate, gold) is exact
+    assert matcher("exact", item)(candidate) is exact
+    assert matcher("argdown", item)(candidate) is argdown
+    assert same_argdown(candidate, gold, previous) is argdown
+
+
+def test_a_wrongly_indented_candidate_is_a_rejected_answer_not_a_match():
+    item = line_item("[C]: Claim.\n", "  + <B>: Reason.")
+    for rule in ("exact", "argdown"):
+        pairs, stats = build_pairs([item], {"q": ["+ <B>: Reason."] * 5}, rule, seed=0, epoch=1)
+        assert stats["l_histogram"] == {"0": 1}  # l = 0: always kept
+        assert pairs[0]["rejected"][0]["content"] == "+ <B>: Reason."
+
+
+def test_other_languages_compare_exactly_under_the_argdown_rule():
+    item = {**line_item("(declare-const a Int)\n", "(assert (> a 0))"), "language": "smt2"}
+    assert not matcher("argdown", item)("(assert  (> a 0))")
+
+
+# -- 2. Tülu rows --------------------------------------------------------------------------------------------------
+
+def _m(role, content):
+    return {"role": role, "content": content}
+
+
+TULU_ROWS = [
+    {   # multi-turn with a system message: the prompt is everything before the final assistant turn
+        "id": "t-multi", "source": "ai2-adapt-dev/wildchat", "prompt": "Name a prime.",
+        "chosen": [_m("system", "Be brief."), _m("user", "Name a prime."), _m("assistant", "7"),
+                   _m("user", "Another?"), _m("assistant", "11")],
+        "rejected": [_m("system", "Be brief."), _m("user", "Name a prime."), _m("assistant", "7"),
+                     _m("user", "Another?"), _m("assistant", "12")],
+        "chosen_rating": 5.0, "rejected_rating": 2.0, "chosen_model": "gpt-4o", "rejected_model": "tulu-2-7b"},
+    {   # single turn, the common case
+        "id": "t-single", "source": "ultrafeedback", "prompt": "2+2?",
+        "chosen": [_m("user", "2+2?"), _m("assistant", "4")], "rejected": [_m("user", "2+2?"), _m("assistant", "5")],
+        "chosen_rating": 5.0, "rejected_rating": 1.0, "chosen_model": "a", "rejected_model": "b"},
+    {   # the conversations disagree before the last turn: not a preference between two answers
+        "id": "t-differ", "source": "x", "prompt": "Hi",
+        "chosen": [_m("user", "Hi"), _m("assistant", "Hello")], "rejected": [_m("user", "Hey"), _m("assistant", "Yo")],
+        "chosen_rating": 4.0, "rejected_rating": 3.0, "chosen_model": "a", "rejected_model": "b"},
+    {   # no final assistant turn
+        "id": "t-open", "source": "x", "prompt": "Hi",
+        "chosen": [_m("user", "Hi"), _m("assistant", "Hello"), _m("user", "Bye")],
+        "rejected": [_m("user", "Hi"), _m("assistant", "Hey"), _m("user", "Bye")],
+        "chosen_rating": 4.0, "rejected_rating": 3.0, "chosen_model": "a", "rejected_model": "b"},
+]
+
+
+def test_tulu_rows_keep_the_system_message_and_earlier_turns():
+    row = preference_row(TULU_ROWS[0], "tulu")
+    assert row["prompt"] == [_m("system", "Be brief."), _m("user", "Name a prime."), _m("assistant", "7"),
+                             _m("user", "Another?")]
+    assert row["chosen"] == [_m("assistant", "11")] and row["rejected"] == [_m("assistant", "12")]
+    assert preference_row(TULU_ROWS[1], "tulu")["prompt"] == [_m("user", "2+2?")]
+    with pytest.raises(DropRow, match="differ before the final assistant turn"):
+        preference_row(TULU_ROWS[2], "tulu")
+    with pytest.raises(DropRow, match="does not end with an assistant turn"):
+        preference_row(TULU_ROWS[3], "tulu")
+
+
+@pytest.fixture
+def tulu_folder(tmp_path):
+    """A local dataset with the real schema (every column), read back by datasets as the Hub's would be."""
+    from datasets import Dataset
+
+    folder = tmp_path / "tulu"
+    folder.mkdir()
+    Dataset.from_list(TULU_ROWS * 3).to_parquet(str(folder / "train-00000-of-00001.parquet"))
+    return folder
+
+
+def test_tulu_dataset_is_drawn_with_bad_rows_dropped_and_counted(tulu_folder, spin_dataset):
+    cfg = C.from_dict(tiny_config("m", spin_dataset, train_mixture=[
+        {"path": str(spin_dataset), "config_name": "classic-philosophical-arguments", "type": "selfplay"},
+        {"path": str(tulu_folder), "type": "preference"}],
+        curriculum={"examples_per_epoch": 20, "weights": [{"classic-philosophical-arguments": 1,
+                                                             str(tulu_folder): 1}]}))
+    selfplay, preference, report = Mixture(cfg).draw(1)
+    assert len(selfplay) == 10 and len(preference) == 10  # drops are replaced by further draws
+    tulu = report[str(tulu_folder)]
+    assert tulu["dropped"] == {"conversations differ before the final assistant turn": 3,
+                               "does not end with an assistant turn": 3}
+    assert tulu["unique"] == 6 and tulu["repeats"] == 4
+    assert {p["prompt"][0]["role"] for p in preference} == {"system", "user"}
+    assert all(set(p) == {"prompt", "chosen", "rejected", "source"} for p in preference)
+
+
+# -- 3. curriculum proportions -------------------------------------------------------------------------------------
+
+def test_a_small_dataset_is_repeated_to_keep_its_share(spin_dataset):
+    cfg = C.from_dict(tiny_config("m", spin_dataset, curriculum={"examples_per_epoch": 1200, "weights": [
+        {"classic-philosophical-arguments": 3, "critical-thinking-ten-arguments": 1}]}))
+    mixture = Mixture(cfg)
+    selfplay, _, report = mixture.draw(1)
+    sizes = mixture.sizes()
+    assert sizes["classic-philosophical-arguments"] < 900  # the share exceeds the dataset: today it was capped
+    assert {k: r["drawn"] for k, r in report.items()} == {"classic-philosophical-arguments": 900,
+                                                          "critical-thinking-ten-arguments": 300}
+    assert len(selfplay) == 1200 and len({it["id"] for it in selfplay}) == 1200  # repeats are new questions
+    classic = report["classic-philosophical-arguments"]
+    assert classic["unique"] == sizes["classic-philosophical-arguments"] and classic["repeats"] > 0
+
+
+@pytest.fixture(scope="module")
+def built_datasets(tmp_path_factory):
+    """Every line-by-line config (upstream ones from ../shared when present), a Tülu-schema and a map-pairs folder."""
+    from datasets import Dataset
+
+    from argdown_lbl.corpus import load_corpus
+    from argdown_lbl.fetch import fetch
+    from argdown_lbl.hub import write_dataset
+    from argdown_lbl.split import split_config
+
+    root = tmp_path_factory.mktemp("built")
+    shared = ROOT.parent / "shared" / "upstream"
+    if not shared.is_dir():
+        pytest.skip("../shared/upstream is absent: the upstream configs of the 8B recipe cannot be built")
+    corpus = root / "corpora"
+    import shutil
+
+    shutil.copytree(ROOT / "corpora", corpus, ignore=shutil.ignore_patterns(".cache"))
+    specs = load_corpus(corpus)
+    for spec in specs:
+        if spec.upstream is not None:
+            fetch(spec, shared, "", False)
+    write_dataset([split_config(s) for s in load_corpus(corpus) if s.kind == "line-by-line"], root / "lbl")
+    (root / "tulu").mkdir()
+    Dataset.from_list(TULU_ROWS * 50).to_parquet(str(root / "tulu" / "train.parquet"))
+    (root / "maps").mkdir()
+    pair = {"prompt": [_m("user", "Map this text.")], "chosen": [_m("assistant", "[A]: a.\n  + <B>: b.")],
+            "rejected": [_m("assistant", "[A]: a.")]}
+    Dataset.from_list([pair] * 300).to_parquet(str(root / "maps" / "train.parquet"))
+    return root
+
+
+def test_the_8b_recipe_dry_run_draws_what_the_weights_ask(built_datasets, tmp_path):
+    from spin_train.data import epoch_counts
+    from spin_train.plan import plan_text
+
+    raw = (ROOT / "configs" / "argunaut-1-8b-spin.yaml").read_text(encoding="utf-8")
+    raw = (raw.replace("<org>/argdown_line-by-line", str(built_datasets / "lbl"))
+           .replace("<org>/argument_mapping_dpo_pairs", str(built_datasets / "maps"))
+           .replace("allenai/llama-3.1-tulu-3-70b-preference-mixture", str(built_datasets / "tulu")))
+    path = tmp_path / "recipe.yaml"
+    path.write_text(raw, encoding="utf-8")
+    cfg = C.load(path)
+    text = plan_text(cfg, tmp_path / "run")
+    lines = {line.split()[0]: line.split() for line in text.splitlines() if line.strip()}
+    for e, weights in enumerate(cfg.curriculum.weights):
+        requested = epoch_counts(weights, cfg.curriculum.examples_per_epoch)
+        assert sum(requested.values()) == 6000
+        for key, n in requested.items():
+            assert lines[key][3 + e] == f"{weights[key]:g}/{n}/{n}", (key, e, lines[key])
+    assert lines["all"][1:] == ["6000/6000"] * 12
+    assert "repeats per epoch" in text
+
+
+# -- 4. sampling -----------------------------------------------------------------------------------------------------
+
+def test_openai_backend_pins_every_sampling_setting_and_spaces_seeds():
+    from openai_replay import ReplayServer
+    from spin_train.config import GenerationConfig
+    from spin_train.generation import OpenAIBackend
+
+    def answer(body):  # a server that returns one choice at a time, the last one cut by max_tokens
+        return [("x", None, "length" if body["n"] == 1 else "stop")]
+
+    with ReplayServer(answer, max_choices=1) as server:
+        g = GenerationConfig(backend="openai", url=server.url, k=5, temperature=0.7, top_p=0.95, top_k=40,
+                             min_p=0.05, repetition_penalty=1.1, max_tokens=8, concurrency=1)
+        backend = OpenAIBackend(g.url, "m", g, vllm=True)
+        out = backend.generate([[_m("user", f"p{i}")] for i in range(6)], seed=123)
+        plain = OpenAIBackend(g.url, "m", GenerationConfig(backend="openai", url=server.url, k=1, top_k=40))
+        plain.generate([[_m("user", "p")]], seed=1)
+        plain.close()
+        backend.close()
+        bodies, last = list(server.requests[:-1]), server.requests[-1]
+    assert [[s.truncated for s in c] for c in out] == [[False] * 4 + [True]] * 6
+    # another server gets only what is switched on: strict servers reject unknown fields
+    assert last["top_k"] == 40 and "min_p" not in last and "repetition_penalty" not in last
+    assert all(b["top_p"] == 0.95 and b["top_k"] == 40 and b["min_p"] == 0.05 and b["repetition_penalty"] == 1.1
+               and b["temperature"] == 0.7 for b in bodies)
+    # vLLM seeds choice j of a request with seed + j: no two requests may share any of those streams
+    streams = [range(b["seed"], b["seed"] + b["n"]) for b in bodies]
+    used = [s for r in streams for s in r]
+    assert len(used) == len(set(used)) == 6 * (5 + 4 + 3 + 2 + 1)  # one choice per reply: four top-ups each
+
+
+def test_local_backend_passes_the_pinned_settings_and_marks_truncation(tiny_model, monkeypatch):
+    from spin_train.config import GenerationConfig, ModelConfig
+    from spin_train.generation import LocalBackend
+
+    g = GenerationConfig(k=3, temperature=0.7, top_p=0.9, top_k=0, min_p=0.1, repetition_penalty=1.2, max_tokens=3)
+    backend = LocalBackend(str(tiny_model), g, ModelConfig(path=str(tiny_model)))
+    seen = {}
+    original = backend.model.generate
+
+    def spy(**kwargs):
+        seen.update(kwargs)
+        return original(**kwargs)
+
+    monkeypatch.setattr(backend.model, "generate", spy)
+    out = backend.generate([[_m("user", "Continue: [A]")]], seed=0)
+    assert (seen["top_k"], seen["top_p"], seen["min_p"], seen["repetition_penalty"]) == (0, 0.9, 0.1, 1.2)
+    assert len(out[0]) == 3
+    # 3 new tokens and no end-of-sequence among them: cut by max_tokens
+    ids = backend.tokenizer(out[0][0].text, add_special_tokens=False)["input_ids"]
+    assert out[0][0].truncated or len(ids) < 3
+
+
+def test_local_backend_top_k_one_is_greedy(tiny_model):
+    from spin_train.config import GenerationConfig, ModelConfig
+    from spin_train.generation import LocalBackend
+
+    sample = GenerationConfig(k=4, temperature=1.0, top_k=1, max_tokens=6)
+    backend = LocalBackend(str(tiny_model), sample, ModelConfig(path=str(tiny_model)))
+    prompt = [[_m("user", "Continue the Argdown snippet: [A]")]]
+    greedy = backend.generate(prompt, 0, GenerationConfig(k=1, temperature=0.0, max_tokens=6))[0][0].text
+    assert {s.text for s in backend.generate(prompt, 7)[0]} == {greedy}
+
+
+def test_truncated_candidates_are_not_rejected_answers_unless_allowed():
+    item = line_item("[C]: Claim.\n", "  + <B>: Reason.")
+    cands = {"q": ["  + <B>: Rea", "  + <B>: Reason.", "  + <B>: Reason.", "  + <B>: Reason.", "  + <B>: Reason."]}
+    cut = {"q": [True, False, False, False, False]}
+    found = [build_pairs([dict(item, id="q")], cands, "exact", seed=s, epoch=1, truncated=cut)[1] for s in range(40)]
+    assert all(st["kept"] == 0 for st in found)
+    assert sum(st["dropped_only_truncated"] for st in found) > 0
+    allowed = [build_pairs([item], cands, "exact", seed=s, epoch=1, truncated=cut, truncated_as_rejected=True)[0]
+               for s in range(40)]
+    assert any(p and p[0]["rejected"][0]["content"] == "  + <B>: Rea" for p in allowed)
+
+
+def test_the_vllm_command_ignores_the_checkpoints_generation_config():
+    from spin_train.config import GenerationConfig
+    from spin_train.generation import vllm_command
+
+    cmd = vllm_command(GenerationConfig(), "ckpt", 0, [])
+    assert cmd[cmd.index("--generation-config") + 1] == "vllm"
+
+
+# -- 5. reproducibility ----------------------------------------------------------------------------------------------
+
+def test_dataset_revision_is_passed_and_pinned_in_state(spin_dataset, tmp_path, monkeypatch):
+    from spin_train import data
+    from spin_train.run import Loop
+
+    raw = tiny_config("m", spin_dataset)
+    raw["train_mixture"].append({"path": "org/hub-data", "type": "preference", "revision": "v1.0"})
+    raw["curriculum"]["weights"] = [{"classic-philosophical-arguments": 1}]
+    cfg = C.from_dict(raw)
+    assert cfg.train_mixture[2].revision == "v1.0" and cfg.to_dict()["train_mixture"][2]["revision"] == "v1.0"
+    calls = []
+    monkeypatch.setattr(data, "resolve_revision", lambda e: "abc123" if e.path == "org/hub-data" else None)
+    monkeypatch.setattr(data, "load_entry", lambda e, revision=None: calls.append((e.key, revision)) or [{}])
+    loop = Loop(cfg, tmp_path / "run", log=lambda m: None)
+    loop.state = loop.run.start(cfg)
+    data.Mixture(cfg, loader=data.load_entry, revisions=loop.pin_datasets())
+    assert ("org/hub-data", "abc123") in calls
+    assert json.loads((tmp_path / "run" / "state.json").read_text())["dataset_revisions"] == {"org/hub-data": "abc123"}
+
+
+def test_load_entry_hands_the_revision_to_datasets(monkeypatch):
+    import datasets
+
+    seen = {}
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: seen.update(k) or [])
+    entry = C.MixtureEntry(path="org/x", type="preference", revision="v2")
+    load_entry(entry)
+    assert seen["revision"] == "v2"
+    load_entry(entry, "deadbeef")
+    assert seen["revision"] == "deadbeef"
+
+
+def test_an_epoch_without_pairs_moves_on(spin_dataset, tmp_path, monkeypatch):
+    """Every candidate equals its gold answer: l = k, nothing is kept, no DPO; the next epoch starts from the same model."""
+    from spin_train import run as R
+    from spin_train.generation import Sample
+
+    class Parrot:  # answers every prompt with its gold line
+        def __init__(self, golds):
+            self.golds = golds
+
+        def generate(self, prompts, seed):
+            return [[Sample(self.golds[p[-1]["content"]])] * 3 for p in prompts]
+
+    cfg = C.from_dict(tiny_config(tmp_path / "model", spin_dataset, spectrum={"top_percent": None}))
+    loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
+
+    def backend(_cfg, _checkpoint, edir):
+        plan = json.loads((edir / "plan.json").read_text())
+        return R._Closing(Parrot({it["prompt"][-1]["content"]: it["gold"] for it in plan["selfplay"]}))
+
+    monkeypatch.setattr(R, "default_backend", backend)
+    state = loop.run_all()
+    for epoch in ("1", "2"):
+        info = state["epochs"][epoch]
+        assert info["phase"] == "trained" and info["skipped"] == "no pairs" and info["counts"]["pairs"] == 0
+        assert info["checkpoint"] == str(tmp_path / "model")
+    assert not (loop.run.root / "epoch-01" / "checkpoint").exists()
