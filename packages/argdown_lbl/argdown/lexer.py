@@ -22,14 +22,15 @@ from .tokens import Token
 # JavaScript's "." excludes all four line terminators; Python's only "\n".
 _DOT = r"[^\n\r\u2028\u2029]"
 
-_COMMENT_BODY = r"(?:<!--(?:.|\n|\r)*?-->)|(?:/\*(?:.|\n|\r)*?\*/)|(?://" + _DOT + r"*?(?=\r\n|\n|\r))"
-_COMMENT = re.compile(_COMMENT_BODY, re.S)
+# Comments: <!-- ... -->, /* ... */ (up to the first closer) and // up to the next line break (which
+# must exist). Matched with a memoised str.find, not a regex: an unclosed opener then costs one scan
+# of the rest of the text, once, however many openers follow (a regex like (?:.|\n)*? backtracks
+# exponentially over the line breaks after an unclosed opener).
+_BLOCK_COMMENTS = (("<!--", "-->"), ("/*", "*/"))
 # After an empty line a comment also swallows the line breaks that follow it.
-_COMMENT_AFTER_EMPTYLINE = re.compile(r"(?:" + _COMMENT_BODY + r")(?:[ \t]*\r\n|\n|\r)*", re.S)
+_BREAKS_AFTER_EMPTYLINE = re.compile(r"(?:[ \t]*\r\n|\n|\r)*")
 # After a line break it swallows one more line break unless an empty line follows.
-_COMMENT_AFTER_NEWLINE = re.compile(
-    r"(?:" + _COMMENT_BODY + r")(?:[ \t]*(?:\r\n|\n|\r)(?!([ \t]*(\r\n|\n|\r))))?", re.S
-)
+_BREAK_AFTER_NEWLINE = re.compile(r"(?:[ \t]*(?:\r\n|\n|\r)(?!([ \t]*(\r\n|\n|\r))))?")
 _FRONT_MATTER = re.compile(r"===+[\s\S]*?===+")
 _DATA = re.compile(r"\{(?:(?!\}\s[^,}])(?:" + _DOT + r"|\n))*\}(?!\s*(?:,|\}))")
 _ESCAPED_CHAR = re.compile(r"\\" + _DOT + r"(?: )*")
@@ -59,7 +60,6 @@ _ASTERISK_BOLD_END = re.compile(r"\*\*" + _END_LOOKAHEAD)
 _UNDERSCORE_BOLD_END = re.compile(r"__" + _END_LOOKAHEAD)
 _ASTERISK_ITALIC_END = re.compile(r"\*" + _END_LOOKAHEAD)
 _UNDERSCORE_ITALIC_END = re.compile(r"_" + _END_LOOKAHEAD)
-_LINK = re.compile(r"\[[^\]]+?\]\([^)]+?\)[ \t]?")
 # "A-z" (sic) also admits [ \ ] ^ _ and backtick, as in the reference.
 _TAG_CHARS = r"a-zA-z0-9\-\u00A0-\uD7FF\uF900-\uFDCF\uFDF0-\uFFEF"
 _TAG = re.compile(r"#(?:\([^)]+\)|[" + _TAG_CHARS + r"]+)[ \t]?")
@@ -98,6 +98,7 @@ class _Lexer:
         self.ranges: list[str] = []  # open bold/italic kinds, innermost last
         self.skipped_end = -1  # end offset of the last skipped span (spaces, comments)
         self.inference_mode = False
+        self._found: dict[str, tuple[int, int]] = {}  # needle -> (searched from, first index there or -1)
 
     # -- helpers -----------------------------------------------------------
     def emit(self, kind, start, end):
@@ -132,12 +133,54 @@ class _Lexer:
         self.dedent_all(n)
         return LexResult(self.tokens, self.errors)
 
-    def _comment(self, pos, last):
+    def find(self, needle: str, start: int) -> int:
+        """``text.find(needle, start)``, memoised: the lexer asks with growing ``start``, so all the
+        searches for one needle together scan the text about once."""
+        cached = self._found.get(needle)
+        if cached is not None and cached[0] <= start and (cached[1] < 0 or cached[1] >= start):
+            return cached[1]
+        found = self.text.find(needle, start)
+        self._found[needle] = (start, found)
+        return found
+
+    def _data(self, pos):
+        """YAML data ``{...}``; without any ``}`` after ``pos`` no scan at all (else every ``{`` of a text
+        without closers would scan to the end)."""
+        return _DATA.match(self.text, pos) if self.find("}", pos + 1) >= 0 else None
+
+    def _link_end(self, pos) -> int | None:
+        """End of a Markdown link ``[text](url)`` at ``pos`` (either part may span lines, as in the
+        reference's ``\\[[^\\]]+?\\]\\([^)]+?\\)[ \\t]?``), found with memoised searches."""
+        text = self.text
+        close = self.find("]", pos + 1)
+        if close < pos + 2 or not text.startswith("(", close + 1):
+            return None
+        paren = self.find(")", close + 2)
+        if paren < close + 3:
+            return None
+        end = paren + 1
+        return end + 1 if end < len(text) and text[end] in " \t" else end
+
+    def _comment_end(self, pos, last) -> int | None:
+        """End offset of a comment at ``pos`` (with the line breaks it swallows), or None."""
+        text = self.text
+        end = None
+        for opener, closer in _BLOCK_COMMENTS:
+            if text.startswith(opener, pos):
+                close = self.find(closer, pos + len(opener))
+                end = close + len(closer) if close >= 0 else None
+                break
+        else:
+            if text.startswith("//", pos):
+                breaks = [i for i in (self.find("\n", pos + 2), self.find("\r", pos + 2)) if i >= 0]
+                end = min(breaks) if breaks else None
+        if end is None:
+            return None
         if last is T.EMPTYLINE:
-            return _COMMENT_AFTER_EMPTYLINE.match(self.text, pos)
+            return _BREAKS_AFTER_EMPTYLINE.match(text, end).end()
         if last is T.NEWLINE:
-            return _COMMENT_AFTER_NEWLINE.match(self.text, pos)
-        return _COMMENT.match(self.text, pos)
+            return _BREAK_AFTER_NEWLINE.match(text, end).end()
+        return end
 
     def _default_step(self, pos: int) -> int:
         text = self.text
@@ -146,17 +189,17 @@ class _Lexer:
         last = toks[-1].kind if toks else None
 
         if c == "/" or c == "<":
-            m = self._comment(pos, last)
-            if m and m.end() > pos:
-                self.skipped_end = m.end()
-                return m.end()
+            end = self._comment_end(pos, last)
+            if end is not None:
+                self.skipped_end = end
+                return end
         elif c == "=":
             m = _FRONT_MATTER.match(text, pos)
             if m:
                 self.emit(T.FRONT_MATTER, pos, m.end())
                 return m.end()
         elif c == "{":
-            m = _DATA.match(text, pos)
+            m = self._data(pos)
             if m:
                 self.emit(T.DATA, pos, m.end())
                 return m.end()
@@ -200,8 +243,11 @@ class _Lexer:
             if end is not None:
                 return end
         elif c == "[":
+            end = self._link_end(pos)
+            if end is not None:
+                self.emit(T.LINK, pos, end)
+                return end
             for rx, kind in (
-                (_LINK, T.LINK),
                 (_STATEMENT_DEFINITION, T.STATEMENT_DEFINITION),
                 (_STATEMENT_REFERENCE, T.STATEMENT_REFERENCE),
             ):
@@ -317,10 +363,10 @@ class _Lexer:
         c = text[pos]
         last = self.tokens[-1].kind if self.tokens else None
         if c == "/" or c == "<":
-            m = self._comment(pos, last)
-            if m and m.end() > pos:
-                self.skipped_end = m.end()
-                return m.end()
+            end = self._comment_end(pos, last)
+            if end is not None:
+                self.skipped_end = end
+                return end
         if c in " \t\r\n":
             m = _NEWLINE.match(text, pos)
             if m:
@@ -343,7 +389,7 @@ class _Lexer:
                 self.inference_mode = False
                 return m.end()
         if c == "{":
-            m = _DATA.match(text, pos)
+            m = self._data(pos)
             if m:
                 self.emit(T.DATA, pos, m.end())
                 return m.end()
