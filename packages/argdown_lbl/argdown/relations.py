@@ -49,10 +49,11 @@ def transform_argument_relations(statements: dict, relations: list[Relation]) ->
             ec = statements[src.pcs[-1].title]
             rel.source = ec
             if _merge_into(ec.relations, rel, lambda e: e.target is rel.target and e.type == rel.type):
+                # Merged into a relation still to be (or already) transformed itself: this one is gone, and
+                # must not be attached to the target's inference as well (both would then be dropped).
                 _remove(rel.target.relations, rel)
-                add = False
-            else:
-                ec.relations.append(rel)
+                continue
+            ec.relations.append(rel)
         if isinstance(dst, Argument) and dst.pcs and rel.type == M.UNDERCUT:
             inference = dst.pcs[-1].inference
             rel.target = inference
