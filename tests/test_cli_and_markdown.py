@@ -52,6 +52,11 @@ def test_cli_reports_file_line_column_and_exit_status(tmp_path):
     res = run_cli("parse", str(good), str(bad))
     assert res.returncode == 1
     assert res.stderr.startswith(f"{bad}:2:1: ")
+    # with errors, --json prints nothing (as the reference does) unless --partial
+    quiet = run_cli("parse", str(good), str(bad), "--json")
+    assert quiet.returncode == 1 and quiet.stdout == "" and f"{bad}:2:1: " in quiet.stderr
+    partial = run_cli("parse", str(good), str(bad), "--json", "--partial")
+    assert partial.returncode == 1 and set(json.loads(partial.stdout)) == {str(good), str(bad)}
 
 
 def test_cli_maps_markdown_errors_to_file_lines(tmp_path):

@@ -223,3 +223,24 @@ def test_raise_errors_option():
 
     with pytest.raises(ArgdownSyntaxError, match="2:1"):
         parse("[A]\n+ x\n", raise_errors=True)
+
+
+def test_error_messages_quote_the_source_and_say_what_to_write():
+    """No message quotes a placeholder ("found an indented line 'an indented line'") or calls "..." a shortcode."""
+    import json
+
+    from argdown_lbl.argdown.tokens import LABELS
+    from oracle import TRICKY
+
+    texts = list(json.loads(TRICKY.read_text(encoding="utf-8")).values()) + [
+        "[A]: a ... b\n  + [B]: x\n\n\n  - <C>\n", "<A>\n\n(1) p\n----\n... \n", "<A>\n\n(1) <B>: text\n----\n(2) c\n"]
+    messages = [e.message for text in texts for e in parse(text).errors]
+    assert messages
+    for message in messages:
+        assert not any(f"'{label}'" in message for label in LABELS.values()), message
+        assert "shortcode '...'" not in message, message
+    relation = parse(texts[-3]).errors[0].message
+    assert "found an indented line '- <C>'" in relation and "Remove the empty line above it" in relation
+    assert "found text '...'" in parse(texts[-2]).errors[0].message
+    premise = parse(texts[-1]).errors[0].message
+    assert "'<B>:'" in premise and "write a statement reference ([Title])" in premise

@@ -41,10 +41,12 @@ def main():
 @click.option("--mode", type=click.Choice(["loose", "strict"]), default=None,
               help="Relation interpretation; overrides the front matter's model.mode.")
 @click.option("--summary", is_flag=True, help="Print one line of counts per file or snippet.")
-def parse_command(files, as_json, lenient, mode, summary):
+@click.option("--partial", is_flag=True, help="With --json: print the model even when there are errors.")
+def parse_command(files, as_json, lenient, mode, summary, partial):
     """Parse Argdown FILES (.argdown, or Markdown with ```argdown fences).
 
-    Errors go to stderr as FILE:LINE:COL: message; the exit status is 1 if any.
+    Errors go to stderr as FILE:LINE:COL: message; the exit status is 1 if any. With errors, --json
+    prints nothing (as the reference) unless --partial.
     """
     gc.disable()  # a short-lived process building large trees: see argdown.document.parse
     failed = False
@@ -55,7 +57,7 @@ def parse_command(files, as_json, lenient, mode, summary):
                 failed = True
                 click.echo(f"{err.source or path}:{err.line + offset}:{err.column}: {err.message}", err=True)
             if as_json:
-                exports.append((label, doc.to_json()))
+                exports.append((label, doc))  # exported at the end, and only if it will be printed
             if summary:
                 reconstructed = sum(a.is_reconstructed for a in doc.arguments.values())
                 click.echo(
@@ -63,8 +65,8 @@ def parse_command(files, as_json, lenient, mode, summary):
                     f"({reconstructed} reconstructed), {len(doc.relations)} relations, {len(doc.errors)} errors",
                     err=as_json,  # keep stdout pure JSON
                 )
-    if as_json:
-        payload = exports[0][1] if len(exports) == 1 else {label: data for label, data in exports}
+    if as_json and (partial or not failed):
+        payload = exports[0][1].to_json() if len(exports) == 1 else {label: d.to_json() for label, d in exports}
         # dumps, compact: json.dump to a stream and indent= both use the pure-Python encoder (5x slower).
         sys.stdout.write(json.dumps(payload, ensure_ascii=False))
         sys.stdout.write("\n")

@@ -176,7 +176,7 @@ def _parse(text, source, lenient, mode, include_base, raise_errors) -> Document:
     if lenient:
         text = _lenient_rewrite(text)
     lexed = lexer.tokenize(text)
-    tree, issues = P.parse_tokens(lexed.tokens, len(text))
+    tree, issues = P.parse_tokens(lexed.tokens, text)
     index = LineIndex(text)
     settings: dict = {"mode": "loose", "transformArgumentRelations": True}
     builder = Builder(text, index, settings)

@@ -43,7 +43,7 @@ def source_lines(text: str) -> list[str]:
 
 def _tree(text: str):
     lexed = lexer.tokenize(text)
-    tree, issues = P.parse_tokens(lexed.tokens, len(text))
+    tree, issues = P.parse_tokens(lexed.tokens, text)
     return tree, bool(lexed.errors or issues)
 
 

@@ -90,12 +90,13 @@ _TOP_LEVEL_HINT = (
 
 
 class Parser:
-    def __init__(self, tokens: list[Token], text_length: int):
+    def __init__(self, tokens: list[Token], text: str):
         self.toks = tokens
         self.n = len(tokens)
         self.i = 0
         self.issues: list[SyntaxIssue] = []
-        self.text_length = text_length
+        self.text = text  # for quoting the source in messages
+        self.text_length = len(text)
         self.depth = 0
 
     # -- cursor ------------------------------------------------------------
@@ -117,17 +118,29 @@ class Parser:
             return self.take()
         self.fail(f"Expected {T.LABELS.get(kind, kind)}{why}", self.peek())
 
-    def fail(self, message: str, tok: Token):
+    def fail(self, message: str, tok: Token, fix: str = ""):
+        """Record "MESSAGE, but found WHAT. FIX" at ``tok`` and abandon the element."""
         found = tok.kind
         if found == "EOF":
             # Like the reference: point at the last character of the last token.
             where = "the end of the document"
             offset = max(self.toks[-1].end - 1, self.toks[-1].start) if self.toks else 0
         else:
-            image = tok.image.strip() or T.LABELS.get(found, found)
-            where, offset = f"{T.LABELS.get(found, found)} {image!r}", tok.start
-        self.issues.append(SyntaxIssue(offset, f"{message}, but found {where}."))
+            where, offset = self._describe(tok), tok.start
+        self.issues.append(SyntaxIssue(offset, f"{message}, but found {where}." + (f" {fix}" if fix else "")))
         raise _Abort
+
+    def _describe(self, tok: Token) -> str:
+        """What was found, quoting the source: a token's own text, or for an empty or blank token (an
+        indentation change, a line break) the source line it starts, if it has text."""
+        label = T.LABELS.get(tok.kind, tok.kind)
+        quote = tok.image.strip()
+        if tok.kind is T.SPECIAL_CHAR and not any(ch.isalnum() for ch in quote):
+            label = "text"  # "..." is an ellipsis, not a shortcode like :+1: or .therefore.
+        if not quote and tok.kind is not T.EMPTYLINE:
+            end = self.text.find("\n", tok.start)
+            quote = self.text[tok.start:end if end >= 0 else len(self.text)].strip()
+        return f"{label} {quote!r}" if quote else label
 
     # -- document ------------------------------------------------------------
     def document(self) -> Node:
@@ -194,7 +207,9 @@ class Parser:
         if k in T.RELATION_KINDS or k is T.INDENT:
             self.fail(
                 "A relation (+, -, <+, ...) must directly follow the line of its parent element, "
-                "indented, without an empty line in between", self.peek()
+                "indented, without an empty line in between", self.peek(),
+                "Remove the empty line above it, or start a new paragraph with text, a statement or argument "
+                "title, or a list item (* or 1.)."
             )
         if k is T.INFERENCE_START or k is T.INFERENCE_END:
             self.fail("An inference line (----) must stand between numbered pcs lines ((1), (2), ...)", self.peek())
@@ -321,6 +336,10 @@ class Parser:
 
     def pcs_statement(self) -> Node:
         num = self.take()
+        if self.kind() in (T.ARGUMENT_DEFINITION, T.ARGUMENT_REFERENCE):
+            self.fail("Expected a statement after the pcs number", self.peek(),
+                      "An argument (<Title>) cannot be a premise or conclusion: write a statement reference "
+                      "([Title]) or definition ([Title]: text) instead.")
         if not (self.kind() in T.CONTENT_KINDS or self.kind() in (T.STATEMENT_REFERENCE, T.STATEMENT_DEFINITION)):
             self.fail("Expected a statement after the pcs number", self.peek())
         return Node(PCS_STATEMENT, [num, self.statement()])
@@ -412,7 +431,7 @@ class Parser:
         return Node(FREESTYLE_TEXT, toks[start:i])
 
 
-def parse_tokens(tokens: list[Token], text_length: int) -> tuple[Node, list[SyntaxIssue]]:
-    parser = Parser(tokens, text_length)
+def parse_tokens(tokens: list[Token], text: str) -> tuple[Node, list[SyntaxIssue]]:
+    parser = Parser(tokens, text)
     tree = parser.document()
     return tree, parser.issues
