@@ -76,3 +76,17 @@ def test_networkx_export_marks_derived_edges():
     assert ("[t]", "<b>", "support", True) in edges
     assert all(not d["derived"] for *_, d in doc.to_networkx(derived=False).edges(data=True))
     assert g.nodes["<a>"]["reconstructed"] is True
+
+
+def test_an_unclosed_fence_is_an_error_for_parse_as_for_split(tmp_path):
+    from argdown_lbl.readers.markdown import read_markdown
+
+    text = "# Doc\n\n```argdown\n[A]: a\n  + [B]: b\n```\n\nText.\n\n```argdown\n[C]: c\n\nmore\n"
+    md = tmp_path / "doc.md"
+    md.write_text(text, encoding="utf-8")
+    res = run_cli("parse", str(md), "--summary")
+    assert res.returncode == 1 and f"{md}:10:1: unclosed code fence ```argdown" in res.stderr
+    assert "doc.md#0: 2 statements" in res.stdout and "doc.md#1: 0 statements" in res.stdout
+    read = read_markdown(text, "doc.md")
+    assert len(read.snippets) == 1 and read.problems[0].line == 10 and "unclosed code fence" in read.problems[0].message
+    assert [s.closed for s in find_snippets(text)] == [True, False]

@@ -15,17 +15,23 @@ MARKDOWN_SUFFIXES = {".md", ".markdown"}
 
 
 def _parse_path(path: Path, lenient: bool, mode: str | None):
-    """-> list of (label, Document, line_offset) for an .argdown or Markdown file."""
-    from .argdown import find_snippets, parse, parse_file
+    """-> list of (label, Document, line_offset) for an .argdown or Markdown file.
+
+    An unclosed fence is not parsed: its Document holds one error at the opening fence."""
+    from .argdown import Diagnostic, Document, find_snippets, parse, parse_file
     from .errors import read_text
 
-    if path.suffix.lower() in MARKDOWN_SUFFIXES:
-        text = read_text(path)
-        return [
-            (f"{path}#{s.index}", parse(s.code, source=str(path), lenient=lenient, mode=mode), s.line - 1)
-            for s in find_snippets(text)
-        ]
-    return [(str(path), parse_file(str(path), lenient=lenient, mode=mode), 0)]
+    if path.suffix.lower() not in MARKDOWN_SUFFIXES:
+        return [(str(path), parse_file(str(path), lenient=lenient, mode=mode), 0)]
+    out = []
+    for s in find_snippets(read_text(path)):
+        if s.closed:
+            out.append((f"{path}#{s.index}", parse(s.code, source=str(path), lenient=lenient, mode=mode), s.line - 1))
+        else:
+            unclosed = Diagnostic(s.fence_line, 1, f"unclosed code fence ```{s.info} runs to the end of the file; "
+                                  "close it with ``` (left out)", code="fence", source=str(path))
+            out.append((f"{path}#{s.index}", Document(errors=[unclosed], source=str(path)), 0))
+    return out
 
 
 @click.group(cls=ReportingGroup)

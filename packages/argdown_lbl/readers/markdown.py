@@ -6,6 +6,7 @@ import yaml
 from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
+from ..argdown.markdown import fence_is_closed
 from ..snippets import Problem, ReadResult, Snippet, language_of
 
 _MD = MarkdownIt("commonmark").use(front_matter_plugin)
@@ -19,12 +20,6 @@ def _title(front_matter: str) -> str | None:
         return None
     title = meta.get("title") if isinstance(meta, dict) else None
     return str(title) if title else None
-
-
-def _is_closed(tok, lines: list[str]) -> bool:
-    """markdown-it runs an unclosed fence to the end of the document; detect that."""
-    last = lines[tok.map[1] - 1].strip() if tok.map[1] - 1 < len(lines) else ""
-    return tok.map[1] - tok.map[0] >= 2 and last.startswith(tok.markup) and not last.strip(tok.markup[0])
 
 
 def read_markdown(text: str, source: str) -> ReadResult:
@@ -48,7 +43,7 @@ def read_markdown(text: str, source: str) -> ReadResult:
             language = language_of(tok.info)
             if language is None:
                 continue
-            if not _is_closed(tok, lines):
+            if not fence_is_closed(tok, lines):
                 result.problems.append(Problem(
                     source, tok.map[0] + 1, 1,
                     f"unclosed code fence {tok.markup}{tok.info.strip()} runs to the end of the file; left out",
