@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo reference bench clean
+.PHONY: test demo reference reference-cli bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,17 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[train,dev]'
 	touch $(STAMP)
 
-# The reference Argdown CLI for the differential tests (skipped without node).
-reference:
+# The reference Argdown CLI for the live differential tests (skipped without node).
+reference-cli:
 	@if command -v npm >/dev/null 2>&1; then \
 		cd tests/reference && npm ci --no-audit --no-fund --loglevel=error; \
-	else echo "node/npm not found: differential tests against @argdown/cli will be skipped"; fi
+	else echo "node/npm not found: live differential tests against @argdown/cli will be skipped"; fi
 
-test: $(STAMP) reference
+# The CLI, then its results for our own cases, stored in tests/fixtures/ (checked without node too).
+reference: $(STAMP) reference-cli
+	$(PY) tests/oracle.py --record
+
+test: $(STAMP) reference-cli
 	$(PY) -m pytest -q
 
 # Upstream docs come from ../shared/upstream when present (this machine has no
@@ -44,7 +48,7 @@ demo: $(STAMP)
 	@echo "Dataset in runs/demo/argdown_line-by-line (load with datasets.load_dataset(DIR, name=CONFIG));"
 	@echo "JSON export of the corpora in runs/demo/parse.json; SPIN run in runs/demo/spin"
 
-bench: $(STAMP) reference
+bench: $(STAMP) reference-cli
 	$(PY) benchmarks/parse_speed.py
 	$(PY) benchmarks/split_scaling.py
 

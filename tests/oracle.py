@@ -4,6 +4,11 @@ The CLI is installed by ``make test`` into tests/reference/node_modules when nod
 exists. Snippets are written to a temp folder and exported in one batch call
 (one node process for all snippets), then compared on a projection of the
 model: validity, titles, member texts and positions, pcs roles and relations.
+
+The reference's results for our own cases (the tricky cases, the corpora we wrote and a synthetic
+sample) are stored in tests/fixtures/reference_outputs.json, so that agreement is checked on every
+machine, also without node; ``make reference`` regenerates it (``python tests/oracle.py --record``).
+The official docs' snippets are upstream text: they are compared live only.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ REFERENCE_CLI = ROOT / "tests" / "reference" / "node_modules" / ".bin" / "argdow
 SHARED = ROOT.parent / "shared"
 ARGDOWN_DOCS = SHARED / "upstream" / "argdown-docs"
 TRICKY = ROOT / "tests" / "fixtures" / "tricky_cases.json"
+STORED = ROOT / "tests" / "fixtures" / "reference_outputs.json"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -130,3 +136,79 @@ def tricky_snippets() -> dict[str, str]:
     """Our hand-written edge cases (name -> exact source text, CRLF and missing newlines kept)."""
     cases = json.loads(TRICKY.read_text(encoding="utf-8"))
     return {re.sub(r"[^A-Za-z0-9]+", "-", name): text for name, text in cases.items()}
+
+
+def corpora_snippets() -> dict[str, str]:
+    """Every Argdown snippet we wrote (corpora/, upstream configs aside) and 60 synthetic arguments."""
+    from argdown_lbl.corpus import load_corpus
+    from argdown_lbl.readers import read_source
+    from argdown_lbl.synthetic import generate_sources
+
+    snippets = {}
+    for spec in load_corpus(ROOT / "corpora"):
+        if spec.upstream is not None or spec.generator is not None:
+            continue
+        for path, label in spec.sources():
+            for s in read_source(path, label).snippets:
+                if s.language == "argdown":
+                    snippets[re.sub(r"[^A-Za-z0-9]+", "-", f"{spec.name}-{label}-{s.line}")] = s.code
+    for label, text in generate_sources(seed=1, count=60):
+        snippets[re.sub(r"[^A-Za-z0-9]+", "-", label)] = text
+    return snippets
+
+
+def stored_cases() -> dict[str, str]:
+    """The cases whose reference results are stored: ours, never upstream text."""
+    return {**{f"tricky/{k}": v for k, v in tricky_snippets().items()},
+            **{f"corpora/{k}": v for k, v in corpora_snippets().items()}}
+
+
+def _sha(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record(cases: dict[str, str], workdir: Path) -> dict[str, dict]:
+    """The reference's results for ``cases`` as stored: text hash, first errors and the model's projection."""
+    safe = {re.sub(r"[^A-Za-z0-9]+", "-", name): name for name in cases}
+    ref = run_reference({s: cases[n] for s, n in safe.items()}, workdir)
+    results = {name: {"sha256": _sha(cases[name]), "errors": ref[s]["errors"],
+                      "json": None if ref[s]["json"] is None else projection(ref[s]["json"])}
+               for s, name in safe.items()}
+    return json.loads(json.dumps(results))  # as stored: tuples become lists
+
+
+def load_stored() -> dict[str, dict]:
+    return json.loads(STORED.read_text(encoding="utf-8"))
+
+
+def compare_stored(name: str, text: str, stored: dict) -> list[str]:
+    """Like ``compare``, against a stored result (projection already applied); a changed case text is stale."""
+    if stored["sha256"] != _sha(text):
+        return [f"{name}: the stored reference result is for another text; run `make reference`"]
+    ours = parse(text)
+    ref_ok = stored["json"] is not None
+    if ours.ok != ref_ok:
+        return [f"{name}: validity differs (reference ok={ref_ok}, ours ok={ours.ok}) at "
+                f"{stored['errors'][:1]}: " + "; ".join(str(e) for e in ours.errors[:2])]
+    if not ref_ok:
+        return []
+    a = json.loads(json.dumps(projection(ours.to_json())))
+    return [f"{name}: {key} differ\n  ours: {a[key]}\n  ref:  {stored['json'][key]}"
+            for key in a if a[key] != stored["json"][key]]
+
+
+if __name__ == "__main__":  # python tests/oracle.py --record
+    import sys
+    import tempfile
+
+    if sys.argv[1:] != ["--record"]:
+        sys.exit("usage: python tests/oracle.py --record")
+    reason = reference_available()
+    if reason:
+        sys.exit(reason)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = record(stored_cases(), Path(tmp))
+    STORED.write_text(json.dumps(results, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{len(results)} reference results -> {STORED}")

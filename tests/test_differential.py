@@ -1,7 +1,5 @@
 """Our parser against the reference CLI on the official docs and our tricky cases."""
 
-import re
-
 import pytest
 
 import oracle
@@ -26,13 +24,6 @@ def need_reference():
         pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def tricky(need_reference, tmp_path_factory):
-    """The tricky cases and the reference's results for them (one CLI run for the module)."""
-    snippets = oracle.tricky_snippets()
-    return snippets, oracle.run_reference(snippets, tmp_path_factory.mktemp("ref"))
-
-
 def _problems(snippets, ref, exempt=()):
     return [p for name, text in snippets.items() if name not in exempt for p in oracle.compare(name, text, ref[name])]
 
@@ -50,46 +41,53 @@ def test_docs_snippets_agree(need_reference, tmp_path_factory):
         assert name in snippets
 
 
-def test_tricky_cases_agree(tricky):
-    snippets, ref = tricky
-    assert len(snippets) >= 100
-    problems = _problems(snippets, ref)
+# Our own cases are checked against the stored reference results on every machine (no node needed).
+
+@pytest.fixture(scope="module")
+def stored():
+    return oracle.stored_cases(), oracle.load_stored()
+
+
+def test_every_case_has_a_stored_reference_result(stored):
+    cases, results = stored
+    assert set(results) == set(cases), "run `make reference` to record the reference's results"
+
+
+def test_tricky_cases_agree(stored):
+    cases, results = stored
+    tricky = {n: t for n, t in cases.items() if n.startswith("tricky/")}
+    assert len(tricky) >= 100
+    problems = [p for name, text in tricky.items() for p in oracle.compare_stored(name, text, results[name])]
     assert problems == [], "\n".join(problems)
-    invalid = [n for n in snippets if ref[n]["json"] is None]
-    assert len(invalid) >= 20  # the set exercises errors as well as models
+    assert sum(results[n]["json"] is None for n in tricky) >= 20  # the set exercises errors as well as models
 
 
-def test_invalid_snippets_report_the_references_first_error_line(tricky):
+def test_invalid_snippets_report_the_references_first_error_line(stored):
     from argdown_lbl.argdown import parse
 
-    snippets, ref = tricky
+    cases, results = stored
     checked = 0
-    for name, text in snippets.items():
-        if ref[name]["errors"]:
+    for name, text in cases.items():
+        if results[name]["errors"]:
             ours = parse(text).errors
-            assert ours and ours[0].line == ref[name]["errors"][0][0], (name, ours[0], ref[name]["errors"])
+            assert ours and ours[0].line == results[name]["errors"][0][0], (name, ours[0], results[name]["errors"])
             checked += 1
     assert checked >= 15
 
 
-def test_our_corpora_agree_with_the_reference(need_reference, tmp_path_factory):
+def test_our_corpora_agree_with_the_reference(stored):
     """Every Argdown snippet we wrote (corpora/) and a sample of the synthetic corpus: same model as the reference."""
-    from argdown_lbl.corpus import load_corpus
-    from argdown_lbl.readers import read_source
-    from argdown_lbl.synthetic import generate_sources
-
-    snippets = {}
-    for spec in load_corpus(oracle.ROOT / "corpora"):
-        if spec.upstream is not None or spec.generator is not None:
-            continue
-        for path, label in spec.sources():
-            for s in read_source(path, label).snippets:
-                if s.language == "argdown":
-                    snippets[re.sub(r"[^A-Za-z0-9]+", "-", f"{spec.name}-{label}-{s.line}")] = s.code
-    for label, text in generate_sources(seed=1, count=60):
-        snippets[re.sub(r"[^A-Za-z0-9]+", "-", label)] = text
-    assert len(snippets) >= 60 + 60 + 40 + 20
-    ref = oracle.run_reference(snippets, tmp_path_factory.mktemp("ref"))
-    problems = _problems(snippets, ref)
+    cases, results = stored
+    ours = {n: t for n, t in cases.items() if n.startswith("corpora/")}
+    assert len(ours) >= 60 + 60 + 40 + 20
+    problems = [p for name, text in ours.items() for p in oracle.compare_stored(name, text, results[name])]
     assert problems == [], "\n".join(problems)
-    assert all(ref[name]["json"] is not None for name in snippets)  # the reference accepts all of them
+    assert all(results[name]["json"] is not None for name in ours)  # the reference accepts all of them
+
+
+def test_stored_results_are_the_references(need_reference, tmp_path_factory):
+    """Where node runs: the stored results are what the reference says now (else `make reference`)."""
+    cases, results = oracle.stored_cases(), oracle.load_stored()
+    live = oracle.record(cases, tmp_path_factory.mktemp("ref"))
+    stale = [name for name in cases if live[name] != results.get(name)]
+    assert stale == [], f"{len(stale)} stored results differ from the reference, e.g. {stale[:3]}; run `make reference`"
