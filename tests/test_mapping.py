@@ -204,3 +204,114 @@ def test_any_model_text_renders_to_a_map_that_parses(central, reason, label):
     words = [w for w in reason.split() if w.isalnum()]
     text = next(iter(doc.arguments.values())).members[0].text
     assert all(w in text for w in words)
+
+
+# -- servers that misbehave the way real ones do ------------------------------------------------------------------
+
+MISBEHAVIOURS = {
+    "choices are strings": {"id": "x", "choices": ["a", "b"]},
+    "a JSON list": [{"message": {"content": "a"}}],
+    "only an error": {"error": {"message": "model overloaded", "type": "server_error"}},
+    "empty choices": {"id": "x", "choices": []},
+    "choice without text": {"choices": [{"index": 0, "message": {"role": "assistant"}}]},
+}
+
+
+class _Misbehaving:
+    """A server that answers every chat request about ``Text number 1`` with a bad 200 reply."""
+
+    def __init__(self, bad):
+        import json
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        from json_handler import JSONHandler
+
+        outer = self
+
+        class Handler(JSONHandler):
+            def do_GET(self):
+                self._reply({"data": [{"id": "m"}]})
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                outer.requests += 1
+                if outer.bad is not None and "Text number 1" in body["messages"][-1]["content"]:
+                    return self._reply(outer.bad)
+                choices = [{"index": i, "message": {"role": "assistant", "content": t},
+                            **({"logprobs": {"content": [{"token": max(tp, key=tp.get), "logprob": max(tp.values()),
+                                                           "top_logprobs": [{"token": k, "logprob": v}
+                                                                            for k, v in tp.items()]}
+                                                          for tp in p]}} if p and body.get("logprobs") else {})}
+                           for i, (t, p) in enumerate(answer(body))]
+                self._reply({"choices": choices})
+
+        self.bad, self.requests = bad, 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/v1"
+
+
+def _texts(tmp_path, n=3):
+    texts = tmp_path / "texts"
+    texts.mkdir(exist_ok=True)
+    for i in range(n):
+        (texts / f"t{i}.md").write_text(f"---\ntitle: T{i}\n---\n\nText number {i}.\n")
+    return texts
+
+
+@pytest.mark.parametrize("kind", list(MISBEHAVIOURS))
+def test_pairs_skips_a_text_whose_replies_are_malformed_and_caches_none_of_them(kind, tmp_path):
+    texts = _texts(tmp_path)
+    server = _Misbehaving(MISBEHAVIOURS[kind])
+
+    def weak(body):
+        prompt = body["messages"][-1]["content"]
+        return [("CLAIM: Sundays. \nPRO: Only | Parents.", None)] if "CLAIM:" in prompt else answer(body)
+
+    try:
+        with ReplayServer(weak, "weak-model") as weak_server:
+            args = ["pairs", str(texts), "--strong", server.url, "--weak", weak_server.url, "--retries", "1",
+                    "--out", str(tmp_path / "out"), "--quiet", "--concurrency", "1"]
+            result = CliRunner().invoke(main, args)
+            assert result.exit_code == 0, result.output
+            assert isinstance(result.exception, SystemExit) or result.exception is None
+            assert "skipped t1:" in result.output and "(1 skipped)" in result.output
+            card = (tmp_path / "out" / "README.md").read_text()
+            assert "`t1`:" in card and "pairs: " in card
+            server.bad = None  # healthy now: the bad replies were not cached, so t1 is mapped this time
+            again = CliRunner().invoke(main, args)
+            assert again.exit_code == 0 and "(0 skipped)" in again.output, again.output
+    finally:
+        server.server.shutdown()
+
+
+def test_pairs_with_no_pair_exits_1_and_writes_no_card(tmp_path):
+    texts = _texts(tmp_path, n=1)
+    with ReplayServer(answer, "same") as strong:
+        args = ["pairs", str(texts), "--strong", strong.url, "--weak", strong.url, "--out", str(tmp_path / "out"),
+                "--quiet"]
+        result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "no pair from 1 texts" in result.output and "both models drew" in result.output
+    assert not (tmp_path / "out" / "README.md").exists()
+
+
+def test_an_empty_model_list_is_one_clear_error(tmp_path):
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from json_handler import JSONHandler
+
+    class Empty(JSONHandler):
+        def do_GET(self):
+            self._reply({"object": "list", "data": []})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Empty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/v1"
+    try:
+        result = CliRunner().invoke(main, ["pairs", str(_texts(tmp_path, 1)), "--strong", url, "--weak", url,
+                                           "--out", str(tmp_path / "out")])
+    finally:
+        server.shutdown()
+    assert result.exit_code == 1 and f"{url}/models: the server lists no model" in result.output

@@ -211,13 +211,16 @@ def pairs_command(texts_dir, strong, weak, out, cache, concurrency, timeout, ret
         task = bar.add_task("texts", total=len(texts))
         result = build_pairs(texts, clients["strong"], clients["weak"], concurrency,
                              progress=lambda _id: bar.advance(task), max_reasons=max_reasons, max_pairs=max_pairs)
-    written = write_pairs(result, out, str(ends["strong"]), str(ends["weak"]))
     for text_id, why in result.skipped:
         console.print(f"skipped {text_id}: {why}", markup=False)
     stats = {name: c.stats for name, c in clients.items()}
     for c in clients.values():
         c.close()
     pairs = sum(len(r) for r in result.rows.values())
+    if not pairs:  # a card without data files is a dataset load_dataset cannot load
+        raise UserError(f"no pair from {len(texts)} texts ({len(result.skipped)} skipped, reasons above); "
+                        f"nothing written to {out}")
+    written = write_pairs(result, out, str(ends["strong"]), str(ends["weak"]))
     click.echo(f"{pairs} pairs from {len(texts)} texts ({len(result.skipped)} skipped); requests {stats}; "
                f"wrote {len(written)} files to {out}", err=True)
     sys.exit(1 if strict and result.skipped else 0)

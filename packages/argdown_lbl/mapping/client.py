@@ -1,10 +1,20 @@
-"""An OpenAI-compatible chat client for the mapping pipeline: cache, retries, top-ups.
+"""An OpenAI-compatible chat client for the mapping pipeline and spin-train: cache, retries, top-ups.
 
 Every request is cached on disk under the hash of (endpoint, model, request
 body), so a rerun after a crash sends no request twice. A server that returns
 fewer choices than asked (``transformers serve`` ignores ``n``) is asked again
 with a different seed until the count is reached; missing logprobs are
 returned as None and callers fall back to rating prompts.
+
+A reply is input: its shape is checked (an object with a list of choices that carry text) before it
+is used or cached. A malformed reply, a transport error, 429 or 5xx is retried with backoff; what
+still fails, or any other 4xx, is a ``ServerError`` naming the endpoint and why. Only usable replies
+are cached (a cached one is checked again when read).
+
+Why not the ``openai`` package: it types replies without validating them (a list of strings as
+``choices`` still fails later, as here before), and it has neither the request cache nor top-ups; what
+it adds (retries, timeouts) is a few lines here. Per request against a local server it costs twice
+ours (benchmarks/chat_client_overhead.py, 300 requests x 5 rounds: 2.87 ms vs 1.40 ms, openai 3.54).
 """
 
 from __future__ import annotations
@@ -105,7 +115,13 @@ class ChatClient:
         if self.cache_dir is None:
             return None
         path = Path(self.cache_dir) / key[:2] / f"{key}.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:  # a torn or foreign file: ask again
+            return None
+        return data if unusable(data) is None else None
 
     def _store(self, key: str, data: dict) -> None:
         if self.cache_dir is None:
@@ -136,7 +152,10 @@ class ChatClient:
                     raise httpx.HTTPStatusError(f"server error {response.status_code}", request=response.request,
                                                 response=response)
                 response.raise_for_status()
-                data = response.json()
+                data = response.json()  # ValueError if the body is not JSON
+                why = unusable(data)
+                if why is not None:
+                    raise ValueError(why)
                 self._store(key, data)
                 return data
             except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as exc:
@@ -167,19 +186,46 @@ class ChatClient:
             if top_p is not None:
                 body["top_p"] = top_p
             body.update(extra or {})
-            data = self._post(body)
-            choices = data.get("choices") or []
-            if not choices:
-                raise ServerError(f"{self.endpoint}: no choices in the response")
-            out.extend(_choice(c) for c in choices)
+            data = self._post(body)  # checked: a non-empty list of choices with text
+            out.extend(_choice(c) for c in data["choices"])
             round_ += 1
         return out[:n]
 
 
+def unusable(data) -> Optional[str]:
+    """Why a chat completion reply cannot be used, or None: an object whose ``choices`` is a non-empty list
+    of objects, each with a string ``message.content`` (or ``text``)."""
+    if not isinstance(data, dict):
+        return f"the reply is a JSON {type(data).__name__}, not an object"
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        error = data.get("error")
+        if error:
+            return f"the server answered with an error: {error.get('message', error) if isinstance(error, dict) else error}"
+        return "the reply has no choices"
+    for choice in choices:
+        if not isinstance(choice, dict):
+            return f"a choice is a {type(choice).__name__}, not an object"
+        message = choice.get("message")
+        content = message.get("content") if isinstance(message, dict) else None
+        if not isinstance(content, str) and not isinstance(choice.get("text"), str):
+            return "a choice carries no text"
+    return None
+
+
 def _choice(raw: dict) -> Choice:
-    text = (raw.get("message") or {}).get("content") or raw.get("text") or ""
-    content = (raw.get("logprobs") or {}).get("content") if isinstance(raw.get("logprobs"), dict) else None
-    top = None
-    if content:
-        top = [{t["token"]: t["logprob"] for t in (item.get("top_logprobs") or [item])} for item in content]
-    return Choice(text, top, raw.get("finish_reason") or "stop")
+    message = raw.get("message")
+    text = message.get("content") if isinstance(message, dict) and isinstance(message.get("content"), str) \
+        else raw.get("text") or ""
+    return Choice(text, _top_logprobs(raw.get("logprobs")), str(raw.get("finish_reason") or "stop"))
+
+
+def _top_logprobs(logprobs) -> Optional[list[dict[str, float]]]:
+    """Per generated token {token: logprob}; None when absent or not in the OpenAI shape (callers fall back)."""
+    try:
+        content = logprobs.get("content") if isinstance(logprobs, dict) else None
+        if not content:
+            return None
+        return [{t["token"]: float(t["logprob"]) for t in (item.get("top_logprobs") or [item])} for item in content]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from ..argdown import parse
 from ..split import assign_split, snippet_key
-from ..errors import read_text
+from ..errors import ServerError, read_text
 from ..yamlfile import load_yaml
 from . import stages
 from .client import ChatClient
@@ -106,7 +106,7 @@ def build_pairs(texts: list[Text], strong: ChatClient, weak: ChatClient, concurr
     def one(text: Text):
         try:
             return text, map_text(strong, text.body, **map_kwargs), map_text(weak, text.body, **map_kwargs), None
-        except RuntimeError as exc:  # the client gave up after its retries
+        except ServerError as exc:  # the client gave up after its retries: skip the text, say why
             return text, None, None, str(exc)
 
     rows = []
