@@ -32,6 +32,16 @@ def test_pass_at_k_estimator():
     assert pass_at_k(5, 0, 1) == 0 and pass_at_k(5, 5, 1) == 1
     assert pass_at_k(5, 1, 1) == pytest.approx(0.2) and pass_at_k(5, 2, 3) == pytest.approx(0.9)
     assert pass_at_k(5, 1, 5) == 1.0
+    assert pass_at_k(0, 0, 1) == 0.0 and pass_at_k(0, 0, 5) == 0.0  # no sample drawn: nothing passed
+    with pytest.raises(ValueError):
+        pass_at_k(2, 3, 1)
+
+
+def test_ged_similarity_is_unknown_when_the_timeout_expires_before_a_path(monkeypatch):
+    import networkx as nx
+
+    monkeypatch.setattr(nx, "graph_edit_distance", lambda *a, **k: None)  # what networkx returns then
+    assert ged_similarity(g("[A]: a.\n  + [B]: b.\n"), g(REF)) is None
 
 
 def test_passes_needs_a_map_or_reconstruction_and_extraction_reads_the_fence():

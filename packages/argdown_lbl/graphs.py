@@ -70,7 +70,8 @@ def ged_similarity(answer: nx.MultiDiGraph, reference: nx.MultiDiGraph, max_node
     """1 - GED / (|V1| + |E1| + |V2| + |E2|) with nodes matched by kind and title, edges by types.
 
     Graph edit distance is exponential: None when a graph has more than ``max_nodes`` nodes.
-    With a timeout, networkx returns the best distance found so far (an upper bound).
+    With a timeout, networkx returns the best distance found so far (an upper bound), or None when
+    the timeout expires before the first edit path: then the similarity is unknown (None) too.
     """
     a, b = _typed_digraph(answer), _typed_digraph(reference)
     if a.number_of_nodes() > max_nodes or b.number_of_nodes() > max_nodes:
@@ -83,4 +84,4 @@ def ged_similarity(answer: nx.MultiDiGraph, reference: nx.MultiDiGraph, max_node
         return 1.0
     distance = nx.graph_edit_distance(a, b, node_match=lambda x, y: x["key"] == y["key"],
                                       edge_match=lambda x, y: x["types"] == y["types"], timeout=timeout)
-    return 1.0 - distance / size
+    return None if distance is None else 1.0 - distance / size

@@ -30,7 +30,11 @@ _FENCE = re.compile(r"```argdown[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k)."""
+    """Unbiased estimator (Chen et al. 2021): 1 - C(n-c, k) / C(n, k); 0 when no sample passed (or none was drawn)."""
+    if not 0 <= c <= n:
+        raise ValueError(f"pass_at_k: expected 0 <= c <= n, got n={n}, c={c}")
+    if c == 0:
+        return 0.0
     if n - c < k:
         return 1.0
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
