@@ -48,7 +48,7 @@ def main() -> None:
 
     import openai
 
-    from argdown_lbl.mapping.client import ChatClient, Endpoint
+    from argdown_lbl.chat_client import ChatClient, Endpoint
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def build_dataset(out: Path) -> Path:
     """A line-by-line dataset of two of our configs (split by the real CLI code)."""
     from argdown_lbl.corpus import load_corpus
-    from argdown_lbl.hub import write_dataset
+    from argdown_lbl.dataset_folder import write_dataset
     from argdown_lbl.split import split_config
 
     specs = load_corpus(ROOT / "corpora", ["classic-philosophical-arguments", "critical-thinking-ten-arguments"])

@@ -34,7 +34,7 @@ def run_cli(*args):
 
 def test_find_snippets_languages_and_offsets():
     snippets = find_snippets(MD)
-    assert [s.language for s in snippets] == ["argdown", "argdown", "argdown-map"]
+    assert [s.language for s in snippets] == ["argdown"] * 3 and snippets[2].info.split()[0] == "argdown-map"
     assert snippets[0].line == 6 and snippets[0].code.startswith("[A]: a")
     assert snippets[1].info == "{.argdown #map}"
     assert parse(snippets[0].code).ok and not parse(snippets[2].code).ok

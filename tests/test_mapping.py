@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from argdown_lbl.argdown import parse
 from argdown_lbl.cli import main
 from argdown_lbl.mapping import stages
-from argdown_lbl.mapping.client import ChatClient, Endpoint
+from argdown_lbl.chat_client import ChatClient, Endpoint
 from argdown_lbl.mapping.fuzzy import CENTRAL, build, percentile, to_argdown
 from argdown_lbl.mapping.stages import Edge, Reason
 from openai_replay import ReplayServer

@@ -4,7 +4,8 @@ from hypothesis import given, settings, strategies as st
 
 from argdown_lbl.corpus import ConfigSpec
 from argdown_lbl.snippets import Snippet
-from argdown_lbl.split import (END, Checked, assign_split, check_snippet, snippet_key, snippet_rows,
+from argdown_lbl.hash_split import assign_split, snippet_key
+from argdown_lbl.split import (END, Checked, check_snippet, snippet_rows,
                                split_config)
 
 PCS = "<Why>: Cats are happy.\n\n(1) Purring shows joy.\n  More text.\n(2) Cats purr.\n-- modus ponens {uses: [1, 2]} --\n(3) Cats are happy.\n"

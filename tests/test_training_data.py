@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -147,7 +146,7 @@ def built_datasets(tmp_path_factory):
 
     from argdown_lbl.corpus import load_corpus
     from argdown_lbl.fetch import fetch
-    from argdown_lbl.hub import write_dataset
+    from argdown_lbl.dataset_folder import write_dataset
     from argdown_lbl.split import split_config
 
     root = tmp_path_factory.mktemp("built")

@@ -122,8 +122,8 @@ def fetch_command(corpus, from_dir, configs, force, base_url):
 @click.option("--quiet", is_flag=True, help="No progress bar and no problem list (the summary table stays).")
 def split_command(corpus, out, configs, keep_invalid, strict, quiet):
     """Turn every snippet in CORPUS into "write the next line" chat rows and write a Hub dataset."""
-    from .hub import write_dataset
-    from .report import print_problems, print_summary, progress_bar
+    from .dataset_folder import write_dataset
+    from .terminal import print_problems, print_summary, progress_bar
     from .split import source_count, split_config
 
     specs = _load(corpus, configs)
@@ -191,9 +191,9 @@ def pairs_command(texts_dir, strong, weak, out, cache, concurrency, timeout, ret
     import os
 
     from .mapping.card import write_pairs
-    from .mapping.client import ChatClient, Endpoint
+    from .chat_client import ChatClient, Endpoint
     from .mapping.pairs import build_pairs, read_texts
-    from .report import console, progress_bar
+    from .terminal import console, progress_bar
 
     try:
         ends = {name: Endpoint.parse(spec) for name, spec in (("strong", strong), ("weak", weak))}

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 
-from .readers import SUFFIXES
 from .errors import ConfigError, read_text
 from .yamlfile import YAMLFileError, load_yaml
 
@@ -69,13 +68,14 @@ class ConfigSpec:
         return self.folder.parent / CACHE / self.name
 
     def sources(self) -> list[tuple[Path, str]]:
-        """(file, source label) for every readable file, sorted; upstream files come from the cache."""
+        """(file, source label) for every file, sorted; upstream files come from the cache. Which of them can
+        be read is the readers' business (``split`` reports our unreadable files and skips upstream's)."""
         if self.upstream is not None:
             root = self.cache
             if not root.is_dir():
                 return []
             files = [p for p in root.rglob("*") if p.is_file() and p.name != "FETCHED.json"]
-            return sorted((p, p.relative_to(root).as_posix()) for p in files if p.suffix.lower() in SUFFIXES)
+            return sorted((p, p.relative_to(root).as_posix()) for p in files)
         files = [p for p in self.folder.rglob("*") if p.is_file() and p.name != "config.yaml"]
         return sorted((p, p.relative_to(self.folder).as_posix()) for p in files if not _hidden(p, self.folder))
 

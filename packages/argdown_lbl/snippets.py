@@ -1,10 +1,29 @@
-"""What readers produce: snippets with their prose context, and problems with positions."""
+"""Snippets (fenced or whole-file code with where it came from) and problems with positions.
+
+One ``Snippet`` for every reader: ``argdown.find_snippets`` (``argdown-lbl parse`` on Markdown) and the
+dataset readers (``split``).
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from typing import Optional
 
-from .argdown.markdown import fence_language
+ARGDOWN_LANGUAGES = ("argdown", "argdown-map", "argdown-cheatsheet")
+_PANDOC_CLASS = re.compile(r"\{[^}]*\.argdown\b[^}]*\}")
+
+
+def fence_language(info: str) -> Optional[str]:
+    """The Argdown language of a fence info string (``argdown-map``, ``{.argdown}``), or None if not Argdown."""
+    info = info.strip()
+    if not info:
+        return None
+    if info.startswith("{"):
+        return "argdown" if _PANDOC_CLASS.match(info) else None
+    word = info.split()[0]
+    return word if word in ARGDOWN_LANGUAGES else None
+
 
 # Fence languages -> the snippet language we record (others are not collected).
 LANGUAGES = {
@@ -33,11 +52,14 @@ class Snippet:
 
     code: str
     language: str  # argdown | smt2 | python
-    source: str  # path relative to the config folder, or the upstream path
+    source: str  # path relative to the config folder, or the upstream path ("" when parsing a text)
     line: int  # 1-based line of the first code line in the source
     headings: list[str] = field(default_factory=list)
     prose: str = ""  # the prose before the snippet in its file (cut to size by ``context``)
-    info: str = ""  # the fence info string as written (e.g. "z3 ignore-errors")
+    info: str = ""  # the fence info string as written (e.g. "z3 ignore-errors", "argdown-map")
+    fence_line: int = 0  # 1-based line of the opening fence (0: not fenced)
+    index: int = 0  # position among the file's snippets
+    closed: bool = True  # False: no closing fence; markdown-it ran the block to the end of the file
 
     @property
     def flags(self) -> set[str]:

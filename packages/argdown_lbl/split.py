@@ -22,6 +22,7 @@ from typing import Callable, Optional
 from .argdown import parse
 from .argdown.lines import line_kinds
 from .corpus import ConfigSpec
+from .hash_split import assign_split, snippet_key
 from .readers import SUFFIXES, read_argdown, read_source
 from .snippets import Problem, ReadResult, Snippet
 from .z3check import run_smtlib
@@ -55,23 +56,6 @@ class ConfigResult:
     n_invalid_kept: int = 0
     n_duplicates: int = 0
     snippets_per_split: dict[str, int] = field(default_factory=dict)
-
-
-def snippet_key(code: str) -> str:
-    normal = "\n".join(line.rstrip() for line in code.strip("\n").split("\n"))
-    return hashlib.sha256(normal.encode("utf-8")).hexdigest()
-
-
-def assign_split(key: str, ratios: dict[str, float]) -> str:
-    """Deterministic: the key's hash as a point in [0, 1) against the cumulative ratios."""
-    point = int(key[:12], 16) / 16**12
-    total = 0.0
-    for name in ("train", "validation", "test"):
-        if name in ratios:
-            total += ratios[name]
-            if point < total:
-                return name
-    return "train"
 
 
 def prompt_text(snippet: Snippet, previous: list[str], context: str) -> str:
@@ -145,6 +129,8 @@ def _read_all(spec: ConfigSpec, keep_invalid: bool, progress: Callable[[str], No
             progress(label)
         return
     for path, label in spec.sources():
+        if path.suffix.lower() not in SUFFIXES and spec.upstream is not None:
+            continue  # the pinned globs may match files we do not read (images); not the user's to fix
         if path.suffix.lower() not in SUFFIXES:
             yield ReadResult(problems=[Problem(label, 1, 1, f"unsupported file type {path.suffix or '(none)'}; "
                                                "left out", kind="source")]), "", upstream
@@ -217,8 +203,10 @@ def _assign(out: ConfigResult, checked: list[Checked]) -> None:
 
 def source_count(spec: ConfigSpec) -> int:
     """How many sources a config will read (for progress bars)."""
-    return spec.generator.count if spec.generator is not None else len(spec.sources())
+    if spec.generator is not None:
+        return spec.generator.count
+    return sum(1 for path, _ in spec.sources() if spec.upstream is None or path.suffix.lower() in SUFFIXES)
 
 
-__all__ = ["ConfigResult", "END", "INSTRUCTION", "assign_split", "check_snippet", "prompt_text", "snippet_key",
-           "snippet_rows", "source_count", "split_config"]
+__all__ = ["ConfigResult", "END", "INSTRUCTION", "check_snippet", "prompt_text", "snippet_rows", "source_count",
+           "split_config"]

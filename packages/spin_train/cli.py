@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 import click
-from argdown_lbl.errors import ReportingGroup, UserError
+from argdown_lbl.errors import ReportingGroup
 
 
 def _quiet_libraries() -> None:

@@ -169,7 +169,7 @@ def evaluate(model_path: str, dataset: str, configs: Optional[list[str]], k: int
 def _config_names(dataset: str) -> list[str]:
     from pathlib import Path
 
-    from argdown_lbl.hub import card_config_names
+    from argdown_lbl.dataset_folder import card_config_names
 
     from .paths import load_failure
 

@@ -112,7 +112,7 @@ class OpenAIBackend:
 
     def __init__(self, url: str, model: str, cfg: GenerationConfig, api_key: Optional[str] = None,
                  vllm: bool = False):
-        from argdown_lbl.mapping.client import ChatClient, Endpoint
+        from argdown_lbl.chat_client import ChatClient, Endpoint
 
         self.cfg, self.vllm = cfg, vllm
         self.client = ChatClient(Endpoint(url.rstrip("/"), model), timeout_s=cfg.timeout_s, retries=cfg.retries,

@@ -106,7 +106,7 @@ def load_rows(dataset_dir: Path, configs: Optional[list[str]] = None, split: str
     """Line-by-line rows of some configs of a local dataset folder (shuffled, capped at ``limit``)."""
     import random
 
-    from argdown_lbl.hub import card_config_names
+    from argdown_lbl.dataset_folder import card_config_names
     from datasets import load_dataset
 
     names = card_config_names(Path(dataset_dir))

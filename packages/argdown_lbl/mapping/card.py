@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from .. import __version__
-from ..hub import write_tables
+from ..dataset_folder import write_tables
 from .pairs import INSTRUCTION, PairsResult
 
 CONFIG = "default"

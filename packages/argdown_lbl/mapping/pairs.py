@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..argdown import parse
-from ..split import assign_split, snippet_key
+from ..hash_split import assign_split, snippet_key
 from ..errors import ServerError, read_text
 from ..yamlfile import load_yaml
 from . import stages
-from .client import ChatClient
+from ..chat_client import ChatClient
 from .fuzzy import FuzzyMap, build, to_argdown
 
 INSTRUCTION = (

@@ -17,7 +17,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from .client import ChatClient
+from ..chat_client import ChatClient
 
 ISSUE_PROMPT = (
     "Read the following text. In one short question, state the central issue the text is about "

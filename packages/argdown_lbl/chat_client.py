@@ -1,4 +1,4 @@
-"""An OpenAI-compatible chat client for the mapping pipeline and spin-train: cache, retries, top-ups.
+"""The OpenAI-compatible chat client of the mapping pipeline and spin-train: cache, retries, top-ups.
 
 Every request is cached on disk under the hash of (endpoint, model, request
 body), so a rerun after a crash sends no request twice. A server that returns
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from ..errors import ServerError, UserError
+from .errors import ServerError, UserError
 
 
 @dataclass
