@@ -12,6 +12,8 @@ import socket
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 
 from spin_fixtures import ROOT, tiny_config, write_config
@@ -42,14 +44,17 @@ def bad(tmp_path_factory):
     (d / "texts" / "one.md").write_text("---\ntitle: One\n---\nCars should be banned downtown.\n", encoding="utf-8")
     (d / "corpus" / "cfg").mkdir(parents=True)
     (d / "corpus" / "cfg" / "config.yaml").write_text("languages: [argdown]\nsplitz: 1\n", encoding="utf-8")
+    # A fresh clone's view: the demo config, but no runs/ (the commands run here, as a newcomer would)
+    (d / "clone" / "configs").mkdir(parents=True)
+    (d / "clone" / "configs" / "tiny-cpu.yaml").write_text((ROOT / "configs" / "tiny-cpu.yaml").read_text())
     return d
 
 
-def run(cmd: list[str], *args, **env) -> subprocess.CompletedProcess:
+def run(cmd: list[str], *args, cwd: Path = ROOT, **env) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if k != "ARGUNAUTS_DEBUG"}
     full.update({"HF_HUB_OFFLINE": "1", **env})
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True, timeout=300, env=full,
-                          cwd=ROOT, stdin=subprocess.DEVNULL)
+                          cwd=cwd, stdin=subprocess.DEVNULL)
 
 
 def check(out: subprocess.CompletedProcess, status: int, *fragments: str) -> None:
@@ -64,7 +69,7 @@ def check(out: subprocess.CompletedProcess, status: int, *fragments: str) -> Non
 
 CASES = {
     # argdown-lbl
-    "parse binary": (LBL, ["parse", "{bad}/binary.argdown"], 1, ["binary.argdown:1:1: not UTF-8 text (byte 0x89)"]),
+    "parse binary": (LBL, ["parse", "{bad}/binary.argdown"], 1, ["binary.argdown:3:1: a NUL byte: a binary file"]),
     "parse latin-1": (LBL, ["parse", "{bad}/latin1.argdown"], 1, ["latin1.argdown:3:9: not UTF-8 text"]),
     "parse NUL in markdown": (LBL, ["parse", "{bad}/nul.md"], 1, ["nul.md:2:1: a NUL byte: a binary file"]),
     "parse missing": (LBL, ["parse", "{bad}/nope.argdown"], 2, ["nope.argdown' does not exist"]),
@@ -87,7 +92,7 @@ CASES = {
     "run unknown key": (SPIN, ["run", "{bad}/unknown-key.yaml", "--run-dir", "{bad}/run"], 1,
                         ["modle: unknown key"]),
     "run binary config": (SPIN, ["run", "{bad}/binary.argdown", "--run-dir", "{bad}/run"], 1,
-                          ["binary.argdown:1:1: not UTF-8 text"]),
+                          ["binary.argdown:3:1: a NUL byte"]),
     "eval missing model": (SPIN, ["eval", "--model", "runs/nope/model", "--dataset", "{bad}/not-a-dataset"], 1,
                            ["--model: runs/nope/model does not exist"]),
     "eval Hub id offline": (SPIN, ["eval", "--model", "MISSING", "--dataset", "{bad}/upload"], 1,
@@ -111,7 +116,8 @@ def test_command_fails_cleanly(name, bad):
     cmd, args, status, fragments = CASES[name]
     port = closed_port()
     fill = lambda s: s.replace("{bad}", str(bad)).replace("{port}", str(port))  # noqa: E731
-    out = run(cmd, *[fill(a) for a in args], HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_TOKEN="hf_secret_value")
+    out = run(cmd, *[fill(a) for a in args], cwd=bad / "clone", HF_ENDPOINT=f"http://127.0.0.1:{port}",
+              HF_TOKEN="hf_secret_value")
     check(out, status, *[fill(f) for f in fragments])
     assert "hf_secret_value" not in out.stderr + out.stdout
 

@@ -86,7 +86,7 @@ def test_split_config_reports_bad_sources_and_processes_the_rest(tmp_path):
     (cfg / "image.png").write_bytes(b"\x89PNG\0\0")
     write(cfg, "huge.md", "```argdown\n" + "[A]: a.\n" * 50_000 + "```\n")
     result = split_config(ConfigSpec("mixed", folder=cfg, max_snippet_lines=2000))
-    where = sorted((p.source, p.line, p.kind) for p in result.problems)
+    where = sorted((p.source, p.line, p.code) for p in result.problems)
     assert where == [("bytes.md", 2, "source"), ("good.md", 4, "duplicate"), ("huge.md", 2, "source"),
                      ("image.png", 1, "source"), ("invalid.md", 2, "argdown"), ("open.md", 1, "source")]
     assert result.n_kept == 2 and result.n_duplicates == 1

@@ -18,7 +18,7 @@ def _parse_path(path: Path, lenient: bool, mode: str | None):
     """-> list of (label, Document, line_offset) for an .argdown or Markdown file.
 
     An unclosed fence is not parsed: its Document holds one error at the opening fence."""
-    from .argdown import Diagnostic, Document, find_snippets, parse, parse_file
+    from .argdown import Document, Issue, find_snippets, parse, parse_file
     from .errors import read_text
 
     if path.suffix.lower() not in MARKDOWN_SUFFIXES:
@@ -28,7 +28,7 @@ def _parse_path(path: Path, lenient: bool, mode: str | None):
         if s.closed:
             out.append((f"{path}#{s.index}", parse(s.code, source=str(path), lenient=lenient, mode=mode), s.line - 1))
         else:
-            unclosed = Diagnostic(s.fence_line, 1, f"unclosed code fence ```{s.info} runs to the end of the file; "
+            unclosed = Issue(s.fence_line, 1, f"unclosed code fence ```{s.info} runs to the end of the file; "
                                   "close it with ``` (left out)", code="fence", source=str(path))
             out.append((f"{path}#{s.index}", Document(errors=[unclosed], source=str(path)), 0))
     return out
@@ -138,7 +138,7 @@ def split_command(corpus, out, configs, keep_invalid, strict, quiet):
         print_problems(results)
     print_summary(results)
     click.echo(f"wrote {len(written)} files to {out}", err=True)
-    problems = sum(1 for r in results for p in r.problems if p.kind != "duplicate")
+    problems = sum(1 for r in results for p in r.problems if p.code != "duplicate")
     sys.exit(1 if strict and problems else 0)
 
 

@@ -147,7 +147,7 @@ def dataset_card(results: list[ConfigResult], pretty_name: str) -> str:
         "| config | sources | snippets read | kept | duplicates | problems |", "|---|---|---|---|---|---|",
     ]
     for r in results:
-        problems = Counter(p.kind for p in r.problems if p.kind != "duplicate")
+        problems = Counter(p.code for p in r.problems if p.code != "duplicate")
         summary = ", ".join(f"{k}: {v}" for k, v in sorted(problems.items())) or "none"
         lines.append(f"| `{r.spec.name}` | {r.n_sources} | {r.n_snippets} | {r.n_kept} | {r.n_duplicates} | "
                      f"{summary} |")

@@ -29,24 +29,36 @@ class ConfigError(UserError):
     """A config file problem (a corpus's config.yaml, a spin-train run config): names the file and the key."""
 
 
-def read_text(path: str | Path) -> str:
-    """A UTF-8 text file; a binary or otherwise undecodable file is a ``UserError`` at its line and column."""
-    data = Path(path).read_bytes()
+class NotText(UserError):
+    """Bytes that are not UTF-8 text, with the 1-based line and column of the first bad byte."""
+
+    def __init__(self, source: str, line: int, column: int, why: str):
+        super().__init__(f"{source}:{line}:{column}: {why}")
+        self.line, self.column, self.why = line, column, why
+
+
+def decode_text(data: bytes, source: str) -> str:
+    """UTF-8 text (a byte-order mark dropped), else ``NotText`` at the first bad byte's position: a NUL byte
+    in the first 8 KiB marks a binary file (as git decides), then the first byte that is not UTF-8."""
+    nul = data.find(0, 0, 8192)
+    if nul >= 0:
+        raise NotText(source, *_position(data, nul), "a NUL byte: a binary file, not text")
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise UserError(f"{path}:{_position(data, exc.start)}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
-                        "save the file as UTF-8") from None
-    if "\x00" in text:
-        raise UserError(f"{path}:{_position(data, data.index(0))}: a NUL byte: a binary file, not text")
-    return text
+        raise NotText(source, *_position(data, exc.start),
+                      f"not UTF-8 text (byte 0x{data[exc.start]:02x}); save the file as UTF-8") from None
 
 
-def _position(data: bytes, offset: int) -> str:
+def read_text(path: str | Path) -> str:
+    """A UTF-8 text file; a binary or otherwise undecodable file is ``NotText`` at its line and column."""
+    return decode_text(Path(path).read_bytes(), str(path))
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
     line_start = data.rfind(b"\n", 0, offset) + 1
     column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
-    line = data.count(b"\n", 0, offset) + 1
-    return f"{line}:{column}"
+    return data.count(b"\n", 0, offset) + 1, column
 
 
 def describe(exc: BaseException) -> str:

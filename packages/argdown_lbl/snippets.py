@@ -1,4 +1,4 @@
-"""Snippets (fenced or whole-file code with where it came from) and problems with positions.
+"""Snippets (fenced or whole-file code with where it came from) and what readers return (snippets, issues).
 
 One ``Snippet`` for every reader: ``argdown.find_snippets`` (``argdown-lbl parse`` on Markdown) and the
 dataset readers (``split``).
@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Optional
+
+from .issues import Issue
 
 ARGDOWN_LANGUAGES = ("argdown", "argdown-map", "argdown-cheatsheet")
 _PANDOC_CLASS = re.compile(r"\{[^}]*\.argdown\b[^}]*\}")
@@ -81,20 +83,6 @@ class Snippet:
 
 
 @dataclass
-class Problem:
-    """Something skipped or suspicious in a source; printed as ``path:line:col: message``."""
-
-    source: str
-    line: int
-    column: int
-    message: str
-    kind: str = "source"  # source | argdown | z3 | config | duplicate
-
-    def __str__(self) -> str:
-        return f"{self.source}:{self.line}:{self.column}: {self.message}"
-
-
-@dataclass
 class ReadResult:
     snippets: list[Snippet] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Issue] = field(default_factory=list)

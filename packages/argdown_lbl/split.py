@@ -24,7 +24,8 @@ from .argdown.lines import line_kinds
 from .corpus import ConfigSpec
 from .hash_split import assign_split, snippet_key
 from .readers import SUFFIXES, read_argdown, read_source
-from .snippets import Problem, ReadResult, Snippet
+from .issues import Issue
+from .snippets import ReadResult, Snippet
 from .z3check import run_smtlib
 
 END = "```"
@@ -49,7 +50,7 @@ class Checked:
 class ConfigResult:
     spec: ConfigSpec
     rows: dict[str, list[dict]] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Issue] = field(default_factory=list)
     n_sources: int = 0
     n_snippets: int = 0  # read, before checks
     n_kept: int = 0
@@ -93,13 +94,13 @@ def snippet_rows(item: Checked, config: str, context_chars: int) -> list[dict]:
     return rows
 
 
-def check_snippet(snippet: Snippet, spec: ConfigSpec) -> tuple[bool, str, list[Problem]]:
+def check_snippet(snippet: Snippet, spec: ConfigSpec) -> tuple[bool, str, list[Issue]]:
     """Validate one snippet: (valid, check summary, problems with source positions)."""
     if snippet.language == "argdown":
         doc = parse(snippet.code, source=snippet.source)
         if doc.ok:
             return True, "ok", []
-        problems = [Problem(snippet.source, snippet.line + e.line - 1, e.column, e.message, kind="argdown")
+        problems = [Issue(snippet.line + e.line - 1, e.column, e.message, "argdown", snippet.source)
                     for e in doc.errors]
         return False, f"{doc.errors[0].line}:{doc.errors[0].column}: {doc.errors[0].message}", problems
     if snippet.language == "smt2":
@@ -107,7 +108,7 @@ def check_snippet(snippet: Snippet, spec: ConfigSpec) -> tuple[bool, str, list[P
             return True, "not run (no-build)", []
         result = run_smtlib(snippet.code, spec.z3_timeout_ms)
         if result.errors and "ignore-errors" not in snippet.flags:
-            problems = [Problem(snippet.source, snippet.line + ln - 1, col, f"z3: {msg}", kind="z3")
+            problems = [Issue(snippet.line + ln - 1, col, f"z3: {msg}", "z3", snippet.source)
                         for ln, col, msg in result.errors]
             return False, result.summary, problems
         return True, result.summary, []
@@ -132,8 +133,8 @@ def _read_all(spec: ConfigSpec, keep_invalid: bool, progress: Callable[[str], No
         if path.suffix.lower() not in SUFFIXES and spec.upstream is not None:
             continue  # the pinned globs may match files we do not read (images); not the user's to fix
         if path.suffix.lower() not in SUFFIXES:
-            yield ReadResult(problems=[Problem(label, 1, 1, f"unsupported file type {path.suffix or '(none)'}; "
-                                               "left out", kind="source")]), "", upstream
+            yield ReadResult(problems=[Issue(1, 1, f"unsupported file type {path.suffix or '(none)'}; "
+                                               "left out", "source", label)]), "", upstream
         else:
             yield read_source(path, label, keep_invalid), _sha256(path.read_bytes()), upstream
         progress(label)
@@ -146,8 +147,8 @@ def split_config(spec: ConfigSpec, keep_invalid: bool = False,
     keep_invalid = keep_invalid or spec.keep_invalid
     out = ConfigResult(spec)
     if spec.upstream is not None and not spec.cache.is_dir():
-        out.problems.append(Problem(str(spec.folder / "config.yaml"), 1, 1,
-                                    "upstream sources not fetched: run `argdown-lbl fetch` first", kind="config"))
+        out.problems.append(Issue(1, 1, "upstream sources not fetched: run `argdown-lbl fetch` first", "config",
+                                  str(spec.folder / "config.yaml")))
         return out
     checked: list[Checked] = []
     for read, sha, upstream in _read_all(spec, keep_invalid, progress):
@@ -159,11 +160,11 @@ def split_config(spec: ConfigSpec, keep_invalid: bool = False,
             out.n_snippets += 1
             n = snippet.code.count("\n") + 1
             if not snippet.code.strip():
-                out.problems.append(Problem(snippet.source, snippet.line, 1, "empty snippet; left out"))
+                out.problems.append(Issue(snippet.line, 1, "empty snippet; left out", "source", snippet.source))
                 continue
             if n > spec.max_snippet_lines:
-                out.problems.append(Problem(snippet.source, snippet.line, 1, f"snippet of {n} lines exceeds "
-                                            f"max_snippet_lines={spec.max_snippet_lines}; left out"))
+                out.problems.append(Issue(snippet.line, 1, f"snippet of {n} lines exceeds "
+                                            f"max_snippet_lines={spec.max_snippet_lines}; left out", "source", snippet.source))
                 continue
             valid, summary, problems = check_snippet(snippet, spec)
             if not valid:
@@ -188,9 +189,8 @@ def _assign(out: ConfigResult, checked: list[Checked]) -> None:
         first = items[0].snippet
         for dup in items[1:]:
             out.n_duplicates += 1
-            out.problems.append(Problem(dup.snippet.source, dup.snippet.line, 1, f"same code as "
-                                        f"{first.source}:{first.line}; kept, in the same split ({split})",
-                                        kind="duplicate"))
+            out.problems.append(Issue(dup.snippet.line, 1, f"same code as "
+                                        f"{first.source}:{first.line}; kept, in the same split ({split})", "duplicate", dup.snippet.source))
         for item in items:
             rows[split].extend(snippet_rows(item, out.spec.name, out.spec.context_chars))
             counts[split] += 1

@@ -22,7 +22,7 @@ def progress_bar(disable: bool = False) -> Progress:
 def print_problems(results: list[ConfigResult]) -> None:
     for result in results:
         for problem in result.problems:
-            if problem.kind != "duplicate":
+            if problem.code != "duplicate":
                 console.print(f"{result.spec.name}/{problem}", markup=False, soft_wrap=True)
 
 
@@ -32,7 +32,7 @@ def print_summary(results: list[ConfigResult]) -> None:
                    "train", "validation", "test"):
         table.add_column(column, justify="left" if column == "config" else "right")
     for r in results:
-        problems = sum(1 for p in r.problems if p.kind != "duplicate")
+        problems = sum(1 for p in r.problems if p.code != "duplicate")
         table.add_row(r.spec.name, str(r.n_sources), str(r.n_snippets), str(r.n_kept), str(r.n_invalid_kept),
                       str(r.n_duplicates), str(problems),
                       *(str(len(r.rows.get(s, []))) for s in ("train", "validation", "test")))

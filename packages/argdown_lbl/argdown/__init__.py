@@ -8,11 +8,11 @@
 Pipeline (see document.py): lexer -> parser -> builder -> relations -> exports.
 """
 
+from ..issues import Issue
 from .document import ArgdownSyntaxError, Document, LineIndex, expand_includes, parse, parse_file
 from .markdown import Snippet, find_snippets
 from .model import (
     Argument,
-    Diagnostic,
     EquivalenceClass,
     Inference,
     Relation,
@@ -23,7 +23,7 @@ from .model import (
 )
 
 __all__ = [
-    "ArgdownSyntaxError", "Argument", "Diagnostic", "Document", "EquivalenceClass", "Inference", "LineIndex",
+    "ArgdownSyntaxError", "Argument", "Document", "EquivalenceClass", "Inference", "Issue", "LineIndex",
     "Relation", "Section", "Snippet", "Span", "Statement", "TextRange", "expand_includes", "find_snippets",
     "parse", "parse_file",
 ]

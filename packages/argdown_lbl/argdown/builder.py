@@ -18,6 +18,7 @@ from typing import Any, Optional
 
 import yaml
 
+from ..issues import Issue, at_offset
 from . import model as M
 from . import parser as P
 from . import tokens as T
@@ -81,7 +82,7 @@ class Builder:
         self.sections: list[Section] = []
         self.tags: dict[str, M.TagInfo] = {}
         self.front_matter = None
-        self.problems: list[tuple[int, str, str]] = []  # (offset, message, code)
+        self.problems: list[Issue] = []  # by offset; the document resolves line and column
         self.untitled = 0
         self.section_counter = 0
         self.statement: Optional[Statement] = None
@@ -144,7 +145,7 @@ class Builder:
             if mark is not None:
                 local = f" (line {mark.line + 1} of the data block)"
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            self.problems.append((offset, f"Invalid YAML data{local}: {problem}", "yaml"))
+            self.problems.append(at_offset(offset, f"Invalid YAML data{local}: {problem}", "yaml"))
             return None
 
     # -- walk ------------------------------------------------------------------
@@ -381,7 +382,7 @@ class Builder:
         if self.section is not None:
             arg.section = self.section
         if arg.pcs:
-            self.problems.append((
+            self.problems.append(at_offset(
                 node.start,
                 f"Argument <{arg.title}> already has a premise-conclusion structure; "
                 "an argument can be reconstructed only once.",

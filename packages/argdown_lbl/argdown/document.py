@@ -7,6 +7,7 @@ Read this module first: ``parse`` runs every step in order and returns a
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import gc
 import os
 import re
@@ -14,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import UserError, read_text
+from ..issues import Issue
 from . import lexer, model as M, parser as P, relations as R
 from .builder import Builder
-from .model import Argument, Diagnostic, EquivalenceClass, Relation, Section
+from .model import Argument, EquivalenceClass, Relation, Section
 
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _LENIENT_LABEL = re.compile(r"^([ \t]*)\(([A-Za-z]+)(\d+)\)", re.M)
@@ -46,7 +48,7 @@ class LineIndex:
 class ArgdownSyntaxError(ValueError):
     """Raised by ``Document.raise_for_errors`` (and ``parse(..., raise_errors=True)``)."""
 
-    def __init__(self, diagnostics: list[Diagnostic]):
+    def __init__(self, diagnostics: list[Issue]):
         self.diagnostics = diagnostics
         lines = [str(d) for d in diagnostics[:10]]
         if len(diagnostics) > 10:
@@ -64,7 +66,7 @@ class Document:
     sections: list[Section] = field(default_factory=list)
     tags: dict[str, M.TagInfo] = field(default_factory=dict)
     front_matter: Any = None
-    errors: list[Diagnostic] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)
     source: Optional[str] = None
 
     @property
@@ -112,10 +114,10 @@ def _lenient_rewrite(text: str) -> str:
     return _LENIENT_INFERENCE.sub(lambda m: m.group(1) + "----", text)
 
 
-def expand_includes(text: str, path: str, seen: Optional[list[str]] = None) -> tuple[str, list[Diagnostic]]:
+def expand_includes(text: str, path: str, seen: Optional[list[str]] = None) -> tuple[str, list[Issue]]:
     """Replace ``@include(FILE)`` by FILE's content (paths relative to ``path``), once per file."""
     seen = seen if seen is not None else [os.path.abspath(path)]
-    problems: list[Diagnostic] = []
+    problems: list[Issue] = []
     out = []
     last = 0
     index = None
@@ -133,7 +135,7 @@ def expand_includes(text: str, path: str, seen: Optional[list[str]] = None) -> t
             index = index or LineIndex(text)
             line, col = index.position(m.start())
             why = exc.strerror if isinstance(exc, OSError) else str(exc)
-            problems.append(Diagnostic(line, col, f"@include: cannot read {m.group(1)!r}: {why}",
+            problems.append(Issue(line, col, f"@include: cannot read {m.group(1)!r}: {why}",
                                        code="include", source=path))
             continue
         expanded, sub = expand_includes(included, target, seen)
@@ -170,7 +172,7 @@ def parse(
 
 
 def _parse(text, source, lenient, mode, include_base, raise_errors) -> Document:
-    pre: list[Diagnostic] = []
+    pre: list[Issue] = []
     if include_base is not None and "@include(" in text:
         text, pre = expand_includes(text, include_base)
     if lenient:
@@ -187,13 +189,10 @@ def _parse(text, source, lenient, mode, include_base, raise_errors) -> Document:
         builder.statements, builder.arguments, builder.relations, settings.get("mode"),
         transform=bool(settings.get("transformArgumentRelations", True)),
     )
-    found = [(e.offset, e.message, "lexer") for e in lexed.errors]
-    found += [(e.offset, e.message, "syntax") for e in issues]
-    found += builder.problems
     errors = list(pre)
-    for offset, message, code in sorted(found, key=lambda f: f[0]):
-        line, col = index.position(min(offset, len(text)))
-        errors.append(Diagnostic(line, col, message, code=code, source=source))
+    for issue in sorted(lexed.errors + issues + builder.problems, key=lambda i: i.offset):
+        line, col = index.position(min(issue.offset, len(text)))
+        errors.append(dataclasses.replace(issue, line=line, column=col, source=source))
     doc = Document(
         statements=builder.statements, arguments=builder.arguments, relations=relations,
         sections=builder.sections, tags=builder.tags, front_matter=builder.front_matter,

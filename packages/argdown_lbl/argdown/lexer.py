@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..issues import Issue, at_offset
 from . import tokens as T
 from .tokens import Token
 
@@ -78,22 +79,16 @@ _LINE_START_CHARS = frozenset(" \t+-<>_(0123456789*")
 
 
 @dataclass
-class LexError:
-    offset: int
-    message: str
-
-
-@dataclass
 class LexResult:
     tokens: list[Token]
-    errors: list[LexError] = field(default_factory=list)
+    errors: list[Issue] = field(default_factory=list)
 
 
 class _Lexer:
     def __init__(self, text: str):
         self.text = text
         self.tokens: list[Token] = []
-        self.errors: list[LexError] = []
+        self.errors: list[Issue] = []
         self.indents = [0]
         self.ranges: list[str] = []  # open bold/italic kinds, innermost last
         self.skipped_end = -1  # end offset of the last skipped span (spaces, comments)
@@ -354,7 +349,7 @@ class _Lexer:
             self.emit(T.UNUSED_CONTROL_CHAR, pos, end)
             return end
         # Only a backslash before a line break (or at the end) gets here.
-        self.errors.append(LexError(pos, f"Unexpected character {c!r}: escape it or remove it."))
+        self.errors.append(at_offset(pos, f"Unexpected character {c!r}: escape it or remove it.", "lexer"))
         self.skipped_end = pos + 1
         return pos + 1
 

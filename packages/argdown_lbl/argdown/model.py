@@ -157,19 +157,3 @@ class TagInfo:
     tag: str
     css_class: str
     occurrence_index: int
-
-
-@dataclass
-class Diagnostic:
-    """A problem in the source, at a 1-based line and column."""
-
-    line: int
-    column: int
-    message: str
-    code: str = "syntax"
-    severity: str = "error"
-    source: Optional[str] = None  # file name or snippet label
-
-    def __str__(self) -> str:
-        where = f"{self.source}:" if self.source else ""
-        return f"{where}{self.line}:{self.column}: {self.message}"

@@ -20,8 +20,7 @@ errors of the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from ..issues import Issue, at_offset
 from . import tokens as T
 from .tokens import Token
 
@@ -68,12 +67,6 @@ class Node:
         return self.children[-1].end if self.children else None
 
 
-@dataclass
-class SyntaxIssue:
-    offset: int
-    message: str
-
-
 class _Abort(Exception):
     pass
 
@@ -94,7 +87,7 @@ class Parser:
         self.toks = tokens
         self.n = len(tokens)
         self.i = 0
-        self.issues: list[SyntaxIssue] = []
+        self.issues: list[Issue] = []
         self.text = text  # for quoting the source in messages
         self.text_length = len(text)
         self.depth = 0
@@ -127,7 +120,7 @@ class Parser:
             offset = max(self.toks[-1].end - 1, self.toks[-1].start) if self.toks else 0
         else:
             where, offset = self._describe(tok), tok.start
-        self.issues.append(SyntaxIssue(offset, f"{message}, but found {where}." + (f" {fix}" if fix else "")))
+        self.issues.append(at_offset(offset, f"{message}, but found {where}." + (f" {fix}" if fix else ""), "syntax"))
         raise _Abort
 
     def _describe(self, tok: Token) -> str:
@@ -176,7 +169,7 @@ class Parser:
             except _Abort:
                 self._skip_block(start)
         if not any(c.__class__ is Node for c in children) and not self.issues:
-            self.issues.append(SyntaxIssue(0, "The document contains no Argdown element."))
+            self.issues.append(at_offset(0, "The document contains no Argdown element.", "syntax"))
         return Node(ARGDOWN, children)
 
     def _recover(self, message, tok):
@@ -431,7 +424,7 @@ class Parser:
         return Node(FREESTYLE_TEXT, toks[start:i])
 
 
-def parse_tokens(tokens: list[Token], text: str) -> tuple[Node, list[SyntaxIssue]]:
+def parse_tokens(tokens: list[Token], text: str) -> tuple[Node, list[Issue]]:
     parser = Parser(tokens, text)
     tree = parser.document()
     return tree, parser.issues

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..snippets import Problem, ReadResult
+from ..errors import NotText, decode_text
+from ..issues import Issue
+from ..snippets import ReadResult
 from .argdown import read_argdown
 from .chat import read_chat_jsonl
 from .html import read_html
@@ -26,17 +28,12 @@ READERS = {
 SUFFIXES = frozenset(READERS)
 
 
-def decode(data: bytes, source: str) -> tuple[str | None, Problem | None]:
-    """UTF-8 text, or a problem naming the line and column of the first bad byte."""
-    if b"\0" in data[:8192]:
-        return None, Problem(source, 1, 1, "binary file (NUL bytes); left out")
+def decode(data: bytes, source: str) -> tuple[str | None, Issue | None]:
+    """UTF-8 text, or an issue naming the line and column of the first bad byte (the file is left out)."""
     try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as exc:
-        before = data[:exc.start]
-        line = before.count(b"\n") + 1
-        column = exc.start - (before.rfind(b"\n") + 1) + 1
-        return None, Problem(source, line, column, f"not valid UTF-8 (byte 0x{data[exc.start]:02x}); file left out")
+        return decode_text(data, source), None
+    except NotText as bad:
+        return None, Issue(bad.line, bad.column, f"{bad.why}; file left out", "source", source)
 
 
 def read_source(path: Path, source: str, keep_invalid: bool = False) -> ReadResult:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-from ..snippets import Problem, ReadResult
+from ..issues import Issue
+from ..snippets import ReadResult
 from .markdown import read_markdown
 
 
@@ -28,7 +29,7 @@ def read_chat_jsonl(text: str, source: str) -> ReadResult:
             if not isinstance(messages, list):
                 raise TypeError("'messages' is not a list")
         except (ValueError, KeyError, TypeError) as exc:
-            result.problems.append(Problem(source, number, 1, f"not a chat record ({exc}); line left out"))
+            result.problems.append(Issue(number, 1, f"not a chat record ({exc}); line left out", "source", source))
             continue
         for turn, message in enumerate(messages):
             if not isinstance(message, dict) or message.get("role") != "assistant":
@@ -36,7 +37,7 @@ def read_chat_jsonl(text: str, source: str) -> ReadResult:
             inner = read_markdown(str(message.get("content", "")), source)
             history = "\n\n".join(_turn(m) for m in messages[:turn] if isinstance(m, dict))
             for problem in inner.problems:
-                result.problems.append(Problem(source, number, 1, f"message {turn}: {problem.message}"))
+                result.problems.append(Issue(number, 1, f"message {turn}: {problem.message}", "source", source))
             for snippet in inner.snippets:
                 if snippet.language != "argdown":
                     continue

@@ -7,7 +7,8 @@ from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
 from ..argdown.markdown import fence_is_closed
-from ..snippets import Problem, ReadResult, Snippet, language_of
+from ..issues import Issue
+from ..snippets import ReadResult, Snippet, language_of
 
 _MD = MarkdownIt("commonmark").use(front_matter_plugin)
 PROSE_BLOCKS = ("paragraph_open", "html_block")
@@ -44,10 +45,10 @@ def read_markdown(text: str, source: str) -> ReadResult:
             if language is None:
                 continue
             if not fence_is_closed(tok, lines):
-                result.problems.append(Problem(
-                    source, tok.map[0] + 1, 1,
+                result.problems.append(Issue(
+                    tok.map[0] + 1, 1,
                     f"unclosed code fence {tok.markup}{tok.info.strip()} runs to the end of the file; left out",
-                ))
+                    "source", source))
                 continue
             result.snippets.append(Snippet(
                 code=tok.content, language=language, source=source, line=tok.map[0] + 2,
