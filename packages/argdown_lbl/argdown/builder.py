@@ -71,11 +71,17 @@ def deep_merge(base: Any, extra: Any) -> Any:
     return extra if extra is not None else base
 
 
+# Model settings before the front matter's ``model:`` section (the reference's defaults).
+DEFAULT_SETTINGS = {"mode": "loose", "transformArgumentRelations": True}
+
+
 class Builder:
-    def __init__(self, text: str, index, settings: dict):
+    """Walks the parse tree into the model; ``build`` returns the model settings the front matter chose."""
+
+    def __init__(self, text: str, index):
         self.text = text
         self.index = index  # LineIndex
-        self.settings = settings
+        self.settings = dict(DEFAULT_SETTINGS)
         self.statements: dict[str, EquivalenceClass] = {}
         self.arguments: dict[str, Argument] = {}
         self.relations: list[Relation] = []
@@ -149,6 +155,11 @@ class Builder:
             return None
 
     # -- walk ------------------------------------------------------------------
+    def build(self, tree) -> dict:
+        """Walk ``tree``; -> the model settings (defaults updated by the front matter)."""
+        self.walk(tree)
+        return dict(self.settings)
+
     def walk(self, node, parent=None, index=0):
         enter = _ENTER.get(node.name)
         if enter:
@@ -313,10 +324,10 @@ class Builder:
             stmt.role = M.RELATION_STATEMENT
         self.statement = stmt
         self.relation_parent = stmt
-        node.model = stmt
+        node.statement = stmt
 
     def exit_statement(self, node, parent, index):
-        stmt = node.model
+        stmt = node.statement
         stmt.span = self.span(node)
         stmt.data = node.data
         if not stmt.title:
@@ -345,16 +356,16 @@ class Builder:
             desc.section = self.section
         self.statement = desc
         self.relation_parent = desc
-        node.model = desc
+        node.statement = desc
 
     def exit_argument(self, node, parent, index):
-        desc = node.model
+        desc = node.statement
         desc.span = self.span(node)
         desc.data = node.data
         if not desc.title:
             desc.title = self.unique_title()
         arg = self.get_argument(desc.title)
-        node.model = (desc, arg)
+        node.argument = arg
         if desc.tags:
             arg.tags = _union(arg.tags, desc.tags)
         if desc.data is not None:
@@ -376,7 +387,7 @@ class Builder:
             if before.__class__ is not P.Node and before.kind is T.EMPTYLINE and index > 1:
                 before = siblings[index - 2]
             if before.__class__ is P.Node and before.name == P.ARGUMENT:
-                desc, arg = before.model
+                desc, arg = before.statement, before.argument
         if arg is None:
             arg = self.get_argument()
         if self.section is not None:
@@ -391,11 +402,11 @@ class Builder:
         arg.pcs = []
         if desc is not None:
             desc.pcs = arg.pcs
-        node.model = arg
+        node.argument = arg
         self.pcs_argument = arg
 
     def exit_pcs(self, node, parent, index):
-        arg = node.model
+        arg = node.argument
         last = arg.pcs[-1]
         last.role = M.MAIN_CONCLUSION
         ec = self.statements[last.title]
@@ -408,7 +419,7 @@ class Builder:
         self.pcs_argument = None
 
     def exit_pcs_statement(self, node, parent, index):
-        stmt = node.children[1].model
+        stmt = node.children[1].statement
         ec = self.equivalence_class(stmt.title)
         stmt.role = M.PREMISE
         stmt.argument_title = self.pcs_argument.title
@@ -417,7 +428,7 @@ class Builder:
             if before.__class__ is P.Node and before.name == P.INFERENCE:
                 stmt.role = M.INTERMEDIARY_CONCLUSION
                 ec.is_used_as_intermediary_conclusion = True
-                stmt.inference = before.model
+                stmt.inference = before.inference
                 stmt.inference.conclusion_index = len(self.pcs_argument.pcs)
                 stmt.inference.argument_title = self.pcs_argument.title
         if stmt.role == M.PREMISE:
@@ -428,15 +439,15 @@ class Builder:
         inf = Inference(span=self.span(node))
         self.inference = inf
         self.relation_parent = inf
-        node.model = inf
+        node.inference = inf
 
     def exit_inference(self, node, parent, index):
-        node.model.data = node.data
+        node.inference.data = node.data
 
     def exit_inference_rules(self, node, parent, index):
         if self.inference is not None:
             for child in node.children:
-                self.inference.rules.append((child.model or "").strip())
+                self.inference.rules.append((child.text or "").strip())
 
     def enter_relations(self, node, parent, index):
         self.relation_parents.append(self.relation_member(self.relation_parent))
@@ -457,12 +468,12 @@ class Builder:
         else:
             rel.source = anchor
         self.relation = rel
-        node.model = rel
+        node.relation = rel
 
     def exit_relation(self, node, parent, index):
-        rel = node.model
+        rel = node.relation
         child = node.children[1]
-        member = child.model[1] if child.name == P.ARGUMENT else self.relation_member(child.model)
+        member = child.argument if child.name == P.ARGUMENT else self.relation_member(child.statement)
         if rel.source is not None:
             rel.target = member
         else:
@@ -500,7 +511,7 @@ class Builder:
                 piece = image
             parts.append(piece)
         text = "".join(parts)
-        node.model = text
+        node.text = text
         target = self.target()
         if target is not None:
             target.text = (target.text or "") + text

@@ -98,9 +98,10 @@ class Document:
         return to_json(self)
 
     def to_networkx(self, derived: bool = True):
+        """A networkx MultiDiGraph; ``derived`` adds the relations implied by pcs (marked ``derived=True``)."""
         from .export import to_networkx
 
-        return to_networkx(self, derived=derived)
+        return to_networkx(self, list(self.relations) + (self.derived_relations() if derived else []))
 
 
 def _lenient_rewrite(text: str) -> str:
@@ -180,13 +181,10 @@ def _parse(text, source, lenient, mode, include_base, raise_errors) -> Document:
     lexed = lexer.tokenize(text)
     tree, issues = P.parse_tokens(lexed.tokens, text)
     index = LineIndex(text)
-    settings: dict = {"mode": "loose", "transformArgumentRelations": True}
-    builder = Builder(text, index, settings)
-    builder.walk(tree)
-    if mode is not None:
-        settings["mode"] = mode
+    builder = Builder(text, index)
+    settings = builder.build(tree)
     relations = R.normalize(
-        builder.statements, builder.arguments, builder.relations, settings.get("mode"),
+        builder.statements, builder.arguments, builder.relations, mode or settings.get("mode"),
         transform=bool(settings.get("transformArgumentRelations", True)),
     )
     errors = list(pre)

@@ -163,12 +163,12 @@ def _node_id(node) -> str:
     return f"<{node.argument_title}>#inference{node.conclusion_index}"
 
 
-def to_networkx(doc, derived: bool = True):
-    """A MultiDiGraph: nodes ``[title]`` (classes) and ``<title>`` (arguments).
+def to_networkx(doc, relations: list[Relation]):
+    """A MultiDiGraph of ``doc``'s statements and arguments with ``relations`` as edges.
 
-    Edges carry ``type`` (support, attack, undercut, contrary, contradictory,
-    entails) and ``derived`` (True for relations implied by pcs). Undercuts of an
-    inference point at the argument and keep ``conclusion_index``.
+    Nodes ``[title]`` (classes) and ``<title>`` (arguments). Edges carry ``type`` (support, attack,
+    undercut, contrary, contradictory, entails) and ``derived`` (True for relations implied by pcs).
+    Undercuts of an inference point at the argument and keep ``conclusion_index``.
     """
     import networkx as nx
 
@@ -180,8 +180,7 @@ def to_networkx(doc, derived: bool = True):
         member = next((m for m in reversed(arg.members) if not m.is_reference), None)
         g.add_node(_node_id(arg), kind="argument", title=title, text=member.text if member else None,
                    reconstructed=arg.is_reconstructed)
-    rels = list(doc.relations) + (doc.derived_relations() if derived else [])
-    for rel in rels:
+    for rel in relations:
         attrs = {"type": rel.type, "derived": rel.derived}
         target = rel.target
         if isinstance(target, Inference):

@@ -49,14 +49,17 @@ ITALIC = "italic"
 class Node:
     """A rule node; ``children`` holds Tokens and Nodes in source order."""
 
-    __slots__ = ("name", "children", "data", "model", "relation_kind")
+    __slots__ = ("name", "children", "data", "relation_kind", "statement", "argument", "inference", "relation",
+                 "text")
 
     def __init__(self, name: str, children: list):
         self.name = name
         self.children = children
         self.data = None  # parsed YAML of a Data child
-        self.model = None  # model object built for this node (statement, argument, ...)
         self.relation_kind = None
+        # What the builder made of the node: a statement (or an argument's description), its argument,
+        # an inference, a relation, or a text node's text.
+        self.statement = self.argument = self.inference = self.relation = self.text = None
 
     @property
     def start(self) -> int | None:
