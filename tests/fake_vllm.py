@@ -34,10 +34,13 @@ def free_port() -> int:
 def main() -> None:
     args = sys.argv[1:]
     host, port = args[args.index("--host") + 1], int(args[args.index("--port") + 1])
+    checkpoint = args[args.index("serve") + 1]
     marker = Path(os.environ["FAKE_VLLM_MARKER"])
     first_life = not marker.exists()
     marker.write_text("started\n" if first_life else "restarted\n")
     die_after = int(os.environ.get("FAKE_VLLM_DIE_AFTER", "2")) if first_life else None
+    if os.environ.get("FAKE_VLLM_NEVER_DIES"):
+        die_after = None
     inner = free_port()
     exe = Path(sys.executable).with_name("transformers")
     child = subprocess.Popen([str(exe), "serve", "--host", "127.0.0.1", "--port", str(inner), "--log-level", "warning"])
@@ -57,6 +60,8 @@ def main() -> None:
             self.wfile.write(body)
 
         def do_GET(self):
+            if self.path.endswith("/models"):  # as vLLM: the served model is the path it was started with
+                return self._send(200, json.dumps({"object": "list", "data": [{"id": checkpoint}]}).encode())
             try:
                 r = httpx.get(base + self.path, timeout=5)
                 self._send(r.status_code, r.content)

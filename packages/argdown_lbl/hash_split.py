@@ -11,7 +11,8 @@ import hashlib
 
 def snippet_key(code: str) -> str:
     """The hash key of a text: whitespace at line ends and blank lines around it ignored."""
-    normal = "\n".join(line.rstrip() for line in code.strip("\n").split("\n"))
+    # rstrip each line first, then drop the blank lines at both ends (a line of spaces is blank too)
+    normal = "\n".join(line.rstrip() for line in code.split("\n")).strip("\n")
     return hashlib.sha256(normal.encode("utf-8")).hexdigest()
 
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import os
 import shlex
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from typing import Optional, Protocol
 
 from argdown_lbl.errors import ServerError
 
+from .children import Children
 from .config import GenerationConfig, ModelConfig
 
 
@@ -147,6 +146,22 @@ def sampling_extras(cfg: GenerationConfig, vllm: bool) -> dict:
     return extras if vllm else {k: v for k, v in extras.items() if v != off[k]}
 
 
+CHAT_TEMPLATE = "chat_template.jinja"  # in the epoch dir, when the config gives one
+
+
+def vllm_model_args(model: ModelConfig, checkpoint: str, epoch_dir: Path) -> list[str]:
+    """What vLLM must be told about the model, as the other backends are: the base model's revision, the
+    config's chat template (written to the epoch dir by the run) and remote code only on request."""
+    args = []
+    if model.revision and checkpoint == model.path:
+        args += ["--revision", model.revision]
+    if model.chat_template:
+        args += ["--chat-template", str(epoch_dir / CHAT_TEMPLATE)]
+    if model.trust_remote_code:
+        args.append("--trust-remote-code")
+    return args
+
+
 def vllm_command(cfg: GenerationConfig, checkpoint: str, seed: int, extra_args: list[str]) -> list[str]:
     """``vllm serve`` as the run starts it. ``--generation-config vllm``: the checkpoint's
     generation_config.json sets no sampling default; the request's pinned settings are all there is."""
@@ -158,42 +173,59 @@ class VLLMServer:
     """``vllm serve CHECKPOINT`` for one generation phase; logs go to ``log_path``."""
 
     def __init__(self, checkpoint: str, cfg: GenerationConfig, log_path: Path, seed: int,
-                 extra_args: Optional[list[str]] = None):
+                 extra_args: Optional[list[str]] = None, children: Optional[Children] = None):
         self.checkpoint, self.cfg, self.log_path, self.seed = checkpoint, cfg, log_path, seed
         self.extra_args = extra_args or []  # e.g. --revision, --chat-template, --trust-remote-code
+        self.children = children or Children(log_path.parent.parent)
         self.proc: Optional[subprocess.Popen] = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.cfg.vllm_port}/v1"
 
-    def __enter__(self) -> "VLLMServer":
+    def _answers(self) -> bool:
         import httpx
 
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.cfg.vllm_port}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _served(self) -> list:
+        """The model ids the server on our port lists (``/v1/models``)."""
+        import httpx
+
+        try:
+            data = httpx.get(f"{self.url}/models", timeout=10).json()
+            return [m.get("id") for m in data.get("data", []) if isinstance(m, dict)]
+        except (httpx.HTTPError, ValueError, AttributeError):
+            return []
+
+    def __enter__(self) -> "VLLMServer":
+        if self._answers():  # our own leftovers were reaped when the run started: this one is not ours
+            raise ServerError(f"port {self.cfg.vllm_port} already answers /health, but no server of this run is "
+                              "running: stop that process or set generation.vllm_port")
         cmd = vllm_command(self.cfg, self.checkpoint, self.seed, self.extra_args)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n", encoding="utf-8")  # the exact command
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = self.children.start("vllm", cmd, self.log_path)
         deadline = time.time() + self.cfg.vllm_startup_timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:
+                self.__exit__(None, None, None)
                 raise ServerError(f"vllm serve exited with {self.proc.returncode}; see {self.log_path}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.cfg.vllm_port}/health", timeout=2).status_code == 200:
+            if self._answers():
+                served = self._served()
+                if self.checkpoint in served:
                     return self
-            except httpx.HTTPError:
-                pass
+                self.__exit__(None, None, None)
+                raise ServerError(f"the server on port {self.cfg.vllm_port} serves {served}, not {self.checkpoint}: "
+                                  f"is another server on that port? see {self.log_path}")
             time.sleep(2)
         self.__exit__(None, None, None)
         raise ServerError(f"vllm serve not healthy after {self.cfg.vllm_startup_timeout_s} s; see {self.log_path}")
 
     def __exit__(self, *exc):
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self._log.close()
+        if self.proc is not None:
+            self.children.stop("vllm", self.proc)
+            self.proc = None

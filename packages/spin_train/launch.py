@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
 from typing import Optional
 
 from argdown_lbl.errors import ServerError
 
+from .children import Children, die_with_parent
 from .config import RunConfig
 from .models import cuda_available
 
@@ -27,7 +28,7 @@ def use_accelerate(cfg: RunConfig) -> bool:
     return d.launcher == "accelerate" or (d.launcher == "auto" and d.num_processes * d.num_machines > 1)
 
 
-def launch_command(cfg: RunConfig, run_dir: Path, epoch: int) -> list[str]:
+def launch_command(cfg: RunConfig, run_dir: Path, epoch: int, start: str) -> list[str]:
     d = cfg.dpo
     # accelerate's launcher as a module of this interpreter: no reliance on PATH (same as `accelerate launch`)
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
@@ -39,22 +40,21 @@ def launch_command(cfg: RunConfig, run_dir: Path, epoch: int) -> list[str]:
                 "--main_process_port", str(d.main_process_port)]
     if not cuda_available():
         cmd.append("--cpu")
-    return cmd + ["-m", "spin_train.launch", "--run-dir", str(run_dir), "--epoch", str(epoch)]
+    return cmd + ["-m", "spin_train.launch", "--run-dir", str(run_dir), "--epoch", str(epoch), "--start", start]
 
 
 def run_dpo(cfg: RunConfig, run_dir: Path, epoch: int, start: str, pairs, out: Path,
-            unfrozen: Optional[list[str]], on_step=None, log=print) -> dict:
+            unfrozen: Optional[list[str]], on_step=None, log=print, children: Optional[Children] = None) -> dict:
     if not use_accelerate(cfg):
         from .train import train_epoch
 
         return train_epoch(cfg, start, pairs, out, unfrozen, on_step)
-    cmd = launch_command(cfg, run_dir, epoch)
+    cmd = launch_command(cfg, run_dir, epoch, start)
     log_path = run_dir / f"epoch-{epoch:02d}" / "dpo-launch.log"
     log(f"epoch {epoch}: {' '.join(cmd)} (log: {log_path})")
-    with open(log_path, "ab") as fh:
-        done = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise ServerError(f"the DPO launch failed with status {done.returncode}; see {log_path}")
+    status = (children or Children(run_dir, log)).run("dpo", cmd, log_path)  # never outlives the run
+    if status != 0:
+        raise ServerError(f"the DPO launch failed with status {status}; see {log_path}")
     return json.loads((out / "train_metrics.json").read_text(encoding="utf-8"))
 
 
@@ -63,24 +63,27 @@ def main(argv: Optional[list[str]] = None) -> None:
     ap = argparse.ArgumentParser(prog="python -m spin_train.launch")
     ap.add_argument("--run-dir", required=True, type=Path)
     ap.add_argument("--epoch", required=True, type=int)
+    ap.add_argument("--start", required=True, help="The checkpoint the epoch starts from (policy and reference).")
     args = ap.parse_args(argv)
+    die_with_parent()  # the launcher is our parent: if it dies (and it dies with the run), so do we
     import yaml
     from datasets import Dataset
 
     from .config import from_dict
+    from .run import STALL_ENV, stall
     from .spectrum import read_yaml
     from .train import train_epoch
 
     cfg = from_dict(yaml.safe_load((args.run_dir / "config.yaml").read_text(encoding="utf-8")))
     edir = args.run_dir / f"epoch-{args.epoch:02d}"
-    start = cfg.model.path if args.epoch == 1 else str(args.run_dir / f"epoch-{args.epoch - 1:02d}" / "checkpoint")
     pairs = Dataset.from_parquet(str(edir / "pairs.parquet")).remove_columns(["source"])
     unfrozen = None
     if cfg.spectrum.unfrozen_parameters_file:
         unfrozen = read_yaml(Path(cfg.spectrum.unfrozen_parameters_file))
     elif cfg.spectrum.top_percent is not None:
         unfrozen = read_yaml(args.run_dir / "unfrozen_parameters.yaml")
-    train_epoch(cfg, start, pairs, edir / "checkpoint.partial", unfrozen)
+    on_step = (lambda: stall("train", args.run_dir)) if os.environ.get(STALL_ENV) == "train" else None
+    train_epoch(cfg, args.start, pairs, edir / "checkpoint.partial", unfrozen, on_step)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -126,10 +126,12 @@ def memory_plan(cfg: RunConfig) -> list[str]:
     return lines
 
 
-def vllm_command(cfg: RunConfig, checkpoint: str) -> str:
-    from .generation import vllm_command as command
+def vllm_command(cfg: RunConfig, checkpoint: str, epoch_dir: Path) -> str:
+    """Exactly the command the run will start (generation.vllm_command with the model's arguments)."""
+    from .generation import vllm_command as command, vllm_model_args
 
-    return shlex.join(command(cfg.generation, checkpoint, cfg.generation.seed, []))
+    extra = vllm_model_args(cfg.model, checkpoint, epoch_dir)
+    return shlex.join(command(cfg.generation, checkpoint, cfg.generation.seed, extra))
 
 
 def plan_text(cfg: RunConfig, run_dir: Path) -> str:
@@ -139,13 +141,14 @@ def plan_text(cfg: RunConfig, run_dir: Path) -> str:
         checkpoint = cfg.model.path if epoch == 1 else str(run_dir / f"epoch-{epoch - 1:02d}" / "checkpoint")
         lines.append(f"epoch {epoch}:")
         if g.backend == "vllm":
-            lines.append(f"  generate: {vllm_command(cfg, checkpoint)}  (k={g.k}, T={g.temperature}; stopped "
+            command = vllm_command(cfg, checkpoint, run_dir / f"epoch-{epoch:02d}")
+            lines.append(f"  generate: {command}  (k={g.k}, T={g.temperature}; stopped "
                          "before training)")
         else:
             lines.append(f"  generate: {g.backend} backend on {checkpoint} (k={g.k}, T={g.temperature})")
         lines.append(f"  filter ({cfg.filtering.rule}), pair gold > own candidate, mix with preference data")
         if use_accelerate(cfg):
-            lines.append("  train: " + " ".join(launch_command(cfg, run_dir, epoch)))
+            lines.append("  train: " + " ".join(launch_command(cfg, run_dir, epoch, checkpoint)))
         else:
             lines.append(f"  train: in-process DPO ({d.loss}, lr {d.learning_rate:g}, {d.scheduler}, "
                          f"effective batch {d.effective_batch_size})")

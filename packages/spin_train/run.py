@@ -29,6 +29,7 @@ import yaml
 from argdown_lbl.errors import UserError
 
 from . import filtering
+from .children import Children
 from .config import ConfigError, RunConfig
 
 PHASES = ("planned", "generated", "mixed", "trained")  # then "evaluated" when the config asks
@@ -152,6 +153,7 @@ class Loop:
 
     def run_all(self) -> dict:
         state = self.state = self.run.start(self.cfg)
+        Children(self.run.root, self.log).reap()  # a server or launch an earlier, killed run left behind
         unfrozen = self.spectrum(state)
         if self.cfg.evaluation.enabled and self.cfg.evaluation.baseline:
             self.evaluate(state, 0)
@@ -326,7 +328,7 @@ class Loop:
         self.log(f"epoch {epoch}: DPO on {len(pairs)} pairs from {self.checkpoint_before(epoch)}")
         on_step = (lambda: stall("train", self.run.root)) if os.environ.get(STALL_ENV) == "train" else None
         metrics = run_dpo(self.cfg, self.run.root, epoch, self.checkpoint_before(epoch), pairs, partial, unfrozen,
-                          on_step, self.log)
+                          on_step, self.log, Children(self.run.root, self.log))
         self.log(f"epoch {epoch}: {metrics['trainable_parameters']:,} of {metrics['total_parameters']:,} parameters "
                  "trained")
         shutil.rmtree(out, ignore_errors=True)
@@ -390,23 +392,17 @@ class _Closing:
 
 
 def default_backend(cfg: RunConfig, checkpoint: str, edir: Path):
-    from .generation import LocalBackend, OpenAIBackend, VLLMServer
+    from .generation import CHAT_TEMPLATE, LocalBackend, OpenAIBackend, VLLMServer, vllm_model_args
 
     g = cfg.generation
     if g.backend == "local":
         return _Closing(LocalBackend(checkpoint, g, cfg.model))
     if g.backend == "openai":
         return _Closing(OpenAIBackend(g.url, checkpoint, g, os.environ.get("OPENAI_API_KEY")))
-    extra = []
-    if cfg.model.revision and checkpoint == cfg.model.path:
-        extra += ["--revision", cfg.model.revision]
+    extra = vllm_model_args(cfg.model, checkpoint, edir)
     if cfg.model.chat_template:
-        template = edir / "chat_template.jinja"
-        template.write_text(cfg.model.chat_template, encoding="utf-8")
-        extra += ["--chat-template", str(template)]
-    if cfg.model.trust_remote_code:
-        extra.append("--trust-remote-code")
-    server = VLLMServer(checkpoint, g, edir / "vllm.log", g.seed, extra).__enter__()
+        (edir / CHAT_TEMPLATE).write_text(cfg.model.chat_template, encoding="utf-8")
+    server = VLLMServer(checkpoint, g, edir / "vllm.log", g.seed, extra, Children(edir.parent)).__enter__()
     return _Closing(OpenAIBackend(server.url, checkpoint, g, vllm=True), server)
 
 

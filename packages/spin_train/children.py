@@ -1,0 +1,180 @@
+"""Child processes that never outlive the run (the vLLM server, the accelerate launch of the DPO phase).
+
+Three guards, because ``spin-train run`` itself can die by SIGKILL (OOM killer, preemption), when no
+cleanup code runs:
+
+- each child runs under a supervisor (``python -m spin_train.children CMD...``) that leads its own
+  process group, which the child and its workers inherit. The supervisor has a parent-death signal
+  (Linux ``PR_SET_PDEATHSIG``): when the run dies, it terminates every process of its group (SIGTERM,
+  then SIGKILL), whatever the child does with signals. It does the same when told to stop and when
+  the child exits (workers a launcher left behind);
+- a pid file per child in the run dir (``.children/NAME.json``: pid, process group, command) that the
+  next run reads first: whatever of that group is still alive is terminated;
+- on a normal or failed stop, the run terminates the whole group and removes the pid file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Ask Linux to send ``sig`` to this process when its parent dies (no-op elsewhere)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):  # no libc prctl: the pid file still covers it
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether any process of the group is alive (a zombie, an exited process not yet reaped, is not)."""
+    if Path("/proc/self/stat").exists():
+        return bool(_group_members(pgid))
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, not ours to signal
+        return True
+    return True
+
+
+def terminate_group(pgid: int, grace_s: float = 30.0) -> bool:
+    """SIGTERM the process group, SIGKILL what is left after ``grace_s``; -> whether anything was running."""
+    if not _group_alive(pgid):
+        return False
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+        deadline = time.time() + grace_s
+        while time.time() < deadline and _group_alive(pgid):
+            time.sleep(0.1)
+        if _group_alive(pgid):
+            os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return True
+
+
+class Children:
+    """The run's child processes, with their pid files under ``RUN_DIR/.children``."""
+
+    def __init__(self, run_dir: Path, log: Callable[[str], None] = print):
+        self.folder = Path(run_dir) / ".children"
+        self.log = log
+
+    def reap(self, grace_s: float = 30.0) -> list[str]:
+        """Terminate what an earlier run of this run dir left running; -> the names of what was found alive."""
+        found = []
+        for pid_file in sorted(self.folder.glob("*.json")):
+            try:
+                info = json.loads(pid_file.read_text(encoding="utf-8"))
+            except ValueError:
+                info = {}
+            pgid = info.get("pgid")
+            if isinstance(pgid, int) and pgid > 1 and terminate_group(pgid, grace_s):
+                found.append(pid_file.stem)
+                self.log(f"stopped {pid_file.stem} (process group {pgid}) left running by an earlier run: "
+                         f"{' '.join(info.get('cmd', []))[:200]}")
+            pid_file.unlink(missing_ok=True)
+        return found
+
+    def start(self, name: str, cmd: list[str], log_path: Path, env: Optional[dict] = None) -> subprocess.Popen:
+        """Start ``cmd`` (output to ``log_path``) under a supervisor in a new process group; record its pid file."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "spin_train.children", *cmd], stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        (self.folder / f"{name}.json").write_text(
+            json.dumps({"pid": proc.pid, "pgid": proc.pid, "cmd": cmd, "started": time.time()}), encoding="utf-8")
+        return proc
+
+    def stop(self, name: str, proc: subprocess.Popen, grace_s: float = 60.0) -> None:
+        """Terminate ``proc``'s whole group (also when it already exited: its workers may not have)."""
+        terminate_group(proc.pid, grace_s)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL was sent to the group
+            proc.kill()
+            proc.wait()
+        (self.folder / f"{name}.json").unlink(missing_ok=True)
+
+    def run(self, name: str, cmd: list[str], log_path: Path, env: Optional[dict] = None) -> int:
+        """Start ``cmd``, wait for it, and stop its group; -> its exit status."""
+        proc = self.start(name, cmd, log_path, env)
+        try:
+            return proc.wait()
+        finally:
+            self.stop(name, proc)
+
+
+# -- the supervisor ------------------------------------------------------------------------------------------------
+
+def _group_members(pgid: int) -> list[int]:
+    """Pids in process group ``pgid`` (Linux /proc), this process excluded."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state, ppid, pgrp, ...
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members
+
+
+def _stop_members(grace_s: float = 30.0) -> None:
+    """SIGTERM every other process of our group, SIGKILL what is left after ``grace_s``."""
+    pgid = os.getpgrp()
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+        members = _group_members(pgid)
+        for pid in members:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + wait
+        while members and time.time() < deadline:
+            time.sleep(0.1)
+            members = _group_members(pgid)
+        if not members:
+            return
+
+
+def supervise(cmd: list[str]) -> int:
+    """Run ``cmd`` in our process group; stop the whole group when the child ends, when we get SIGTERM or
+    SIGINT, or when our parent (the run) dies."""
+    die_with_parent(signal.SIGTERM)
+    if os.getppid() == 1:  # the run died before the parent-death signal was armed
+        return 1
+    child = subprocess.Popen(cmd)
+
+    def stop(signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        _stop_members()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    status = child.wait()
+    _stop_members(grace_s=10.0)  # workers the child left behind
+    return status if status >= 0 else 128 - status
+
+
+if __name__ == "__main__":
+    sys.exit(supervise(sys.argv[1:]))

@@ -1,0 +1,170 @@
+"""No child outlives the run: SIGKILL the parent only, and nothing of the server or the DPO launch remains.
+
+Real processes killed for real: a shell with a background job, the project's vLLM stand-in
+(tests/fake_vllm.py: a proxy with a `transformers serve` child) and a real `accelerate launch` on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from json_handler import JSONHandler
+from spin_fixtures import ROOT, tiny_config, write_config
+from spin_train.children import Children, _group_members
+
+SPIN = [sys.executable, "-m", "spin_train.cli"]
+
+
+def gone_within(pgid: int, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if not _group_members(pgid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def wait_for(path: Path, seconds: float, proc: subprocess.Popen) -> None:
+    deadline = time.time() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.stderr.read()[-3000:] if proc.stderr else proc.returncode
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.2)
+
+
+def pgid_of(run_dir: Path, name: str) -> int:
+    return json.loads((run_dir / ".children" / f"{name}.json").read_text())["pgid"]
+
+
+PARENT = """
+import sys, time
+from pathlib import Path
+from spin_train.children import Children
+Children(Path(sys.argv[1])).start("job", ["sh", "-c", "sleep 300 & sleep 300"], Path(sys.argv[1]) / "job.log")
+print("started", flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_killed_parent_takes_its_childs_whole_group_along(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout.readline().strip() == "started"
+    pgid = pgid_of(tmp_path, "job")
+    assert len(_group_members(pgid)) == 4  # supervisor, sh and two sleeps
+    parent.kill()  # SIGKILL: no cleanup code of the parent runs
+    parent.wait()
+    assert gone_within(pgid, 10)
+
+
+def test_the_next_run_stops_what_an_earlier_one_left(tmp_path):
+    """Without a parent-death signal (another machine's kernel, a supervisor killed too): the pid file."""
+    leftover = subprocess.Popen(["sh", "-c", "sleep 300 & sleep 300"], start_new_session=True)
+    (tmp_path / ".children").mkdir()
+    (tmp_path / ".children" / "vllm.json").write_text(json.dumps({"pid": leftover.pid, "pgid": leftover.pid,
+                                                                  "cmd": ["sh"]}))
+    found = Children(tmp_path, log=lambda m: None).reap(grace_s=5)
+    leftover.wait()
+    assert found == ["vllm"] and not _group_members(leftover.pid)
+    assert not (tmp_path / ".children" / "vllm.json").exists()
+
+
+def _fake_vllm(tmp_path: Path) -> Path:
+    fake = tmp_path / "vllm"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests' / 'fake_vllm.py'} \"$@\"\n")
+    fake.chmod(0o755)
+    return fake
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _vllm_config(tmp_path, tiny_model, spin_dataset, port):
+    return write_config(tmp_path / "run.yaml", tiny_config(
+        tiny_model, spin_dataset,
+        generation={"backend": "vllm", "vllm_executable": str(_fake_vllm(tmp_path)), "vllm_port": port,
+                    "vllm_startup_timeout_s": 120, "batch_size": 2, "retries": 1, "timeout_s": 60, "temperature": 0.0},
+        curriculum={"examples_per_epoch": 6, "weights": [{"critical-thinking-ten-arguments": 1}]}))
+
+
+def _pairs_sha(run_dir: Path) -> str:
+    return json.loads((run_dir / "state.json").read_text())["epochs"]["1"]["pairs_sha256"]
+
+
+@pytest.mark.timeout(900)
+def test_sigkill_during_generation_leaves_no_server_and_the_rerun_ends_alike(tmp_path, tiny_model, spin_dataset):
+    port = _free_port()
+    config = _vllm_config(tmp_path, tiny_model, spin_dataset, port)
+    env = {**os.environ, "FAKE_VLLM_MARKER": str(tmp_path / "marker"), "FAKE_VLLM_NEVER_DIES": "1"}
+    straight = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "straight")],
+                              capture_output=True, text=True, env=env, timeout=600)
+    assert straight.returncode == 0, straight.stderr[-3000:]
+
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen(SPIN + ["run", str(config), "--run-dir", str(run_dir)], stderr=subprocess.PIPE, text=True,
+                            env={**env, "SPIN_TRAIN_STALL": "generate"})
+    wait_for(run_dir / ".stall-generate", 300, proc)
+    pgid = pgid_of(run_dir, "vllm")
+    assert len(_group_members(pgid)) >= 3  # supervisor, the proxy and its transformers serve child
+    proc.kill()
+    proc.wait()
+    assert gone_within(pgid, 15), [open(f"/proc/{p}/cmdline").read() for p in _group_members(pgid)]
+
+    rerun = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(run_dir)], capture_output=True, text=True,
+                           env=env, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert _pairs_sha(run_dir) == _pairs_sha(tmp_path / "straight")
+    assert not list((run_dir / ".children").glob("*.json"))  # every child stopped and its pid file removed
+
+
+class _Foreign(JSONHandler):
+    def do_GET(self):
+        self._reply({"status": "ok"} if self.path == "/health" else {"data": [{"id": "someone-elses-model"}]})
+
+
+@pytest.mark.timeout(300)
+def test_a_server_that_is_not_ours_is_refused(tmp_path, tiny_model, spin_dataset):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Foreign)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        config = _vllm_config(tmp_path, tiny_model, spin_dataset, server.server_port)
+        out = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "run")], capture_output=True,
+                             text=True, timeout=300, env={**os.environ, "FAKE_VLLM_MARKER": str(tmp_path / "m")})
+    finally:
+        server.shutdown()
+    assert out.returncode == 1 and f"port {server.server_port} already answers /health" in out.stderr
+    assert not (tmp_path / "m").exists()  # no server of ours was started against it
+
+
+@pytest.mark.timeout(900)
+def test_sigkill_during_an_accelerate_launch_leaves_no_worker(tmp_path, tiny_model, spin_dataset):
+    config = write_config(tmp_path / "run.yaml", tiny_config(
+        tiny_model, spin_dataset, dpo={"launcher": "accelerate"},
+        curriculum={"examples_per_epoch": 6, "weights": [{"critical-thinking-ten-arguments": 1}]}))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(SPIN + ["run", str(config), "--run-dir", str(run_dir)], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SPIN_TRAIN_STALL": "train"})
+    wait_for(run_dir / ".stall-train", 600, proc)  # written by the launched worker
+    pgid = pgid_of(run_dir, "dpo")
+    members = _group_members(pgid)
+    assert any("spin_train.launch" in open(f"/proc/{p}/cmdline").read().replace("\0", " ") for p in members)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert gone_within(pgid, 15)
+    rerun = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(run_dir)], capture_output=True, text=True,
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert json.loads((run_dir / "state.json").read_text())["epochs"]["1"]["phase"] == "trained"
