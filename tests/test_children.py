@@ -61,7 +61,10 @@ def test_a_killed_parent_takes_its_childs_whole_group_along(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert parent.stdout.readline().strip() == "started"
     pgid = pgid_of(tmp_path, "job")
-    assert len(_group_members(pgid)) == 4  # supervisor, sh and two sleeps
+    deadline = time.time() + 20
+    while len(_group_members(pgid)) < 4 and time.time() < deadline:  # supervisor, sh and two sleeps
+        time.sleep(0.1)
+    assert len(_group_members(pgid)) == 4
     parent.kill()  # SIGKILL: no cleanup code of the parent runs
     parent.wait()
     assert gone_within(pgid, 10)

@@ -108,3 +108,29 @@ def test_vllm_backend_restarts_a_server_that_dies_mid_phase(tiny_model, spin_dat
     assert all(len(c) == 3 for b in batches for c in b["candidates"].values())
     cmd = (tmp_path / "run" / "epoch-01" / "vllm.cmd").read_text()
     assert cmd.startswith(f"{fake} serve {tiny_model} --host 127.0.0.1 --port {port}") and "--max-model-len 2048" in cmd
+    # The dry-run prints exactly the command the run started.
+    dry = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "run"), "--dry-run"],
+                         capture_output=True, text=True, timeout=300)
+    planned = next(line for line in dry.stdout.splitlines() if line.strip().startswith("generate:"))
+    assert planned.strip().removeprefix("generate: ").split("  (k=")[0] == cmd.strip()
+
+
+def test_the_dry_run_prints_the_commands_of_the_gpu_recipe_as_they_will_run(tmp_path):
+    """On a CPU login node: the vLLM command with revision, chat template and remote code; no --cpu."""
+    import yaml
+
+    raw = yaml.safe_load((ROOT / "configs" / "argunaut-1-8b-spin.yaml").read_text())
+    raw["model"].update(revision="v1.2", chat_template="{{ messages }}", trust_remote_code=True)
+    config = tmp_path / "recipe.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    out = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "run"), "--dry-run"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    generate = [line for line in out.stdout.splitlines() if line.strip().startswith("generate:")]
+    assert len(generate) == 12
+    assert "--revision v1.2" in generate[0] and "--revision" not in generate[1]  # the base model's revision only
+    assert f"--chat-template {tmp_path / 'run' / 'epoch-01' / 'chat_template.jinja'}" in generate[0]
+    assert all("--trust-remote-code" in g and "--generation-config vllm" in g for g in generate)
+    train = [line for line in out.stdout.splitlines() if line.strip().startswith("train:")]
+    assert len(train) == 12 and not any("--cpu" in t for t in train)
+    assert f"--start {tmp_path / 'run' / 'epoch-01' / 'checkpoint'}" in train[1]

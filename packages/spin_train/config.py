@@ -111,6 +111,7 @@ class DPOSection:
     # Launching: "auto" runs in-process for one process and `accelerate launch` for more.
     launcher: Literal["auto", "inprocess", "accelerate"] = "auto"
     accelerate_config: Optional[str] = None  # e.g. configs/accelerate-zero3.yaml
+    cpu: bool = False  # accelerate's --cpu for the launched phase (it turns DeepSpeed off); never added unasked
     num_machines: int = 1
     machine_rank: int = 0
     main_process_ip: Optional[str] = None

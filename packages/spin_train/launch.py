@@ -20,7 +20,6 @@ from argdown_lbl.errors import ServerError
 
 from .children import Children, die_with_parent
 from .config import RunConfig
-from .models import cuda_available
 
 
 def use_accelerate(cfg: RunConfig) -> bool:
@@ -38,8 +37,8 @@ def launch_command(cfg: RunConfig, run_dir: Path, epoch: int, start: str) -> lis
     if d.num_machines > 1:
         cmd += ["--machine_rank", str(d.machine_rank), "--main_process_ip", str(d.main_process_ip),
                 "--main_process_port", str(d.main_process_port)]
-    if not cuda_available():
-        cmd.append("--cpu")
+    if d.cpu:
+        cmd.append("--cpu")  # only when asked: a dry-run on a CPU login node prints the GPU command
     return cmd + ["-m", "spin_train.launch", "--run-dir", str(run_dir), "--epoch", str(epoch), "--start", start]
 
 
