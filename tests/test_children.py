@@ -171,3 +171,47 @@ def test_sigkill_during_an_accelerate_launch_leaves_no_worker(tmp_path, tiny_mod
                            timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert json.loads((run_dir / "state.json").read_text())["epochs"]["1"]["phase"] == "trained"
+
+
+class _Served(JSONHandler):
+    """An external OpenAI-compatible server: it serves the model named in served.txt (what a reload wrote)."""
+
+    def do_GET(self):
+        self._reply({"data": [{"id": self.server.served.read_text()}]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        self.server.models.append(body["model"])
+        self._reply({"choices": [{"index": i, "message": {"role": "assistant", "content": f"line {i}"}}
+                                 for i in range(body["n"])]})
+
+
+@pytest.mark.timeout(900)
+def test_an_external_server_is_reloaded_with_each_epochs_checkpoint(tmp_path, tiny_model, spin_dataset):
+    served = tmp_path / "served.txt"
+    served.write_text(str(tiny_model))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Served)
+    server.served, server.models = served, []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/v1"
+    reload = ["sh", "-c", f"printf %s \"$1\" > {served}", "_", "{checkpoint}"]
+    try:
+        good = write_config(tmp_path / "good.yaml", tiny_config(
+            tiny_model, spin_dataset, spectrum={"top_percent": None},
+            generation={"backend": "openai", "url": url, "reload_command": reload}))
+        out = subprocess.run(SPIN + ["run", str(good), "--run-dir", str(tmp_path / "good")], capture_output=True,
+                             text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        first = str(tmp_path / "good" / "epoch-01" / "checkpoint")
+        assert set(server.models) == {str(tiny_model), first}  # epoch 2 asked for its own start checkpoint
+        assert served.read_text() == first
+
+        served.write_text(str(tiny_model))  # a reload command that loads nothing: refused, not a stale policy
+        stale = write_config(tmp_path / "stale.yaml", tiny_config(
+            tiny_model, spin_dataset, spectrum={"top_percent": None},
+            generation={"backend": "openai", "url": url, "reload_command": ["true"]}))
+        out = subprocess.run(SPIN + ["run", str(stale), "--run-dir", str(tmp_path / "stale")], capture_output=True,
+                             text=True, timeout=600)
+        assert out.returncode == 1 and f"does not serve {tmp_path / 'stale' / 'epoch-01' / 'checkpoint'}" in out.stderr
+    finally:
+        server.shutdown()

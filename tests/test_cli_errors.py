@@ -134,7 +134,8 @@ def test_run_with_unreachable_server(bad, spin_dataset):
     """The openai backend checks its server before the first batch: one line naming the URL."""
     port = closed_port()
     cfg = tiny_config("org/model", spin_dataset, spectrum={"top_percent": None},
-                      generation={"backend": "openai", "url": f"http://127.0.0.1:{port}/v1"})
+                      generation={"backend": "openai", "url": f"http://127.0.0.1:{port}/v1",
+                                  "reload_command": ["true"]})
     out = run(SPIN, "run", write_config(bad / "openai.yaml", cfg), "--run-dir", bad / "openai-run")
     check(out, 1, f"http://127.0.0.1:{port}/v1/models: cannot reach the server")
 

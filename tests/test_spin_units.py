@@ -25,6 +25,7 @@ def base(**over):
     (lambda c: c["curriculum"]["weights"].__setitem__(1, {"critical-thinking-ten-arguments": 0}), "every weight is 0"),
     (lambda c: c["dpo"].update(effective_batch_size=64), "dpo.effective_batch_size: 64 != per_device_batch_size"),
     (lambda c: c["generation"].update(backend="openai"), "generation.url: required"),
+    (lambda c: c["generation"].update(backend="openai", url="http://h/v1"), "generation.reload_command: required"),
     (lambda c: c.update(modle={}), "modle: unknown key"),
     (lambda c: c["spectrum"].update(top_percent=150), "spectrum.top_percent"),
     (lambda c: c["spectrum"].update(unfrozen_parameters_file="u.yaml"), "not both"),

@@ -203,7 +203,7 @@ def test_openai_backend_pins_every_sampling_setting_and_spaces_seeds():
     def answer(body):  # a server that returns one choice at a time, the last one cut by max_tokens
         return [("x", None, "length" if body["n"] == 1 else "stop")]
 
-    with ReplayServer(answer, max_choices=1) as server:
+    with ReplayServer(answer, model_id="m", max_choices=1) as server:
         g = GenerationConfig(backend="openai", url=server.url, k=5, temperature=0.7, top_p=0.95, top_k=40,
                              min_p=0.05, repetition_penalty=1.1, max_tokens=8, concurrency=1)
         backend = OpenAIBackend(g.url, "m", g, vllm=True)
@@ -336,3 +336,56 @@ def test_an_epoch_without_pairs_moves_on(spin_dataset, tmp_path, monkeypatch):
         assert info["phase"] == "trained" and info["skipped"] == "no pairs" and info["counts"]["pairs"] == 0
         assert info["checkpoint"] == str(tmp_path / "model")
     assert not (loop.run.root / "epoch-01" / "checkpoint").exists()
+
+
+# -- client errors: a 4xx is the prompt's failure, not the server's (issue: spin-train on real GPUs, item 7) -------
+
+def test_a_prompt_the_server_refuses_gets_no_candidates_and_nothing_restarts():
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from json_handler import JSONHandler
+    from spin_train.config import GenerationConfig
+    from spin_train.generation import OpenAIBackend
+
+    class Handler(JSONHandler):
+        def do_GET(self):
+            self._reply({"data": [{"id": "m"}]})
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.server.posts += 1
+            if "LONG" in body["messages"][-1]["content"]:
+                return self._reply({"error": {"message": "maximum context length is 64 tokens"}}, 400)
+            self._reply({"choices": [{"index": i, "message": {"role": "assistant", "content": "x"}}
+                                     for i in range(body["n"])]})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.posts = 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        g = GenerationConfig(backend="openai", url=f"http://127.0.0.1:{server.server_port}/v1", k=2, retries=3)
+        backend = OpenAIBackend(g.url, "m", g)
+        out = backend.generate([[_m("user", "short")], [_m("user", "LONG " * 50)]], seed=0)
+        backend.close()
+    finally:
+        server.shutdown()
+    assert [len(c) for c in out] == [2, 0] and server.posts == 2  # the 400 was not retried
+    assert "HTTP 400: maximum context length is 64 tokens" in backend.rejected[0]
+    items = [line_item("[C]: c.\n", "  + <B>: b."), dict(line_item("[C]: c.\n", "  + <B>: b."), id="q2")]
+    pairs, stats = build_pairs(items, {"q": ["x", "y"], "q2": []}, "exact", seed=0, epoch=1)
+    assert stats["no_candidates"] == 1 and stats["questions"] == 2
+
+
+def test_prompts_that_cannot_fit_the_context_are_counted_and_not_generated(tiny_model):
+    from spin_train.config import GenerationConfig, ModelConfig
+    from spin_train.generation import context_length, too_long
+    from spin_train.models import load_tokenizer
+
+    vllm = GenerationConfig(backend="vllm", vllm_args=["--tensor-parallel-size", "2", "--max-model-len", "64"])
+    assert context_length(vllm, str(tiny_model)) == 64
+    assert context_length(GenerationConfig(backend="local"), str(tiny_model)) == 4096  # the checkpoint's
+    assert context_length(GenerationConfig(backend="openai", url="http://x/v1"), str(tiny_model)) is None
+    tok = load_tokenizer(str(tiny_model), ModelConfig(path=str(tiny_model)))
+    items = [{"id": "short", "prompt": [_m("user", "hi")]}, {"id": "long", "prompt": [_m("user", "word " * 200)]}]
+    assert too_long(items, tok, limit=64, max_tokens=8) == {"long"}

@@ -83,10 +83,11 @@ class ChatClient:
             self.check()
         return self.endpoint.model
 
-    def check(self) -> str:
+    def check(self, require_listed: bool = False) -> str:
         """Reach the server once before any work; -> the model (the first listed when none was given).
 
-        An unreachable server, or one that lists no model when none was given, is a ``UserError`` naming the URL.
+        An unreachable server, or one that lists no model when none was given, is a ``UserError`` naming the URL;
+        with ``require_listed``, so is a server that lists models but not the given one (it would answer another).
         """
         import httpx
 
@@ -104,6 +105,13 @@ class ChatClient:
             if not ids:
                 raise UserError(f"{url}: the server lists no model; name it as URL#MODEL")
             self.endpoint.model = ids[0]
+        elif require_listed:
+            try:
+                ids = [m["id"] for m in response.json()["data"]]
+            except (ValueError, KeyError, TypeError):
+                ids = []
+            if ids and self.endpoint.model not in ids:  # servers that load on demand list nothing (transformers serve)
+                raise UserError(f"{url}: the server does not serve {self.endpoint.model} (it lists {ids[:5]})")
         return self.endpoint.model
 
     # -- cache ------------------------------------------------------------------
@@ -161,8 +169,9 @@ class ChatClient:
             except (httpx.TransportError, httpx.HTTPStatusError, ValueError) as exc:
                 last = exc
                 if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code < 500 \
-                        and exc.response.status_code != 429:
-                    break  # a client error will not go away
+                        and exc.response.status_code != 429:  # a client error will not go away: this request's fault
+                    raise RequestRejected(f"{self.endpoint}: HTTP {exc.response.status_code}: "
+                                          f"{_error_message(exc.response)}") from None
                 with self._lock:
                     self.stats["retries"] += 1
                 time.sleep(self.backoff_s * 2 ** attempt)
@@ -190,6 +199,19 @@ class ChatClient:
             out.extend(_choice(c) for c in data["choices"])
             round_ += 1
         return out[:n]
+
+
+class RequestRejected(ServerError):
+    """The server refused this request (a 4xx other than 429: a prompt longer than the context, a bad
+    parameter); the server itself is fine, so callers skip the request rather than restart anything."""
+
+
+def _error_message(response) -> str:
+    try:
+        error = response.json().get("error")
+        return str(error.get("message", error) if isinstance(error, dict) else error or response.text)[:300]
+    except (ValueError, AttributeError):
+        return response.text[:300]
 
 
 def unusable(data) -> Optional[str]:

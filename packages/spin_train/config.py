@@ -73,6 +73,9 @@ class GenerationConfig:
     seed: int = 0
     batch_size: int = 8  # prompts per local generate() call / per request wave
     url: Optional[str] = None  # openai backend: base URL of an OpenAI-compatible server (…/v1)
+    # openai backend, epochs after the first: a command that makes the server serve {checkpoint} (the epoch's
+    # start checkpoint, also the model name sent), e.g. ["bash", "reload.sh", "{checkpoint}"]
+    reload_command: Optional[list[str]] = None
     concurrency: int = 8
     timeout_s: float = 120.0
     retries: int = 3
@@ -261,6 +264,10 @@ def _check(cfg: RunConfig) -> None:
                           "repetition_penalty > 0")
     if g.backend == "openai" and not g.url:
         raise ConfigError("generation.url: required for backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
+    if g.backend == "openai" and cfg.curriculum.epochs > 1 and not g.reload_command:
+        raise ConfigError("generation.reload_command: required for backend 'openai' with more than one epoch: each "
+                          "epoch must generate from its start checkpoint, which the external server has to load "
+                          "(or use backend 'vllm', which starts a server per epoch)")
     d = cfg.dpo
     product = d.per_device_batch_size * d.gradient_accumulation_steps * d.num_processes * d.num_machines
     if product != d.effective_batch_size:

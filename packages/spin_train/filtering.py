@@ -97,9 +97,12 @@ def build_pairs(items: list[dict], candidates: dict[str, list[str]], rule: str, 
     """
     truncated = truncated or {}
     pairs, l_hist = [], Counter()
-    dropped_filter = dropped_no_rejected = dropped_only_truncated = 0
+    dropped_filter = dropped_no_rejected = dropped_only_truncated = no_candidates = 0
     for item in items:
-        cands = candidates[item["id"]]
+        cands = candidates.get(item["id"]) or []
+        if not cands:  # too long for the context, or refused by the server: not generated
+            no_candidates += 1
+            continue
         cut = truncated.get(item["id"]) or [False] * len(cands)
         is_gold = matcher(rule, item)
         matches = [is_gold(c) for c in cands]
@@ -120,6 +123,7 @@ def build_pairs(items: list[dict], candidates: dict[str, list[str]], rule: str, 
                       "rejected": [{"role": "assistant", "content": rejected}], "source": item["source"]})
     stats = {"questions": len(items), "kept": len(pairs), "dropped_by_filter": dropped_filter,
              "dropped_no_rejected": dropped_no_rejected, "dropped_only_truncated": dropped_only_truncated,
+             "no_candidates": no_candidates,
              "truncated_candidates": sum(sum(v) for v in truncated.values()),
              "l_histogram": {str(k): v for k, v in sorted(l_hist.items())}}
     return pairs, stats

@@ -30,6 +30,28 @@ from .children import Children
 from .config import GenerationConfig, ModelConfig
 
 
+def context_length(cfg: GenerationConfig, checkpoint: str) -> Optional[int]:
+    """The context the generator has: vLLM's --max-model-len, else the checkpoint's max_position_embeddings
+    (local folder); None when unknown (an external server: it answers 4xx to what does not fit)."""
+    import json
+
+    args = cfg.vllm_args if cfg.backend == "vllm" else []
+    for i, arg in enumerate(args):
+        if arg == "--max-model-len" and i + 1 < len(args):
+            return int(args[i + 1])
+        if arg.startswith("--max-model-len="):
+            return int(arg.split("=", 1)[1])
+    config = Path(checkpoint) / "config.json"
+    if cfg.backend != "openai" and config.is_file():
+        return json.loads(config.read_text(encoding="utf-8")).get("max_position_embeddings")
+    return None
+
+
+def too_long(items: list[dict], tokenizer, limit: int, max_tokens: int) -> set[str]:
+    """Ids of the prompts whose tokens plus max_tokens exceed the context (the server would refuse them)."""
+    return {it["id"] for it in items if len(render_prompt_ids(tokenizer, it["prompt"])) + max_tokens > limit}
+
+
 def render_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
     """Token ids of a chat prompt followed by the assistant turn's opening (as DPOTrainer tokenizes it)."""
     out = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
@@ -114,14 +136,23 @@ class OpenAIBackend:
         from argdown_lbl.chat_client import ChatClient, Endpoint
 
         self.cfg, self.vllm = cfg, vllm
+        self.rejected: list[str] = []  # why the server refused prompts (they get no candidates)
         self.client = ChatClient(Endpoint(url.rstrip("/"), model), timeout_s=cfg.timeout_s, retries=cfg.retries,
                                  api_key=api_key)
-        self.client.check()  # an unreachable server: one error naming the URL, before any batch
+        # An unreachable server, or one serving another model (a stale policy is not SPIN): one error, before any batch
+        self.client.check(require_listed=True)
 
     def _candidates(self, messages: list[dict], seed: int) -> list[Sample]:
+        """k samples; none when the server rejects the prompt (4xx): a failure of that prompt, not of the server."""
+        from argdown_lbl.chat_client import RequestRejected
+
         g = self.cfg
-        choices = self.client.complete(messages, n=g.k, max_tokens=g.max_tokens, temperature=g.temperature,
-                                       top_p=g.top_p, seed=seed, extra=sampling_extras(g, self.vllm))
+        try:
+            choices = self.client.complete(messages, n=g.k, max_tokens=g.max_tokens, temperature=g.temperature,
+                                           top_p=g.top_p, seed=seed, extra=sampling_extras(g, self.vllm))
+        except RequestRejected as exc:
+            self.rejected.append(str(exc))
+            return []
         return [Sample(c.text.rstrip(), c.finish_reason) for c in choices]
 
     def generate(self, prompts: list[list[dict]], seed: int) -> list[list[Sample]]:

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 import yaml
 
-from argdown_lbl.errors import UserError
+from argdown_lbl.errors import ServerError, UserError
 
 from . import filtering
 from .children import Children
@@ -258,6 +258,8 @@ class Loop:
         path = edir / "candidates.jsonl"
         done = _complete_batches(path)
         g = self.cfg.generation
+        skipped = self.too_long(epoch, items)
+        items = [it for it in items if it["id"] not in skipped]
         batches = [items[i:i + g.batch_size] for i in range(0, len(items), g.batch_size)]
         if done == len(batches):
             return
@@ -276,6 +278,23 @@ class Loop:
                 os.fsync(fh.fileno())
                 self.log(f"  batch {b + 1}/{len(batches)}")
                 stall("generate", self.run.root)
+            for why in getattr(backend, "rejected", []):
+                self.log(f"  a prompt was refused by the server and gets no candidates: {why}")
+
+    def too_long(self, epoch: int, items: list[dict]) -> set[str]:
+        """Prompts that cannot fit the generator's context with max_tokens: counted, logged and not generated."""
+        from .generation import context_length, too_long
+        from .models import load_tokenizer
+
+        checkpoint = self.checkpoint_before(epoch)
+        limit = context_length(self.cfg.generation, checkpoint)
+        if not limit:
+            return set()
+        skipped = too_long(items, load_tokenizer(checkpoint, self.cfg.model), limit, self.cfg.generation.max_tokens)
+        if skipped:
+            self.log(f"epoch {epoch}: {len(skipped)} of {len(items)} prompts do not fit the context of {limit} "
+                     f"tokens with max_tokens {self.cfg.generation.max_tokens}; they are not generated")
+        return skipped
 
     def _generate_batch(self, backend_cm, backend, prompts: list, seed: int) -> list:
         """One batch; a server we started that dies is restarted and the batch retried (finished batches stay)."""
@@ -391,6 +410,18 @@ class _Closing:
             self.server.__exit__(*exc)
 
 
+def reload_server(command: list[str], checkpoint: str, log_path: Path) -> None:
+    """Run the user's reload command for ``checkpoint`` ({checkpoint} substituted); a failure stops the run."""
+    import subprocess
+
+    cmd = [part.replace("{checkpoint}", checkpoint) for part in command]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    if status != 0:
+        raise ServerError(f"generation.reload_command exited with {status} for {checkpoint}; see {log_path}")
+
+
 def default_backend(cfg: RunConfig, checkpoint: str, edir: Path):
     from .generation import CHAT_TEMPLATE, LocalBackend, OpenAIBackend, VLLMServer, vllm_model_args
 
@@ -398,6 +429,8 @@ def default_backend(cfg: RunConfig, checkpoint: str, edir: Path):
     if g.backend == "local":
         return _Closing(LocalBackend(checkpoint, g, cfg.model))
     if g.backend == "openai":
+        if checkpoint != cfg.model.path:  # epochs after the first: the user's command loads the new policy
+            reload_server(g.reload_command, checkpoint, edir / "reload.log")
         return _Closing(OpenAIBackend(g.url, checkpoint, g, os.environ.get("OPENAI_API_KEY")))
     extra = vllm_model_args(cfg.model, checkpoint, edir)
     if cfg.model.chat_template:
