@@ -173,3 +173,34 @@ def test_model_config_chat_template_overrides_the_tokenizers(tiny_model):
     assert tok.chat_template == template
     ids = render_prompt_ids(tok, [{"role": "user", "content": "hi"}])
     assert tok.decode(ids) == "[user]hi[assistant]"
+
+
+def test_devices_resolve_to_cuda_when_present_and_a_missing_gpu_is_a_clear_error(monkeypatch):
+    import torch
+
+    from argdown_lbl.errors import UserError
+    from spin_train.models import resolve_device
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu") and resolve_device("cpu") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(UserError, match="CUDA is not available"):
+        resolve_device("cuda:0")
+    with pytest.raises(UserError, match="expected auto, cpu, cuda or cuda:N"):
+        resolve_device("gpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device("auto") == "cuda"
+    with pytest.raises(C.ConfigError, match="generation.device: expected auto, cpu, cuda or cuda:N"):
+        C.from_dict(base(generation={"device": "gpu"}))
+
+
+def test_the_local_backend_and_the_scan_run_where_they_are_told(tiny_model):
+    from spin_train import spectrum
+    from spin_train.config import GenerationConfig, ModelConfig
+    from spin_train.generation import LocalBackend
+    from spin_train.models import load_model
+
+    backend = LocalBackend(str(tiny_model), GenerationConfig(k=2, max_tokens=3, device="cpu"),
+                           ModelConfig(path=str(tiny_model)))
+    assert backend.model.device.type == "cpu" and len(backend.generate([[{"role": "user", "content": "x"}]], 0)[0]) == 2
+    model = load_model(str(tiny_model), ModelConfig(path=str(tiny_model)))
+    assert spectrum.scan(model, device="cpu") == spectrum.scan(model)

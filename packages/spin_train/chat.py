@@ -40,14 +40,14 @@ def argdown_report(answer: str) -> list[str]:
 
 
 def chat(model_path: str, model_cfg, max_new_tokens: int = 256, temperature: float = 0.7,
-         stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+         stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout, device: str = "auto") -> None:
     import torch
     from transformers import TextIteratorStreamer
 
     from .generation import render_prompt_ids
     from .models import load_model, load_tokenizer
 
-    tok, model = load_tokenizer(model_path, model_cfg), load_model(model_path, model_cfg)
+    tok, model = load_tokenizer(model_path, model_cfg), load_model(model_path, model_cfg, device=device)
     model.eval()
     messages: list[dict] = []
     stdout.write(f"Chatting with {model_path}. /reset starts over, /exit quits.\n")
@@ -63,7 +63,7 @@ def chat(model_path: str, model_cfg, max_new_tokens: int = 256, temperature: flo
             stdout.write("(conversation reset)\n")
             continue
         messages.append({"role": "user", "content": line.rstrip("\n")})
-        ids = torch.tensor([render_prompt_ids(tok, messages)])
+        ids = torch.tensor([render_prompt_ids(tok, messages)], device=model.device)
         streamer = TextIteratorStreamer(tok, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
                       max_new_tokens=max_new_tokens, do_sample=temperature > 0,

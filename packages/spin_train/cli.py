@@ -85,7 +85,8 @@ def status_command(run_dir, as_json):
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow the checkpoint's own code (off by default).")
-def eval_command(model, dataset, configs, k, max_prompts, max_tokens, seed, out, trust_remote_code):
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N.")
+def eval_command(model, dataset, configs, k, max_prompts, max_tokens, seed, out, trust_remote_code, device):
     """Next-line match and Argdown Bench (pass@1, pass@k, graph similarity, isomorphic) of a checkpoint."""
     from .paths import DATASET_HINT, MODEL_HINT, require
 
@@ -94,9 +95,10 @@ def eval_command(model, dataset, configs, k, max_prompts, max_tokens, seed, out,
     _quiet_libraries()
     from .config import ModelConfig
     from .evaluate import evaluate, table
+    from .models import resolve_device
 
     result = evaluate(model, dataset, list(configs) or None, k, max_prompts, max_tokens, seed,
-                      ModelConfig(path=model, trust_remote_code=trust_remote_code))
+                      ModelConfig(path=model, trust_remote_code=trust_remote_code), resolve_device(device))
     click.echo(table(result))
     if out:
         out.write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -115,7 +117,9 @@ def spectrum_group():
               show_default=True, help="The upstream-format YAML; the SNRs go to OUT with .snr.json.")
 @click.option("--include-embeddings", is_flag=True, help="Rank embed_tokens and lm_head too.")
 @click.option("--trust-remote-code", is_flag=True)
-def spectrum_scan_command(model, top_percent, out, include_embeddings, trust_remote_code):
+@click.option("--device", default="auto", show_default=True, help="Where the SVDs run: auto (CUDA when present), cpu, "
+              "cuda or cuda:N (an 8B model takes about an hour on CPU).")
+def spectrum_scan_command(model, top_percent, out, include_embeddings, trust_remote_code, device):
     """Scan MODEL's weight matrices (fp32 singular values, Marchenko-Pastur threshold) and write the top ones."""
     from .paths import MODEL_HINT, require
 
@@ -123,10 +127,11 @@ def spectrum_scan_command(model, top_percent, out, include_embeddings, trust_rem
     _quiet_libraries()
     from . import spectrum
     from .config import ModelConfig
-    from .models import load_model
+    from .models import load_model, resolve_device
 
+    device = resolve_device(device)
     weights = load_model(model, ModelConfig(path=model, trust_remote_code=trust_remote_code))
-    snrs = spectrum.scan(weights, include_embeddings)
+    snrs = spectrum.scan(weights, include_embeddings, device)
     names = spectrum.top(snrs, top_percent / 100)
     spectrum.write_yaml(names, out)
     snr_path = out.with_suffix(".snr.json")
@@ -151,7 +156,8 @@ def report_command(run_dir):
 @click.option("--max-new-tokens", default=256, show_default=True)
 @click.option("--temperature", default=0.7, show_default=True)
 @click.option("--trust-remote-code", is_flag=True, help="Allow the checkpoint's own code (off by default).")
-def chat_command(checkpoint, max_new_tokens, temperature, trust_remote_code):
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N.")
+def chat_command(checkpoint, max_new_tokens, temperature, trust_remote_code, device):
     """Chat with CHECKPOINT in the terminal; Argdown in answers is parsed and checked."""
     from .paths import MODEL_HINT, require
 
@@ -160,7 +166,10 @@ def chat_command(checkpoint, max_new_tokens, temperature, trust_remote_code):
     from .chat import chat
     from .config import ModelConfig
 
-    chat(checkpoint, ModelConfig(path=checkpoint, trust_remote_code=trust_remote_code), max_new_tokens, temperature)
+    from .models import resolve_device
+
+    chat(checkpoint, ModelConfig(path=checkpoint, trust_remote_code=trust_remote_code), max_new_tokens, temperature,
+         device=resolve_device(device))
 
 
 @main.command("init-tiny")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,7 @@ class GenerationConfig:
     max_tokens: int = 128
     seed: int = 0
     batch_size: int = 8  # prompts per local generate() call / per request wave
+    device: str = "auto"  # local backend: auto (CUDA when present), cpu, cuda, cuda:N
     url: Optional[str] = None  # openai backend: base URL of an OpenAI-compatible server (…/v1)
     # openai backend, epochs after the first: a command that makes the server serve {checkpoint} (the epoch's
     # start checkpoint, also the model name sent), e.g. ["bash", "reload.sh", "{checkpoint}"]
@@ -259,6 +261,8 @@ def _check(cfg: RunConfig) -> None:
     g = cfg.generation
     if g.k < 1 or g.temperature < 0 or g.max_tokens < 1 or g.batch_size < 1:
         raise ConfigError("generation: k, max_tokens, batch_size must be >= 1 and temperature >= 0")
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", g.device):
+        raise ConfigError(f"generation.device: expected auto, cpu, cuda or cuda:N, got {g.device!r}")
     if g.top_k < 0 or not 0 <= g.min_p < 1 or not 0 < g.top_p <= 1 or g.repetition_penalty <= 0:
         raise ConfigError("generation: expected top_k >= 0 (0: off), 0 <= min_p < 1, 0 < top_p <= 1, "
                           "repetition_penalty > 0")

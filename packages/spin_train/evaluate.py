@@ -131,7 +131,7 @@ def bench(sample: Callable[[list[list[dict]]], list[list[str]]], items: list[Ben
 
 
 def evaluate(model_path: str, dataset: str, configs: Optional[list[str]], k: int = 5, max_prompts: int = 64,
-             max_tokens: int = 256, seed: int = 0, model_cfg=None) -> dict:
+             max_tokens: int = 256, seed: int = 0, model_cfg=None, device: str = "auto") -> dict:
     """Both evaluations on the test split of the given line-by-line configs."""
     import random
 
@@ -155,7 +155,8 @@ def evaluate(model_path: str, dataset: str, configs: Optional[list[str]], k: int
     rng.shuffle(line_rows)
     items = bench_items(rows)
     rng.shuffle(items)
-    backend = LocalBackend(model_path, GenerationConfig(k=k, temperature=0.7, max_tokens=max_tokens), model_cfg)
+    backend = LocalBackend(model_path, GenerationConfig(k=k, temperature=0.7, max_tokens=max_tokens, device=device),
+                           model_cfg)
     greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=64)
     result = {
         "model": model_path, "dataset": dataset, "configs": names,

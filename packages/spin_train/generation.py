@@ -90,7 +90,7 @@ class LocalBackend:
 
         self.cfg = cfg
         self.tokenizer = load_tokenizer(model_path, model_cfg)
-        self.model = load_model(model_path, model_cfg)
+        self.model = load_model(model_path, model_cfg, device=cfg.device)
         self.model.eval()
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None \
             else self.tokenizer.eos_token_id
@@ -104,8 +104,9 @@ class LocalBackend:
         torch.manual_seed(seed)
         ids = [render_prompt_ids(self.tokenizer, p) for p in prompts]
         width = max(len(x) for x in ids)
-        input_ids = torch.tensor([[self.pad_id] * (width - len(x)) + x for x in ids])  # left padding
-        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids])
+        device = self.model.device
+        input_ids = torch.tensor([[self.pad_id] * (width - len(x)) + x for x in ids], device=device)  # left padding
+        attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=device)
         sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k, "min_p": cfg.min_p or None}
         with torch.no_grad():
             out = self.model.generate(
@@ -115,7 +116,7 @@ class LocalBackend:
                 eos_token_id=self.tokenizer.eos_token_id,
             )
         new = out[:, width:]
-        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        texts = self.tokenizer.batch_decode(new.cpu(), skip_special_tokens=True)
         # No end-of-sequence token among the new ones: generation stopped at max_new_tokens.
         ended = (new == self.tokenizer.eos_token_id).any(dim=1).tolist()
         samples = [Sample(t.rstrip(), "stop" if e else "length") for t, e in zip(texts, ended)]

@@ -20,6 +20,21 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def resolve_device(device: str = "auto") -> str:
+    """``auto``: CUDA when present, else CPU; an explicit device must exist (``cuda`` without a GPU is an error)."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if cuda_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise UserError(f"device {device!r}: {exc} (expected auto, cpu, cuda or cuda:N)") from None
+    if parsed.type == "cuda" and not cuda_available():
+        raise UserError(f"device {device!r}: CUDA is not available on this machine (use auto or cpu)")
+    return device
+
+
 def _kwargs(path: str, cfg: ModelConfig) -> dict:
     kwargs = {"trust_remote_code": cfg.trust_remote_code}
     if cfg.revision and path == cfg.path:
@@ -42,12 +57,14 @@ def load_tokenizer(path: str, cfg: ModelConfig):
     return tok
 
 
-def load_model(path: str, cfg: ModelConfig):
+def load_model(path: str, cfg: ModelConfig, device: str | None = None):
+    """The causal LM at ``path``; on ``device`` when given (training leaves placement to the Trainer)."""
     import torch
     from transformers import AutoModelForCausalLM
 
     require(path, "model", MODEL_HINT)
     try:
-        return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype), **_kwargs(path, cfg))
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype), **_kwargs(path, cfg))
     except OSError as exc:
         raise load_failure(path, "model", exc) from None
+    return model.to(resolve_device(device)) if device else model

@@ -175,7 +175,7 @@ class Loop:
         checkpoint = self.checkpoint_before(epoch + 1)
         t = time.time()
         result = evaluate(checkpoint, e.dataset, e.configs or None, e.k, e.max_prompts, e.max_tokens, e.seed,
-                          self.cfg.model)
+                          self.cfg.model, self.cfg.generation.device)
         result["epoch"] = epoch
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, result)
@@ -196,10 +196,10 @@ class Loop:
             return spectrum.read_yaml(Path(sp.unfrozen_parameters_file))
         path = self.run.root / "unfrozen_parameters.yaml"
         if not path.exists():
-            from .models import load_model
+            from .models import load_model, resolve_device
 
             model = load_model(self.cfg.model.path, self.cfg.model)
-            snrs = spectrum.scan(model, sp.include_embeddings)
+            snrs = spectrum.scan(model, sp.include_embeddings, resolve_device("auto"))  # SVDs on the GPU if any
             names = spectrum.top(snrs, sp.top_percent / 100)
             spectrum.write_yaml(names, path)
             spectrum.write_snr_json(snrs, self.run.root / "snr.json")

@@ -19,10 +19,10 @@ from argdown_lbl.errors import UserError, read_text
 from argdown_lbl.yamlfile import load_yaml
 
 
-def snr(weight) -> float:
+def snr(weight, device: str = "cpu") -> float:
     import torch
 
-    s = torch.linalg.svdvals(weight.detach().float())
+    s = torch.linalg.svdvals(weight.detach().to(device=device, dtype=torch.float32))
     q75, q25 = torch.quantile(s, 0.75), torch.quantile(s, 0.25)
     sigma = (q75 - q25) / 1.349
     n, m = weight.shape
@@ -39,15 +39,16 @@ def module_type(name: str) -> str:
     return ".".join(p for p in parts[:-1] if not p.isdigit() and p not in ("model", "layers"))
 
 
-def scan(model, include_embeddings: bool = False) -> dict[str, float]:
-    """SNR of every 2-D weight matrix (fp32 singular values); embeddings and lm_head only on request."""
+def scan(model, include_embeddings: bool = False, device: str = "cpu") -> dict[str, float]:
+    """SNR of every 2-D weight matrix (fp32 singular values, computed on ``device``: an 8B scan takes about an
+    hour on CPU); embeddings and lm_head only on request."""
     out = {}
     for name, param in model.named_parameters():
         if param.ndim != 2:
             continue
         if not include_embeddings and ("embed" in name or "lm_head" in name):
             continue
-        out[name] = snr(param)
+        out[name] = snr(param, device)
     return out
 
 
