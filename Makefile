@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	# newest CUDA build (several GB); 2.13.0 is the CPU build this machine serves.
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[train,dev]'
+	# DeepSpeed for the ZeRO-3 test of the DPO phase on CPU: pure Python, no compiled ops.
+	DS_BUILD_OPS=0 $(PIP) install -q 'deepspeed==0.19.*'
 	touch $(STAMP)
 
 # The reference Argdown CLI for the live differential tests (skipped without node).

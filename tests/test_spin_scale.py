@@ -48,8 +48,8 @@ def test_multi_node_launch_command():
     cmd = launch_command(cfg, Path("/runs/x"), 3, "/runs/x/epoch-02/checkpoint")
     assert use_accelerate(cfg)
     joined = " ".join(cmd)
-    assert "--config_file configs/accelerate-zero3.yaml --num_processes 16 --num_machines 2 --machine_rank 1 " \
-           "--main_process_ip 10.0.0.1 --main_process_port 29500" in joined
+    assert "--config_file configs/accelerate-zero3.yaml --num_processes 16 --num_machines 2 --mixed_precision no " \
+           "--machine_rank 1 --main_process_ip 10.0.0.1 --main_process_port 29500" in joined
     assert joined.endswith("-m spin_train.launch --run-dir /runs/x --epoch 3 --start /runs/x/epoch-02/checkpoint")
 
 

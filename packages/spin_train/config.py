@@ -112,9 +112,10 @@ class DPOSection:
     gradient_checkpointing: bool = False
     bf16: bool = False
     precompute_ref_log_probs: bool = True  # reference log-probs once, before training: no second model copy
-    deepspeed: Optional[str] = None  # a DeepSpeed JSON config, for in-process runs
-    # Launching: "auto" runs in-process for one process and `accelerate launch` for more.
-    launcher: Literal["auto", "inprocess", "accelerate"] = "auto"
+    deepspeed: Optional[str] = None  # a DeepSpeed JSON config, for runs launched without accelerate
+    # The DPO phase always runs in child processes: "python" (`python -m spin_train.launch`, one process),
+    # "accelerate" (`accelerate launch`), "auto": accelerate for more than one process, else python.
+    launcher: Literal["auto", "python", "accelerate"] = "auto"
     accelerate_config: Optional[str] = None  # e.g. configs/accelerate-zero3.yaml
     cpu: bool = False  # accelerate's --cpu for the launched phase (it turns DeepSpeed off); never added unasked
     num_machines: int = 1

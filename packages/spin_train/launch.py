@@ -1,10 +1,11 @@
-"""The DPO phase in its own processes: ``accelerate launch`` for multi-GPU and multi-node runs.
+"""The DPO phase, always in child processes: ``python -m spin_train.launch`` or ``accelerate launch``.
 
-``Loop.train`` calls ``run_dpo``; with one process it trains in-process, with
-more it runs ``accelerate launch [--config_file ZERO3] ... -m spin_train.launch
---run-dir DIR --epoch N`` and waits. Each launched process reads the resolved
-config, the epoch's pairs and the Spectrum list from the run dir, so nothing
-but two arguments crosses the process boundary.
+``Loop.train`` calls ``run_dpo``, which runs ``python -m spin_train.launch --run-dir DIR --epoch N
+--start CKPT`` (one process) or ``accelerate launch [--config_file ZERO3] ... -m spin_train.launch ...``
+(several processes, DeepSpeed, or ``dpo.launcher: accelerate``) under the run's child supervisor, and
+waits. In a child, the GPU memory of training is freed when it exits, so the next epoch's vLLM can
+start, and the run's own process never initialises CUDA for training. Each launched process reads the
+resolved config, the epoch's pairs and the Spectrum list from the run dir.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from argdown_lbl.errors import ServerError
 
 from .children import Children, die_with_parent
 from .config import RunConfig
+from .models import cuda_available
 
 
 def use_accelerate(cfg: RunConfig) -> bool:
@@ -29,29 +31,34 @@ def use_accelerate(cfg: RunConfig) -> bool:
 
 def launch_command(cfg: RunConfig, run_dir: Path, epoch: int, start: str) -> list[str]:
     d = cfg.dpo
+    phase = ["-m", "spin_train.launch", "--run-dir", str(run_dir), "--epoch", str(epoch), "--start", start]
+    if not use_accelerate(cfg):
+        return [sys.executable, *phase]
     # accelerate's launcher as a module of this interpreter: no reliance on PATH (same as `accelerate launch`)
     cmd = [sys.executable, "-m", "accelerate.commands.launch"]
     if d.accelerate_config:
         cmd += ["--config_file", d.accelerate_config]
-    cmd += ["--num_processes", str(d.num_processes * d.num_machines), "--num_machines", str(d.num_machines)]
+    cmd += ["--num_processes", str(d.num_processes * d.num_machines), "--num_machines", str(d.num_machines),
+            # dpo.bf16 decides, for accelerate (and DeepSpeed's bf16 section) as for the Trainer: never two answers
+            "--mixed_precision", "bf16" if d.bf16 else "no"]
     if d.num_machines > 1:
         cmd += ["--machine_rank", str(d.machine_rank), "--main_process_ip", str(d.main_process_ip),
                 "--main_process_port", str(d.main_process_port)]
     if d.cpu:
         cmd.append("--cpu")  # only when asked: a dry-run on a CPU login node prints the GPU command
-    return cmd + ["-m", "spin_train.launch", "--run-dir", str(run_dir), "--epoch", str(epoch), "--start", start]
+    return cmd + phase
 
 
-def run_dpo(cfg: RunConfig, run_dir: Path, epoch: int, start: str, pairs, out: Path,
-            unfrozen: Optional[list[str]], on_step=None, log=print, children: Optional[Children] = None) -> dict:
-    if not use_accelerate(cfg):
-        from .train import train_epoch
-
-        return train_epoch(cfg, start, pairs, out, unfrozen, on_step)
+def run_dpo(cfg: RunConfig, run_dir: Path, epoch: int, start: str, out: Path, log=print,
+            children: Optional[Children] = None) -> dict:
+    """Train epoch ``epoch`` from ``start`` in child processes; -> the metrics they wrote beside ``out``."""
     cmd = launch_command(cfg, run_dir, epoch, start)
     log_path = run_dir / f"epoch-{epoch:02d}" / "dpo-launch.log"
     log(f"epoch {epoch}: {' '.join(cmd)} (log: {log_path})")
-    status = (children or Children(run_dir, log)).run("dpo", cmd, log_path)  # never outlives the run
+    env = dict(os.environ)
+    if not cuda_available():  # DeepSpeed (ZeRO-3 on CPU: gloo, no compiled ops) needs to be told
+        env.setdefault("DS_ACCELERATOR", "cpu")
+    status = (children or Children(run_dir, log)).run("dpo", cmd, log_path, env)  # never outlives the run
     if status != 0:
         raise ServerError(f"the DPO launch failed with status {status}; see {log_path}")
     return json.loads((out / "train_metrics.json").read_text(encoding="utf-8"))
@@ -70,18 +77,14 @@ def main(argv: Optional[list[str]] = None) -> None:
 
     from .config import from_dict
     from .run import STALL_ENV, stall
-    from .spectrum import read_yaml
+    from .spectrum import unfrozen_patterns
     from .train import train_epoch
 
     cfg = from_dict(yaml.safe_load((args.run_dir / "config.yaml").read_text(encoding="utf-8")))
     edir = args.run_dir / f"epoch-{args.epoch:02d}"
     pairs = Dataset.from_parquet(str(edir / "pairs.parquet")).remove_columns(["source"])
-    unfrozen = None
-    if cfg.spectrum.unfrozen_parameters_file:
-        unfrozen = read_yaml(Path(cfg.spectrum.unfrozen_parameters_file))
-    elif cfg.spectrum.top_percent is not None:
-        unfrozen = read_yaml(args.run_dir / "unfrozen_parameters.yaml")
-    on_step = (lambda: stall("train", args.run_dir)) if os.environ.get(STALL_ENV) == "train" else None
+    unfrozen = unfrozen_patterns(cfg, args.run_dir)
+    on_step = (lambda _model: stall("train", args.run_dir)) if os.environ.get(STALL_ENV) == "train" else None
     train_epoch(cfg, args.start, pairs, edir / "checkpoint.partial", unfrozen, on_step)
 
 

@@ -147,11 +147,7 @@ def plan_text(cfg: RunConfig, run_dir: Path) -> str:
         else:
             lines.append(f"  generate: {g.backend} backend on {checkpoint} (k={g.k}, T={g.temperature})")
         lines.append(f"  filter ({cfg.filtering.rule}), pair gold > own candidate, mix with preference data")
-        if use_accelerate(cfg):
-            lines.append("  train: " + " ".join(launch_command(cfg, run_dir, epoch, checkpoint)))
-        else:
-            lines.append(f"  train: in-process DPO ({d.loss}, lr {d.learning_rate:g}, {d.scheduler}, "
-                         f"effective batch {d.effective_batch_size})")
+        lines.append("  train: " + " ".join(launch_command(cfg, run_dir, epoch, checkpoint)))
     lines.append(f"DPO: loss {d.loss}, beta {d.beta}, lr {d.learning_rate:g}, {d.scheduler} schedule, effective batch "
                  f"{d.effective_batch_size} = {d.per_device_batch_size} x {d.gradient_accumulation_steps} x "
                  f"{d.num_processes} x {d.num_machines}; reference = the epoch-start checkpoint"

@@ -154,12 +154,12 @@ class Loop:
     def run_all(self) -> dict:
         state = self.state = self.run.start(self.cfg)
         Children(self.run.root, self.log).reap()  # a server or launch an earlier, killed run left behind
-        unfrozen = self.spectrum(state)
+        self.spectrum()
         if self.cfg.evaluation.enabled and self.cfg.evaluation.baseline:
             self.evaluate(state, 0)
         for epoch in range(1, self.cfg.curriculum.epochs + 1):
             if self.run.phase(state, epoch) not in ("trained", "evaluated"):
-                self.epoch(state, epoch, unfrozen)
+                self.epoch(state, epoch)
             if self.cfg.evaluation.enabled:
                 self.evaluate(state, epoch)
         return state
@@ -186,15 +186,14 @@ class Loop:
         self.log(f"eval after epoch {epoch}:\n{table(result)}")
 
     # -- phases ---------------------------------------------------------------
-    def spectrum(self, state: dict) -> Optional[list[str]]:
+    def spectrum(self) -> None:
+        """Scan the base model once when the config asks for the top percent (the DPO phase reads the list)."""
         sp = self.cfg.spectrum
-        if not sp.enabled:
-            return None
+        if sp.top_percent is None:
+            return
         from . import spectrum
 
-        if sp.unfrozen_parameters_file:
-            return spectrum.read_yaml(Path(sp.unfrozen_parameters_file))
-        path = self.run.root / "unfrozen_parameters.yaml"
+        path = self.run.root / spectrum.SCANNED
         if not path.exists():
             from .models import load_model, resolve_device
 
@@ -204,9 +203,8 @@ class Loop:
             spectrum.write_yaml(names, path)
             spectrum.write_snr_json(snrs, self.run.root / "snr.json")
             self.log(f"spectrum: {len(names)} weight matrices trainable (top {sp.top_percent:g} % per type) -> {path}")
-        return spectrum.read_yaml(path)
 
-    def epoch(self, state: dict, epoch: int, unfrozen) -> None:
+    def epoch(self, state: dict, epoch: int) -> None:
         started = time.time()
         edir = self.run.epoch_dir(epoch)
         edir.mkdir(parents=True, exist_ok=True)
@@ -244,11 +242,11 @@ class Loop:
                      f"{self.checkpoint_before(epoch)}")
         if self.run.phase(state, epoch) == "mixed":
             t = time.time()
-            metrics = self.train(epoch, unfrozen)
+            metrics = self.train(epoch)
             _timed(timings, "train", t)
             _timed(timings, "epoch", started)  # this process's part of the epoch (all of it unless resumed)
             _record(self.run, state, epoch, "trained", timings=timings, checkpoint=str(edir / "checkpoint"),
-                    train_loss=metrics["train_loss"], steps=metrics["steps"])
+                    train_loss=metrics["train_loss"], steps=metrics["steps"], distributed=metrics.get("distributed"))
             self.log(f"epoch {epoch}: trained {metrics['steps']} steps, loss {metrics['train_loss']:.4f}")
             self.prune(epoch)
 
@@ -335,19 +333,17 @@ class Loop:
         return {"pairs_sha256": pairs_sha256(pairs), "filtering": stats,
                 "counts": {"kept": stats["kept"], "pairs": len(pairs), "pairs_per_source": per_source}}
 
-    def train(self, epoch: int, unfrozen) -> dict:
-        from datasets import Dataset
-
+    def train(self, epoch: int) -> dict:
+        """DPO in child processes (launch.py), which read the pairs and the Spectrum list from the run dir."""
         from .launch import run_dpo
 
         edir = self.run.epoch_dir(epoch)
         out, partial = edir / "checkpoint", edir / "checkpoint.partial"
         shutil.rmtree(partial, ignore_errors=True)
-        pairs = Dataset.from_parquet(str(edir / "pairs.parquet")).remove_columns(["source"])
-        self.log(f"epoch {epoch}: DPO on {len(pairs)} pairs from {self.checkpoint_before(epoch)}")
-        on_step = (lambda: stall("train", self.run.root)) if os.environ.get(STALL_ENV) == "train" else None
-        metrics = run_dpo(self.cfg, self.run.root, epoch, self.checkpoint_before(epoch), pairs, partial, unfrozen,
-                          on_step, self.log, Children(self.run.root, self.log))
+        self.log(f"epoch {epoch}: DPO on {self.state['epochs'][str(epoch)]['counts']['pairs']} pairs from "
+                 f"{self.checkpoint_before(epoch)}")
+        metrics = run_dpo(self.cfg, self.run.root, epoch, self.checkpoint_before(epoch), partial, self.log,
+                          Children(self.run.root, self.log))
         self.log(f"epoch {epoch}: {metrics['trainable_parameters']:,} of {metrics['total_parameters']:,} parameters "
                  "trained")
         shutil.rmtree(out, ignore_errors=True)

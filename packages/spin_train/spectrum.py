@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from pathlib import Path
+from typing import Optional
 
 import yaml
 from argdown_lbl.errors import UserError, read_text
@@ -82,6 +83,19 @@ def to_regexes(names: list[str]) -> list[str]:
     return ["^" + re.escape(n) + "$" for n in names]
 
 
+SCANNED = "unfrozen_parameters.yaml"  # in the run dir, when spectrum.top_percent asks for a scan
+
+
+def unfrozen_patterns(cfg, run_dir: Path) -> Optional[list[str]]:
+    """The run's trainable-parameter regexes: the given file, the run's scan, or None (all trainable)."""
+    sp = cfg.spectrum
+    if sp.unfrozen_parameters_file:
+        return read_yaml(Path(sp.unfrozen_parameters_file))
+    if sp.top_percent is not None:
+        return read_yaml(Path(run_dir) / SCANNED)
+    return None
+
+
 def write_yaml(names: list[str], path: Path) -> None:
     path.write_text(yaml.safe_dump({"unfrozen_parameters": to_regexes(names)}, sort_keys=False), encoding="utf-8")
 
@@ -100,7 +114,7 @@ def freeze(model, patterns: list[str]) -> int:
     trainable = 0
     for name, param in model.named_parameters():
         param.requires_grad = any(c.search(name) for c in compiled)
-        trainable += param.numel() if param.requires_grad else 0
+        trainable += (getattr(param, "ds_numel", None) or param.numel()) if param.requires_grad else 0
     if trainable == 0:
         raise UserError("spectrum: no parameter matches the unfrozen_parameters patterns")
     return trainable

@@ -7,7 +7,9 @@ chosen = gold and rejected = own candidate give exactly SPIN's loss.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -15,7 +17,8 @@ from .config import RunConfig
 from .models import cuda_available
 
 
-def dpo_args(cfg: RunConfig, out: Path):
+def dpo_args(cfg: RunConfig, out: Path, autocast: str | None = None):
+    """TRL's DPOConfig for the epoch; ``autocast`` ("bfloat16"/"float16"): mixed precision over fp32 weights."""
     from trl import DPOConfig
 
     d = cfg.dpo
@@ -24,11 +27,27 @@ def dpo_args(cfg: RunConfig, out: Path):
         lr_scheduler_type=d.scheduler, warmup_steps=d.warmup_ratio,  # transformers 5: a float < 1 is a ratio
         num_train_epochs=d.epochs,
         per_device_train_batch_size=d.per_device_batch_size, gradient_accumulation_steps=d.gradient_accumulation_steps,
-        max_length=d.max_length, seed=d.seed, data_seed=d.seed, bf16=d.bf16,
+        max_length=d.max_length, seed=d.seed, data_seed=d.seed, bf16=d.bf16 or autocast == "bfloat16",
+        fp16=autocast == "float16",
         gradient_checkpointing=d.gradient_checkpointing, deepspeed=d.deepspeed, report_to="none",
         precompute_ref_log_probs=d.precompute_ref_log_probs,
         save_strategy="no", logging_steps=1, use_cpu=not cuda_available(), dataloader_num_workers=0,
     )
+
+
+def numel(param) -> int:
+    """Elements of a parameter, also when ZeRO-3 has partitioned it (its local numel is then 0)."""
+    return getattr(param, "ds_numel", None) or param.numel()
+
+
+def distributed_setup(trainer, zero3_init: bool) -> dict:
+    """What actually ran: accelerate's distributed type, processes, mixed precision, DeepSpeed's ZeRO stage."""
+    state = trainer.accelerator.state
+    plugin = getattr(state, "deepspeed_plugin", None)
+    return {"distributed_type": str(getattr(state.distributed_type, "value", state.distributed_type)),
+            "num_processes": state.num_processes, "mixed_precision": str(state.mixed_precision),
+            "zero_stage": plugin.zero_stage if plugin is not None else None,
+            "zero3_init": zero3_init, "device": str(trainer.args.device)}
 
 
 def _step_callback(fn):
@@ -36,7 +55,7 @@ def _step_callback(fn):
 
     class OnStep(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
-            fn()
+            fn(kwargs.get("model"))
 
     return OnStep()
 
@@ -52,18 +71,31 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
 
     torch.manual_seed(cfg.dpo.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    tok = load_tokenizer(start_checkpoint, cfg.model)
-    model = load_model(start_checkpoint, cfg.model)
-    total = sum(p.numel() for p in model.parameters())
-    trainable = freeze(model, unfrozen) if unfrozen else total  # before the optimizer is built
     work = out.parent / (out.name + ".work")
-    trainer = DPOTrainer(model=model, args=dpo_args(cfg, work), train_dataset=pairs, processing_class=tok,
+    # 16-bit models train on fp32 master weights (at lr 2e-7, updates of 16-bit weights round to nothing):
+    # DeepSpeed keeps them itself; otherwise the policy is loaded in float32 and the Trainer autocasts.
+    under_deepspeed = bool(cfg.dpo.deepspeed) or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
+    autocast = cfg.model.dtype if cfg.model.dtype != "float32" and not under_deepspeed else None
+    # The Trainer's arguments first: under ZeRO-3 they announce DeepSpeed, so that from_pretrained partitions
+    # the weights as it loads them (zero3_init) instead of every rank holding the whole model.
+    args = dpo_args(cfg, work, autocast)
+    tok = load_tokenizer(start_checkpoint, cfg.model)
+    model = load_model(start_checkpoint, dataclasses.replace(cfg.model, dtype="float32") if autocast else cfg.model)
+    total = sum(numel(p) for p in model.parameters())
+    trainable = freeze(model, unfrozen) if unfrozen else total  # before the optimizer is built
+    partitioned = hasattr(next(model.parameters()), "ds_id")
+    trained = next(p for p in model.parameters() if p.requires_grad)
+    masters = "DeepSpeed optimizer" if under_deepspeed else str(trained.dtype)
+    trainer = DPOTrainer(model=model, args=args, train_dataset=pairs, processing_class=tok,
                          callbacks=[_step_callback(on_step)] if on_step else None)
     result = trainer.train()
-    trainer.save_model(str(out))
+    if autocast:  # the checkpoint keeps the model's dtype
+        trainer.model.to(getattr(torch, autocast))
+    trainer.save_model(str(out))  # under ZeRO-3 the 16-bit weights are gathered: loads without DeepSpeed
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     metrics = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
-               "trainable_parameters": trainable, "total_parameters": total, "log": logs}
+               "trainable_parameters": trainable, "total_parameters": total, "log": logs,
+               "distributed": {**distributed_setup(trainer, partitioned), "master_weights": masters}}
     if trainer.is_world_process_zero():
         tok.save_pretrained(str(out))
         shutil.rmtree(work, ignore_errors=True)
