@@ -90,3 +90,19 @@ def test_an_unclosed_fence_is_an_error_for_parse_as_for_split(tmp_path):
     read = read_markdown(text, "doc.md")
     assert len(read.snippets) == 1 and read.problems[0].line == 10 and "unclosed code fence" in read.problems[0].message
     assert [s.closed for s in find_snippets(text)] == [True, False]
+
+
+def test_with_syntax_errors_the_cli_reports_them_without_building_the_model(tmp_path):
+    """As the reference: syntax errors first (the model and its own errors, e.g. bad YAML, only on request)."""
+    text = "[A]: a {bad: [yaml}\n\n[B]\n+ [C]\n"
+    path = tmp_path / "two.argdown"
+    path.write_text(text, encoding="utf-8")
+    full = parse(text)
+    assert {e.code for e in full.errors} == {"yaml", "syntax"} and full.statements
+    quick = parse(text, model_on_errors=False)
+    assert [e.code for e in quick.errors] == ["syntax"] and not quick.statements
+    assert parse("[A]: a {bad: [yaml}\n", model_on_errors=False).errors[0].code == "yaml"  # no syntax error: built
+    res = run_cli("parse", str(path))
+    assert res.returncode == 1 and f"{path}:4:1:" in res.stderr and "YAML" not in res.stderr
+    summary = run_cli("parse", str(path), "--summary")
+    assert "YAML" in summary.stderr and "2 errors" in summary.stdout

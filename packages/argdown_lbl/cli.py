@@ -14,7 +14,7 @@ from .errors import ReportingGroup, UserError
 MARKDOWN_SUFFIXES = {".md", ".markdown"}
 
 
-def _parse_path(path: Path, lenient: bool, mode: str | None):
+def _parse_path(path: Path, lenient: bool, mode: str | None, model_on_errors: bool = True):
     """-> list of (label, Document, line_offset) for an .argdown or Markdown file.
 
     An unclosed fence is not parsed: its Document holds one error at the opening fence."""
@@ -22,11 +22,13 @@ def _parse_path(path: Path, lenient: bool, mode: str | None):
     from .errors import read_text
 
     if path.suffix.lower() not in MARKDOWN_SUFFIXES:
-        return [(str(path), parse_file(str(path), lenient=lenient, mode=mode), 0)]
+        doc = parse_file(str(path), lenient=lenient, mode=mode, model_on_errors=model_on_errors)
+        return [(str(path), doc, 0)]
     out = []
     for s in find_snippets(read_text(path)):
         if s.closed:
-            out.append((f"{path}#{s.index}", parse(s.code, source=str(path), lenient=lenient, mode=mode), s.line - 1))
+            doc = parse(s.code, source=str(path), lenient=lenient, mode=mode, model_on_errors=model_on_errors)
+            out.append((f"{path}#{s.index}", doc, s.line - 1))
         else:
             unclosed = Issue(s.fence_line, 1, f"unclosed code fence ```{s.info} runs to the end of the file; "
                                   "close it with ``` (left out)", code="fence", source=str(path))
@@ -57,8 +59,10 @@ def parse_command(files, as_json, lenient, mode, summary, partial):
     gc.disable()  # a short-lived process building large trees: see argdown.document.parse
     failed = False
     exports = []
+    # The model of a document with syntax errors is needed only to print it (--partial) or count it (--summary).
+    model_on_errors = summary or (as_json and partial)
     for path in files:
-        for label, doc, offset in _parse_path(path, lenient, mode):
+        for label, doc, offset in _parse_path(path, lenient, mode, model_on_errors):
             for err in doc.errors:
                 failed = True
                 click.echo(f"{err.source or path}:{err.line + offset}:{err.column}: {err.message}", err=True)

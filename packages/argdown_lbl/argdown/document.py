@@ -154,25 +154,28 @@ def parse(
     mode: Optional[str] = None,
     include_base: Optional[str] = None,
     raise_errors: bool = False,
+    model_on_errors: bool = True,
 ) -> Document:
     """Parse Argdown ``text``; never raises on bad input unless ``raise_errors``.
 
     ``lenient`` additionally accepts what pyargdown accepts (``(P1)`` labels, ``---``).
     ``mode`` ("loose" or "strict") overrides the front matter's ``model.mode``.
     ``include_base``: a file path; ``@include(...)`` is resolved relative to it.
+    ``model_on_errors=False``: with syntax errors, stop after the parser (no model, no model-level
+    errors), as the reference does; a caller that only reports errors saves the model's cost.
     """
     # The parse allocates millions of short-lived objects and frees no cycles;
     # pausing the cyclic GC halves its run time (measured: benchmarks/parse_speed.py).
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _parse(text, source, lenient, mode, include_base, raise_errors)
+        return _parse(text, source, lenient, mode, include_base, raise_errors, model_on_errors)
     finally:
         if paused:
             gc.enable()
 
 
-def _parse(text, source, lenient, mode, include_base, raise_errors) -> Document:
+def _parse(text, source, lenient, mode, include_base, raise_errors, model_on_errors=True) -> Document:
     pre: list[Issue] = []
     if include_base is not None and "@include(" in text:
         text, pre = expand_includes(text, include_base)
@@ -181,26 +184,35 @@ def _parse(text, source, lenient, mode, include_base, raise_errors) -> Document:
     lexed = lexer.tokenize(text)
     tree, issues = P.parse_tokens(lexed.tokens, text)
     index = LineIndex(text)
+    if not model_on_errors and (pre or lexed.errors or issues):
+        return _with_errors(Document(source=source), pre, lexed.errors + issues, index, text, raise_errors)
     builder = Builder(text, index)
     settings = builder.build(tree)
     relations = R.normalize(
         builder.statements, builder.arguments, builder.relations, mode or settings.get("mode"),
         transform=bool(settings.get("transformArgumentRelations", True)),
     )
-    errors = list(pre)
-    for issue in sorted(lexed.errors + issues + builder.problems, key=lambda i: i.offset):
-        line, col = index.position(min(issue.offset, len(text)))
-        errors.append(dataclasses.replace(issue, line=line, column=col, source=source))
     doc = Document(
         statements=builder.statements, arguments=builder.arguments, relations=relations,
-        sections=builder.sections, tags=builder.tags, front_matter=builder.front_matter,
-        errors=errors, source=source,
+        sections=builder.sections, tags=builder.tags, front_matter=builder.front_matter, source=source,
     )
+    return _with_errors(doc, pre, lexed.errors + issues + builder.problems, index, text, raise_errors)
+
+
+def _with_errors(doc: Document, pre: list[Issue], found: list[Issue], index: LineIndex, text: str,
+                 raise_errors: bool) -> Document:
+    """``doc`` with ``pre`` and ``found`` (by offset, resolved to line and column) as its errors."""
+    doc.errors = list(pre)
+    for issue in sorted(found, key=lambda i: i.offset):
+        line, col = index.position(min(issue.offset, len(text)))
+        doc.errors.append(dataclasses.replace(issue, line=line, column=col, source=doc.source))
     if raise_errors:
         doc.raise_for_errors()
     return doc
 
 
-def parse_file(path: str, *, lenient: bool = False, mode: Optional[str] = None) -> Document:
+def parse_file(path: str, *, lenient: bool = False, mode: Optional[str] = None,
+               model_on_errors: bool = True) -> Document:
     text = read_text(path)  # a binary or non-UTF-8 file is a UserError naming its line and column
-    return parse(text, source=str(path), lenient=lenient, mode=mode, include_base=str(path))
+    return parse(text, source=str(path), lenient=lenient, mode=mode, include_base=str(path),
+                 model_on_errors=model_on_errors)
