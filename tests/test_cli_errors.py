@@ -124,8 +124,8 @@ def test_command_fails_cleanly(name, bad):
 
 def test_push_with_unreachable_hub(bad):
     port = closed_port()
-    out = run(LBL, "push", bad / "upload", "--repo-id", "o/n", HF_HUB_OFFLINE="", HF_ENDPOINT=f"http://127.0.0.1:{port}",
-              HF_TOKEN="hf_secret_value")
+    out = run(LBL, "push", bad / "upload", "--repo-id", "o/n", HF_HUB_OFFLINE="",
+              HF_ENDPOINT=f"http://127.0.0.1:{port}", HF_TOKEN="hf_secret_value")
     check(out, 1, f"cannot reach the Hub at http://127.0.0.1:{port}")
     assert "hf_secret_value" not in out.stderr + out.stdout
 

@@ -1,4 +1,5 @@
-"""What a run trains on: identity rules, Tülu rows, curriculum proportions, pinned sampling, revisions, empty epochs."""
+"""What a run trains on: identity rules, Tülu rows, curriculum proportions, pinned sampling, revisions,
+empty epochs, and prompts a server refuses or that cannot fit the context."""
 
 from __future__ import annotations
 
@@ -311,7 +312,8 @@ def test_load_entry_hands_the_revision_to_datasets(monkeypatch):
 
 
 def test_an_epoch_without_pairs_moves_on(spin_dataset, tmp_path, monkeypatch):
-    """Every candidate equals its gold answer: l = k, nothing is kept, no DPO; the next epoch starts from the same model."""
+    """Every candidate equals its gold answer: l = k, nothing is kept, no DPO; the next epoch starts from the
+    same model."""
     from spin_train import run as R
     from spin_train.generation import Sample
 

@@ -45,7 +45,8 @@ from transformers import AutoModelForCausalLM
 model = AutoModelForCausalLM.from_pretrained({str(run_dir / 'epoch-01' / 'checkpoint')!r})
 after = {{n: p.detach() for n, p in model.named_parameters()}}
 before = load_file({str(tiny_model / 'model.safetensors')!r})
-patterns = [re.compile(p) for p in yaml.safe_load(open({str(run_dir / 'unfrozen_parameters.yaml')!r}))["unfrozen_parameters"]]
+listed = yaml.safe_load(open({str(run_dir / 'unfrozen_parameters.yaml')!r}))["unfrozen_parameters"]
+patterns = [re.compile(p) for p in listed]
 changed = {{n for n in before if n in after and not (before[n] == after[n]).all()}}
 assert changed and all(any(p.search(n) for p in patterns) for n in changed), changed
 assert all(after[n].shape == before[n].shape for n in before if n in after)

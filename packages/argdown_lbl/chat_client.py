@@ -223,7 +223,8 @@ def unusable(data) -> Optional[str]:
     if not isinstance(choices, list) or not choices:
         error = data.get("error")
         if error:
-            return f"the server answered with an error: {error.get('message', error) if isinstance(error, dict) else error}"
+            message = error.get("message", error) if isinstance(error, dict) else error
+            return f"the server answered with an error: {message}"
         return "the reply has no choices"
     for choice in choices:
         if not isinstance(choice, dict):

@@ -163,8 +163,8 @@ def split_config(spec: ConfigSpec, keep_invalid: bool = False,
                 out.problems.append(Issue(snippet.line, 1, "empty snippet; left out", "source", snippet.source))
                 continue
             if n > spec.max_snippet_lines:
-                out.problems.append(Issue(snippet.line, 1, f"snippet of {n} lines exceeds "
-                                            f"max_snippet_lines={spec.max_snippet_lines}; left out", "source", snippet.source))
+                out.problems.append(Issue(snippet.line, 1, f"snippet of {n} lines exceeds max_snippet_lines="
+                                          f"{spec.max_snippet_lines}; left out", "source", snippet.source))
                 continue
             valid, summary, problems = check_snippet(snippet, spec)
             if not valid:
@@ -189,8 +189,8 @@ def _assign(out: ConfigResult, checked: list[Checked]) -> None:
         first = items[0].snippet
         for dup in items[1:]:
             out.n_duplicates += 1
-            out.problems.append(Issue(dup.snippet.line, 1, f"same code as "
-                                        f"{first.source}:{first.line}; kept, in the same split ({split})", "duplicate", dup.snippet.source))
+            out.problems.append(Issue(dup.snippet.line, 1, f"same code as {first.source}:{first.line}; kept, in the "
+                                      f"same split ({split})", "duplicate", dup.snippet.source))
         for item in items:
             rows[split].extend(snippet_rows(item, out.spec.name, out.spec.context_chars))
             counts[split] += 1

@@ -177,6 +177,6 @@ class Mixture:
                                 f"({dict(Counter(dropped.values()))})")
             (selfplay if kind == "selfplay" else preference).extend(drawn)
             report[key] = {"type": kind, "weight": weights[key], "requested": count, "drawn": len(drawn),
-                           "unique": len(seen), "repeats": len(drawn) - len(seen), "dropped": dict(Counter(dropped.values())),
-                           "rows": len(ds)}
+                           "unique": len(seen), "repeats": len(drawn) - len(seen),
+                           "dropped": dict(Counter(dropped.values())), "rows": len(ds)}
         return selfplay, preference, report

@@ -269,9 +269,9 @@ class Loop:
                 batch = batches[b]
                 seed = g.seed * 1_000_003 + epoch * 10_007 + b
                 outs = self._generate_batch(backend_cm, backend, [it["prompt"] for it in batch], seed)
-                fh.write(json.dumps({"batch": b, "candidates": {it["id"]: [s.text for s in c] for it, c in zip(batch, outs)},
-                                     "finish": {it["id"]: [s.finish_reason for s in c] for it, c in zip(batch, outs)}},
-                                    ensure_ascii=False) + "\n")
+                record = {"batch": b, "candidates": {it["id"]: [s.text for s in c] for it, c in zip(batch, outs)},
+                          "finish": {it["id"]: [s.finish_reason for s in c] for it, c in zip(batch, outs)}}
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
                 self.log(f"  batch {b + 1}/{len(batches)}")

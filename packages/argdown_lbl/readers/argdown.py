@@ -26,7 +26,7 @@ def read_argdown(text: str, source: str, keep_invalid: bool = False) -> ReadResu
             result.snippets.append(Snippet(code=code, language="argdown", source=source, line=first,
                                            info="argdown"))
         else:
-            result.problems.append(Issue(first, 1, f"lines {first}-{last}: the parser rejected this "
-                                           "block; left out (see `argdown-lbl parse` for the error)", "argdown", source))
+            result.problems.append(Issue(first, 1, f"lines {first}-{last}: the parser rejected this block; left out "
+                                         "(see `argdown-lbl parse` for the error)", "argdown", source))
     result.snippets.sort(key=lambda s: s.line)
     return result
