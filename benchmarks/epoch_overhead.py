@@ -13,7 +13,6 @@ exist (make demo builds it).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ import time
 from pathlib import Path
 
 import yaml
+
+from spin_train.run_dir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +41,7 @@ def main() -> None:
         subprocess.run([sys.executable, "-m", "spin_train.cli", "run", str(config), "--run-dir", str(run_dir)],
                        check=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wall = time.perf_counter() - start
-        epochs = json.loads((run_dir / "state.json").read_text())["epochs"]
+        epochs = RunDir(run_dir).open().to_dict()["epochs"]
     in_epochs = 0.0
     for epoch, info in sorted(epochs.items(), key=lambda kv: int(kv[0])):
         t = info["timings"]

@@ -33,6 +33,15 @@ def spin_config(base: Path, dataset: Path, seed: int, epochs: int, examples: int
     }
 
 
+def final_checkpoint(run_dir: Path, base: Path, epochs: int) -> Path:
+    """What the run's last epoch left (an epoch without pairs leaves its start checkpoint)."""
+    from spin_train.run_dir import RunDir
+
+    run = RunDir(run_dir)
+    run.open()
+    return Path(run.checkpoint_before(epochs + 1, str(base)))
+
+
 def sft_arm(cfg_dict: dict, base: Path, out: Path, steps: list[int], seed: int) -> Path:
     """SFT on the gold answers of the same prompts SPIN drew, for the same number of optimizer steps per epoch."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -45,7 +54,7 @@ def sft_arm(cfg_dict: dict, base: Path, out: Path, steps: list[int], seed: int) 
     mixture = Mixture(cfg)
     current = base
     for epoch, n_steps in enumerate(steps, start=1):
-        items, _ = mixture.draw(epoch)
+        items, _, _ = mixture.draw(epoch)
         rows = [{"prompt": it["prompt"], "completion": [{"role": "assistant", "content": it["gold"]}]} for it in items]
         model = AutoModelForCausalLM.from_pretrained(str(current))
         tok = AutoTokenizer.from_pretrained(str(current))
@@ -106,7 +115,7 @@ def main() -> None:
             info = status(run_dir)
             steps = [info["epochs"][str(e)]["steps"] for e in range(1, args.epochs + 1)]
             results["runs"].append({"arm": "spin", "seed": seed, "steps": steps, "seconds": round(time.time() - t),
-                                    **score(run_dir / f"epoch-{args.epochs:02d}" / "checkpoint")})
+                                    **score(final_checkpoint(run_dir, base, args.epochs))})
             results_path.write_text(json.dumps(results, indent=2))
         if ("sft", seed) not in done:
             t = time.time()

@@ -22,6 +22,7 @@ import pytest
 from json_handler import JSONHandler
 from spin_fixtures import ROOT, tiny_config, write_config
 from spin_train.children import Children, _group_members
+from spin_train.run_dir import RunDir
 
 SPIN = [sys.executable, "-m", "spin_train.cli"]
 
@@ -44,7 +45,7 @@ def wait_for(path: Path, seconds: float, proc: subprocess.Popen) -> None:
 
 
 def pgid_of(run_dir: Path, name: str) -> int:
-    return json.loads((run_dir / ".children" / f"{name}.json").read_text())["pgid"]
+    return json.loads((RunDir(run_dir).children_dir / f"{name}.json").read_text())["pgid"]
 
 
 PARENT = """
@@ -60,7 +61,7 @@ time.sleep(300)
 def test_a_killed_parent_takes_its_childs_whole_group_along(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path)], stdout=subprocess.PIPE, text=True)
     assert parent.stdout.readline().strip() == "started"
-    pgid = pgid_of(tmp_path, "job")
+    pgid = json.loads((tmp_path / "job.json").read_text())["pgid"]
     deadline = time.time() + 20
     while len(_group_members(pgid)) < 4 and time.time() < deadline:  # supervisor, sh and two sleeps
         time.sleep(0.1)
@@ -130,7 +131,7 @@ def test_sigkill_during_generation_leaves_no_server_and_the_rerun_ends_alike(tmp
                            env=env, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert _pairs_sha(run_dir) == _pairs_sha(tmp_path / "straight")
-    assert not list((run_dir / ".children").glob("*.json"))  # every child stopped and its pid file removed
+    assert not list((run_dir / ".children").glob("*/*.json"))  # every child stopped and its pid file removed
 
 
 class _Foreign(JSONHandler):
@@ -215,3 +216,34 @@ def test_an_external_server_is_reloaded_with_each_epochs_checkpoint(tmp_path, ti
         assert out.returncode == 1 and f"does not serve {tmp_path / 'stale' / 'epoch-01' / 'checkpoint'}" in out.stderr
     finally:
         server.shutdown()
+
+
+@pytest.mark.timeout(600)
+def test_the_server_session_always_stops_its_server(tmp_path, tiny_model, spin_dataset, monkeypatch):
+    """Whether the block raises or the client fails right after the server started: nothing is left running."""
+    from argdown_lbl.errors import ServerError
+    from spin_train import generation
+    from spin_train.config import from_dict
+    import yaml
+
+    cfg = from_dict(yaml.safe_load(_vllm_config(tmp_path, tiny_model, spin_dataset, _free_port()).read_text()))
+    monkeypatch.setenv("FAKE_VLLM_MARKER", str(tmp_path / "marker"))
+    monkeypatch.setenv("FAKE_VLLM_NEVER_DIES", "1")
+    children = Children(tmp_path / "pids", log=lambda m: None)
+    groups = []
+    with pytest.raises(RuntimeError, match="the block failed"):
+        with generation.session(cfg, str(tiny_model), tmp_path / "e1", children) as gen:
+            groups.append(json.loads((tmp_path / "pids" / "vllm.json").read_text())["pgid"])
+            assert gen.server is not None and len(_group_members(groups[-1])) >= 3
+            raise RuntimeError("the block failed")
+
+    def failing_client(*args, **kwargs):  # the server is up; the client's first check fails
+        groups.append(json.loads((tmp_path / "pids" / "vllm.json").read_text())["pgid"])
+        raise ServerError("the client failed")
+
+    monkeypatch.setattr(generation, "OpenAIBackend", failing_client)
+    with pytest.raises(ServerError, match="the client failed"):
+        with generation.session(cfg, str(tiny_model), tmp_path / "e2", children):
+            pass
+    assert len(groups) == 2 and all(gone_within(g, 15) for g in groups)
+    assert not list((tmp_path / "pids").glob("*.json"))

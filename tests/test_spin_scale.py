@@ -10,6 +10,7 @@ import yaml
 from spin_fixtures import ROOT, tiny_config, write_config
 from spin_train.config import from_dict, load
 from spin_train.launch import launch_command, use_accelerate
+from spin_train.machines import Machine
 from spin_train.plan import memory_plan
 
 SPIN = [sys.executable, "-m", "spin_train.cli"]
@@ -40,12 +41,11 @@ def test_memory_plan_counts_a_reference_copy_without_precompute():
 
 
 def test_multi_node_launch_command():
-    raw = tiny_config("m", "d", dpo={"num_processes": 8, "num_machines": 2, "machine_rank": 1,
-                                     "main_process_ip": "10.0.0.1", "per_device_batch_size": 2,
+    raw = tiny_config("m", "d", dpo={"num_processes": 8, "num_machines": 2, "per_device_batch_size": 2,
                                      "gradient_accumulation_steps": 2, "effective_batch_size": 64,
                                      "accelerate_config": "configs/accelerate-zero3.yaml"})
     cfg = from_dict(raw)
-    cmd = launch_command(cfg, Path("/runs/x"), 3, "/runs/x/epoch-02/checkpoint")
+    cmd = launch_command(cfg, Path("/runs/x"), 3, "/runs/x/epoch-02/checkpoint", Machine(1, "10.0.0.1"))
     assert use_accelerate(cfg)
     joined = " ".join(cmd)
     assert "--config_file configs/accelerate-zero3.yaml --num_processes 16 --num_machines 2 --mixed_precision no " \

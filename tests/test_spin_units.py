@@ -8,7 +8,8 @@ from spin_fixtures import tiny_config
 from spin_train import config as C
 from spin_train.data import epoch_counts, preference_row, sample_indices, selfplay_item
 from spin_train.filtering import build_pairs, decide, keep_probability, same_argdown, same_exact
-from spin_train.run import RunDir, _complete_batches, pairs_sha256
+from spin_train.run import _complete_batches, pairs_sha256
+from spin_train.run_dir import RunDir
 
 
 def base(**over):
@@ -120,7 +121,7 @@ def test_run_dir_refuses_a_changed_config_and_cleans_a_torn_tail(tmp_path):
     cfg = C.from_dict(base())
     run = RunDir(tmp_path / "run")
     state = run.start(cfg)
-    assert state["config_sha256"] == cfg.sha256() and yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert state.config_sha256 == cfg.sha256() and yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     changed = C.from_dict(base(dpo={"beta": 0.2}))
     with pytest.raises(C.ConfigError, match="the config changed since this run started"):
         run.start(changed)

@@ -3,6 +3,7 @@ empty epochs, and prompts a server refuses or that cannot fit the context."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -293,7 +294,7 @@ def test_dataset_revision_is_passed_and_pinned_in_state(spin_dataset, tmp_path, 
     monkeypatch.setattr(data, "resolve_revision", lambda e: "abc123" if e.path == "org/hub-data" else None)
     monkeypatch.setattr(data, "load_entry", lambda e, revision=None: calls.append((e.key, revision)) or [{}])
     loop = Loop(cfg, tmp_path / "run", log=lambda m: None)
-    loop.state = loop.run.start(cfg)
+    loop.run.start(cfg)
     data.Mixture(cfg, loader=data.load_entry, revisions=loop.pin_datasets())
     assert ("org/hub-data", "abc123") in calls
     assert json.loads((tmp_path / "run" / "state.json").read_text())["dataset_revisions"] == {"org/hub-data": "abc123"}
@@ -314,6 +315,7 @@ def test_load_entry_hands_the_revision_to_datasets(monkeypatch):
 def test_an_epoch_without_pairs_moves_on(spin_dataset, tmp_path, monkeypatch):
     """Every candidate equals its gold answer: l = k, nothing is kept, no DPO; the next epoch starts from the
     same model."""
+    from spin_train import generation
     from spin_train import run as R
     from spin_train.generation import Sample
 
@@ -321,18 +323,21 @@ def test_an_epoch_without_pairs_moves_on(spin_dataset, tmp_path, monkeypatch):
         def __init__(self, golds):
             self.golds = golds
 
+        rejected = []
+
         def generate(self, prompts, seed):
             return [[Sample(self.golds[p[-1]["content"]])] * 3 for p in prompts]
 
     cfg = C.from_dict(tiny_config(tmp_path / "model", spin_dataset, spectrum={"top_percent": None}))
     loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
 
-    def backend(_cfg, _checkpoint, edir):
+    @contextlib.contextmanager
+    def session(_cfg, _checkpoint, edir, _children, _log):
         plan = json.loads((edir / "plan.json").read_text())
-        return R._Closing(Parrot({it["prompt"][-1]["content"]: it["gold"] for it in plan["selfplay"]}))
+        yield Parrot({it["prompt"][-1]["content"]: it["gold"] for it in plan["selfplay"]})
 
-    monkeypatch.setattr(R, "default_backend", backend)
-    state = loop.run_all()
+    monkeypatch.setattr(generation, "session", session)
+    state = loop.run_all().to_dict()
     for epoch in ("1", "2"):
         info = state["epochs"][epoch]
         assert info["phase"] == "trained" and info["skipped"] == "no pairs" and info["counts"]["pairs"] == 0

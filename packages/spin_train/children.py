@@ -8,8 +8,8 @@ cleanup code runs:
   (Linux ``PR_SET_PDEATHSIG``): when the run dies, it terminates every process of its group (SIGTERM,
   then SIGKILL), whatever the child does with signals. It does the same when told to stop and when
   the child exits (workers a launcher left behind);
-- a pid file per child in the run dir (``.children/NAME.json``: pid, process group, command) that the
-  next run reads first: whatever of that group is still alive is terminated;
+- a pid file per child in the run dir (``.children/HOST/NAME.json``: pid, process group, command) that
+  the next run on that host reads first: whatever of that group is still alive is terminated;
 - on a normal or failed stop, the run terminates the whole group and removes the pid file.
 """
 
@@ -68,10 +68,10 @@ def terminate_group(pgid: int, grace_s: float = 30.0) -> bool:
 
 
 class Children:
-    """The run's child processes, with their pid files under ``RUN_DIR/.children``."""
+    """The run's child processes, with their pid files in ``folder`` (RunDir.children_dir)."""
 
-    def __init__(self, run_dir: Path, log: Callable[[str], None] = print):
-        self.folder = Path(run_dir) / ".children"
+    def __init__(self, folder: Path, log: Callable[[str], None] = print):
+        self.folder = Path(folder)
         self.log = log
 
     def reap(self, grace_s: float = 30.0) -> list[str]:

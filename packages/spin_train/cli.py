@@ -33,22 +33,31 @@ def main():
 @click.argument("config", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--run-dir", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Print the per-epoch plan without loading a model.")
-def run_command(config, run_dir, dry_run):
-    """Run (or resume) the epochs of CONFIG in RUN_DIR."""
+@click.option("--machine-rank", default=0, show_default=True,
+              help="This machine's rank when dpo.num_machines > 1 (machine 0 generates and records the run).")
+@click.option("--main-process-ip", help="Machine 0's address, the same on every machine (dpo.num_machines > 1).")
+@click.option("--main-process-port", default=29500, show_default=True, help="Machine 0's rendezvous port.")
+@click.option("--join-timeout", default=600.0, show_default=True,
+              help="Seconds a machine waits for the others to appear in the shared run dir.")
+def run_command(config, run_dir, dry_run, machine_rank, main_process_ip, main_process_port, join_timeout):
+    """Run (or resume) the epochs of CONFIG in RUN_DIR (the same command on every machine, with its rank)."""
     from .config import load
+    from .machines import Machine
 
     cfg = load(config)
+    machine = Machine(machine_rank, main_process_ip, main_process_port, join_timeout)
+    machine.check(cfg)
     _quiet_libraries()
     if dry_run:
         from .plan import plan_text
 
-        click.echo(plan_text(cfg, run_dir))
+        click.echo(plan_text(cfg, run_dir, machine))
         return
     from .paths import check_run_sources
     from .run import Loop
 
     check_run_sources(cfg)
-    Loop(cfg, run_dir, log=_log).run_all()
+    Loop(cfg, run_dir, log=_log, machine=machine).run_all()
     _log(f"done: {cfg.curriculum.epochs} epochs in {run_dir} (spin-train status {run_dir})")
 
 

@@ -118,10 +118,7 @@ class DPOSection:
     launcher: Literal["auto", "python", "accelerate"] = "auto"
     accelerate_config: Optional[str] = None  # e.g. configs/accelerate-zero3.yaml
     cpu: bool = False  # accelerate's --cpu for the launched phase (it turns DeepSpeed off); never added unasked
-    num_machines: int = 1
-    machine_rank: int = 0
-    main_process_ip: Optional[str] = None
-    main_process_port: int = 29500
+    num_machines: int = 1  # the machines' ranks and rendezvous address are `spin-train run` arguments (machines.py)
 
 
 @dataclass
@@ -221,6 +218,11 @@ def _convert(value: Any, tp, path: str) -> Any:
     raise ConfigError(f"{path}: expected {_describe(tp)}, got {type(value).__name__} {value!r}")
 
 
+# Per machine, so outside the config and its hash.
+LAUNCH_ARGUMENTS = {"machine_rank": "--machine-rank R", "main_process_ip": "--main-process-ip IP",
+                    "main_process_port": "--main-process-port PORT"}
+
+
 def _build(cls, raw: Any, path: str):
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping for {cls.__name__}, got {type(raw).__name__}")
@@ -229,6 +231,9 @@ def _build(cls, raw: Any, path: str):
     for key in raw:
         if key not in fields:
             where = f"{path}.{key}" if path else key
+            if key in LAUNCH_ARGUMENTS:
+                raise ConfigError(f"{where}: not a config key (the config is the same on every machine): pass "
+                                  f"`spin-train run ... {LAUNCH_ARGUMENTS[key]}` on each machine")
             raise ConfigError(f"{where}: unknown key (expected one of: {', '.join(fields)})")
     kwargs = {}
     for name, f in fields.items():
@@ -281,10 +286,6 @@ def _check(cfg: RunConfig) -> None:
             f" x gradient_accumulation_steps ({d.gradient_accumulation_steps}) x num_processes ({d.num_processes})"
             f" x num_machines ({d.num_machines})"
             f" = {product}")
-    if d.num_machines > 1 and not d.main_process_ip:
-        raise ConfigError("dpo.main_process_ip: required when dpo.num_machines > 1 (the address of machine rank 0)")
-    if not 0 <= d.machine_rank < d.num_machines:
-        raise ConfigError(f"dpo.machine_rank: expected 0..{d.num_machines - 1}, got {d.machine_rank}")
     if d.learning_rate <= 0 or d.beta <= 0:
         raise ConfigError("dpo.learning_rate and dpo.beta: expected positive numbers")
     if cfg.evaluation.enabled and not cfg.evaluation.dataset:

@@ -16,7 +16,9 @@ repetition_penalty), sent explicitly, and reports per candidate whether max_toke
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
+import os
 import shlex
 import subprocess
 import time
@@ -205,10 +207,10 @@ class VLLMServer:
     """``vllm serve CHECKPOINT`` for one generation phase; logs go to ``log_path``."""
 
     def __init__(self, checkpoint: str, cfg: GenerationConfig, log_path: Path, seed: int,
-                 extra_args: Optional[list[str]] = None, children: Optional[Children] = None):
+                 extra_args: Optional[list[str]], children: Children):
         self.checkpoint, self.cfg, self.log_path, self.seed = checkpoint, cfg, log_path, seed
         self.extra_args = extra_args or []  # e.g. --revision, --chat-template, --trust-remote-code
-        self.children = children or Children(log_path.parent.parent)
+        self.children = children
         self.proc: Optional[subprocess.Popen] = None
 
     @property
@@ -261,3 +263,69 @@ class VLLMServer:
         if self.proc is not None:
             self.children.stop("vllm", self.proc)
             self.proc = None
+
+
+def reload_server(command: list[str], checkpoint: str, log_path: Path) -> None:
+    """Run the user's reload command for ``checkpoint`` ({checkpoint} substituted); a failure stops the run."""
+    cmd = [part.replace("{checkpoint}", checkpoint) for part in command]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
+    if status != 0:
+        raise ServerError(f"generation.reload_command exited with {status} for {checkpoint}; see {log_path}")
+
+
+class Session:
+    """One epoch's generator: the backend, and the vLLM server we started for it, restarted when it dies
+    (the failed batch is retried; finished batches stay)."""
+
+    def __init__(self, backend: Backend, server: Optional[VLLMServer], max_restarts: int, log=print):
+        self.backend, self.server, self.max_restarts, self.log = backend, server, max_restarts, log
+        self.restarts = 0
+
+    @property
+    def rejected(self) -> list[str]:
+        return getattr(self.backend, "rejected", [])
+
+    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[Sample]]:
+        while True:
+            try:
+                return self.backend.generate(prompts, seed)
+            except RuntimeError as exc:
+                if self.server is None or self.restarts >= self.max_restarts:
+                    raise
+                self.restarts += 1
+                self.log(f"  generation server failed ({exc}); restarting it ({self.restarts}/{self.max_restarts})")
+                self.server.__exit__(None, None, None)
+                self.server.__enter__()
+
+
+@contextlib.contextmanager
+def session(cfg, checkpoint: str, epoch_dir: Path, children: Children, log=print):
+    """Generate from ``checkpoint`` (a RunConfig's backend) in this block: the server is started, checked,
+    restarted and always stopped, also when the block raises."""
+    g = cfg.generation
+    server = None
+    backend = None
+    try:
+        if g.backend == "local":
+            backend = LocalBackend(checkpoint, g, cfg.model)
+        elif g.backend == "openai":
+            if checkpoint != cfg.model.path:  # epochs after the first: the user's command loads the new policy
+                reload_server(g.reload_command, checkpoint, epoch_dir / "reload.log")
+            backend = OpenAIBackend(g.url, checkpoint, g, os.environ.get("OPENAI_API_KEY"))
+        else:
+            if cfg.model.chat_template:
+                epoch_dir.mkdir(parents=True, exist_ok=True)
+                (epoch_dir / CHAT_TEMPLATE).write_text(cfg.model.chat_template, encoding="utf-8")
+            server = VLLMServer(checkpoint, g, epoch_dir / "vllm.log", g.seed,
+                                vllm_model_args(cfg.model, checkpoint, epoch_dir), children)
+            server.__enter__()
+            backend = OpenAIBackend(server.url, checkpoint, g, vllm=True)
+        yield Session(backend, server, g.vllm_max_restarts, log)
+    finally:
+        close = getattr(backend, "close", None)
+        if close:
+            close()
+        if server is not None:
+            server.__exit__(None, None, None)

@@ -11,7 +11,6 @@ resolved config, the epoch's pairs and the Spectrum list from the run dir.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -21,7 +20,13 @@ from argdown_lbl.errors import ServerError
 
 from .children import Children, die_with_parent
 from .config import RunConfig
+from .machines import Machine
 from .models import cuda_available
+from .run_dir import RunDir
+
+# Tests only: an executable that runs in front of the launch command (a stand-in for a multi-machine launch,
+# which accelerate cannot do on CPU).
+LAUNCHER_ENV = "SPIN_TRAIN_LAUNCH_WRAPPER"
 
 
 def use_accelerate(cfg: RunConfig) -> bool:
@@ -29,7 +34,7 @@ def use_accelerate(cfg: RunConfig) -> bool:
     return d.launcher == "accelerate" or (d.launcher == "auto" and d.num_processes * d.num_machines > 1)
 
 
-def launch_command(cfg: RunConfig, run_dir: Path, epoch: int, start: str) -> list[str]:
+def launch_command(cfg: RunConfig, run_dir: Path, epoch: int, start: str, machine: Machine = Machine()) -> list[str]:
     d = cfg.dpo
     phase = ["-m", "spin_train.launch", "--run-dir", str(run_dir), "--epoch", str(epoch), "--start", start]
     if not use_accelerate(cfg):
@@ -42,26 +47,28 @@ def launch_command(cfg: RunConfig, run_dir: Path, epoch: int, start: str) -> lis
             # dpo.bf16 decides, for accelerate (and DeepSpeed's bf16 section) as for the Trainer: never two answers
             "--mixed_precision", "bf16" if d.bf16 else "no"]
     if d.num_machines > 1:
-        cmd += ["--machine_rank", str(d.machine_rank), "--main_process_ip", str(d.main_process_ip),
-                "--main_process_port", str(d.main_process_port)]
+        cmd += ["--machine_rank", str(machine.rank), "--main_process_ip", str(machine.main_process_ip),
+                "--main_process_port", str(machine.main_process_port)]
     if d.cpu:
         cmd.append("--cpu")  # only when asked: a dry-run on a CPU login node prints the GPU command
     return cmd + phase
 
 
-def run_dpo(cfg: RunConfig, run_dir: Path, epoch: int, start: str, out: Path, log=print,
-            children: Optional[Children] = None) -> dict:
-    """Train epoch ``epoch`` from ``start`` in child processes; -> the metrics they wrote beside ``out``."""
-    cmd = launch_command(cfg, run_dir, epoch, start)
-    log_path = run_dir / f"epoch-{epoch:02d}" / "dpo-launch.log"
+def run_dpo(cfg: RunConfig, run: RunDir, epoch: int, start: str, machine: Machine, children: Children,
+            log=print) -> None:
+    """Train epoch ``epoch`` from ``start`` in child processes (this machine's part of the launch); machine 0's
+    world process zero saves the model and train_metrics.json to the epoch's partial checkpoint."""
+    cmd = launch_command(cfg, run.root, epoch, start, machine)
+    if os.environ.get(LAUNCHER_ENV):
+        cmd = [os.environ[LAUNCHER_ENV], *cmd]
+    log_path = run.launch_log(epoch)
     log(f"epoch {epoch}: {' '.join(cmd)} (log: {log_path})")
     env = dict(os.environ)
     if not cuda_available():  # DeepSpeed (ZeRO-3 on CPU: gloo, no compiled ops) needs to be told
         env.setdefault("DS_ACCELERATOR", "cpu")
-    status = (children or Children(run_dir, log)).run("dpo", cmd, log_path, env)  # never outlives the run
+    status = children.run("dpo", cmd, log_path, env)  # never outlives the run
     if status != 0:
         raise ServerError(f"the DPO launch failed with status {status}; see {log_path}")
-    return json.loads((out / "train_metrics.json").read_text(encoding="utf-8"))
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -72,20 +79,18 @@ def main(argv: Optional[list[str]] = None) -> None:
     ap.add_argument("--start", required=True, help="The checkpoint the epoch starts from (policy and reference).")
     args = ap.parse_args(argv)
     die_with_parent()  # the launcher is our parent: if it dies (and it dies with the run), so do we
-    import yaml
     from datasets import Dataset
 
-    from .config import from_dict
     from .run import STALL_ENV, stall
     from .spectrum import unfrozen_patterns
     from .train import train_epoch
 
-    cfg = from_dict(yaml.safe_load((args.run_dir / "config.yaml").read_text(encoding="utf-8")))
-    edir = args.run_dir / f"epoch-{args.epoch:02d}"
-    pairs = Dataset.from_parquet(str(edir / "pairs.parquet")).remove_columns(["source"])
-    unfrozen = unfrozen_patterns(cfg, args.run_dir)
-    on_step = (lambda _model: stall("train", args.run_dir)) if os.environ.get(STALL_ENV) == "train" else None
-    train_epoch(cfg, args.start, pairs, edir / "checkpoint.partial", unfrozen, on_step)
+    run = RunDir(args.run_dir)
+    cfg = run.read_config()
+    pairs = Dataset.from_parquet(str(run.pairs_path(args.epoch))).remove_columns(["source"])
+    unfrozen = unfrozen_patterns(cfg, run.spectrum_path)
+    on_step = (lambda _model: stall("train", run.root)) if os.environ.get(STALL_ENV) == "train" else None
+    train_epoch(cfg, args.start, pairs, run.partial_checkpoint_path(args.epoch), unfrozen, on_step)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from .config import RunConfig
 from .launch import launch_command, use_accelerate
+from .machines import Machine
+from .run_dir import RunDir
 
 GIB = 1024 ** 3
 
@@ -134,27 +136,29 @@ def vllm_command(cfg: RunConfig, checkpoint: str, epoch_dir: Path) -> str:
     return shlex.join(command(cfg.generation, checkpoint, cfg.generation.seed, extra))
 
 
-def plan_text(cfg: RunConfig, run_dir: Path) -> str:
+def plan_text(cfg: RunConfig, run_dir: Path, machine: Machine = Machine()) -> str:
     g, d = cfg.generation, cfg.dpo
+    run = RunDir(run_dir)
     lines = [f"model: {cfg.model.path}", f"run dir: {run_dir}", ""] + curriculum_table(cfg, _open_datasets(cfg)) + [""]
     for epoch in range(1, cfg.curriculum.epochs + 1):
-        checkpoint = cfg.model.path if epoch == 1 else str(run_dir / f"epoch-{epoch - 1:02d}" / "checkpoint")
+        checkpoint = run.checkpoint_before(epoch, cfg.model.path)
         lines.append(f"epoch {epoch}:")
         if g.backend == "vllm":
-            command = vllm_command(cfg, checkpoint, run_dir / f"epoch-{epoch:02d}")
+            command = vllm_command(cfg, checkpoint, run.epoch_dir(epoch))
             lines.append(f"  generate: {command}  (k={g.k}, T={g.temperature}; stopped "
                          "before training)")
         else:
             lines.append(f"  generate: {g.backend} backend on {checkpoint} (k={g.k}, T={g.temperature})")
         lines.append(f"  filter ({cfg.filtering.rule}), pair gold > own candidate, mix with preference data")
-        lines.append("  train: " + " ".join(launch_command(cfg, run_dir, epoch, checkpoint)))
+        lines.append("  train: " + " ".join(launch_command(cfg, run_dir, epoch, checkpoint, machine)))
     lines.append(f"DPO: loss {d.loss}, beta {d.beta}, lr {d.learning_rate:g}, {d.scheduler} schedule, effective batch "
                  f"{d.effective_batch_size} = {d.per_device_batch_size} x {d.gradient_accumulation_steps} x "
                  f"{d.num_processes} x {d.num_machines}; reference = the epoch-start checkpoint"
                  + (f"; Spectrum top {cfg.spectrum.top_percent:g} %" if cfg.spectrum.top_percent else ""))
     if d.num_machines > 1:
-        lines.append(f"multi-node: run the same command on every machine with dpo.machine_rank 0..{d.num_machines - 1}"
-                     f"; rank 0 listens on {d.main_process_ip}:{d.main_process_port}")
+        lines.append(f"multi-node: run the same command on every machine with --machine-rank 0..{d.num_machines - 1} "
+                     f"--main-process-ip {machine.main_process_ip} (this plan: machine {machine.rank}); machine 0 "
+                     f"generates, the others wait for each epoch's pairs; DIR must be shared by all machines")
     lines += [""] + memory_plan(cfg)
     return "\n".join(lines)
 

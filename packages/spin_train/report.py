@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from .run import status
+from .run_dir import RunDir
 
 TRAIN_METRICS = [("loss", "loss"), ("rewards/margins", "reward margin"), ("rewards/accuracies", "reward accuracy")]
 EVAL_METRICS = [("next_line", "exact_match", "next-line exact match"), ("bench", "pass@1", "Argdown Bench pass@1"),
@@ -52,7 +53,7 @@ def training_curves(run_dir: Path, epochs: list[str], path: Path) -> Path | None
     plt = _plt()
     logs = {}
     for e in epochs:
-        f = run_dir / f"epoch-{int(e):02d}" / "checkpoint" / "train_metrics.json"
+        f = RunDir(run_dir).checkpoint_path(int(e)) / "train_metrics.json"
         if f.exists():
             logs[e] = json.loads(f.read_text())["log"]
     if not logs:
@@ -100,8 +101,10 @@ def filtering_plot(info: dict, path: Path, k: int) -> Path | None:
 
 def eval_results(run_dir: Path) -> list[dict]:
     out = []
-    for f in sorted(run_dir.glob("epoch-*/eval.json")):
-        out.append(json.loads(f.read_text()))
+    run = RunDir(run_dir)
+    for epoch in range(0, len(run.open().epochs) + 1):
+        if run.eval_path(epoch).exists():
+            out.append(json.loads(run.eval_path(epoch).read_text()))
     return sorted(out, key=lambda r: r["epoch"])
 
 
@@ -147,7 +150,7 @@ def mixture_table(info: dict) -> list[str]:
 def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     info = status(run_dir)
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+    cfg = yaml.safe_load(RunDir(run_dir).config_path.read_text())
     out = run_dir / "report"
     out.mkdir(exist_ok=True)
     k = cfg["generation"]["k"]

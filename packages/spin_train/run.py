@@ -1,16 +1,9 @@
-"""The epoch loop and its run directory, a state machine that survives kill -9.
+"""The epoch loop: a table of phases over the run dir (run_dir.py), a state machine that survives kill -9.
 
-    DIR/config.yaml           the resolved config (a changed config is refused)
-    DIR/state.json            per epoch: phase, counts, pairs_sha256, checkpoint, timings
-    DIR/epoch-NN/plan.json    the epoch's selfplay prompts and preference rows
-    DIR/epoch-NN/candidates.jsonl   k candidates per prompt, appended per batch (resume point)
-    DIR/epoch-NN/pairs.parquet      the epoch's training set
-    DIR/epoch-NN/checkpoint/        the model after the epoch (next epoch's generator and reference)
-
-Phases per epoch: planned -> generated -> mixed -> trained. Every file is
-written to a temporary name and renamed, and state.json is updated after each
-phase, so a rerun of the same command continues where it stopped; seeds are
-fixed per epoch, batch and question, so it ends with the same pairs.
+Each epoch runs plan -> generate -> mix -> train; state.json records each phase when it is done, so a
+rerun of the same command continues where it stopped; seeds are fixed per epoch, batch and question,
+so it ends with the same pairs. With several machines, machine 0 runs this loop and the others follow
+it (machines.py).
 """
 
 from __future__ import annotations
@@ -22,17 +15,14 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import Callable, Optional
-
-import yaml
-
-from argdown_lbl.errors import ServerError, UserError
+from typing import Callable
 
 from . import filtering
 from .children import Children
-from .config import ConfigError, RunConfig
+from .config import RunConfig
+from .machines import Machine, join, wait_for_machines, wait_for_phase
+from .run_dir import RunDir, RunState, atomic_write, write_json
 
-PHASES = ("planned", "generated", "mixed", "trained")  # then "evaluated" when the config asks
 # Fault injection for the resume tests: SPIN_TRAIN_STALL=generate|mix|train makes the run stop
 # at a dangerous point (after a partial write), announce it with DIR/.stall-POINT, and wait to be killed.
 STALL_ENV = "SPIN_TRAIN_STALL"
@@ -44,82 +34,75 @@ def stall(point: str, root: Path) -> None:
         time.sleep(600)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, obj) -> None:
-    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
-
-
 def pairs_sha256(pairs: list[dict]) -> str:
     canon = json.dumps(pairs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(canon.encode()).hexdigest()
 
 
-class RunDir:
-    def __init__(self, root: Path):
-        self.root = Path(root)
-
-    @property
-    def state_path(self) -> Path:
-        return self.root / "state.json"
-
-    def epoch_dir(self, epoch: int) -> Path:
-        return self.root / f"epoch-{epoch:02d}"
-
-    def load_state(self) -> dict:
-        if not self.state_path.exists():
-            return {}
-        return json.loads(self.state_path.read_text(encoding="utf-8"))
-
-    def save_state(self, state: dict) -> None:
-        write_json(self.state_path, state)
-
-    def start(self, cfg: RunConfig) -> dict:
-        """Create or reopen the run; refuse a config that changed since the run started."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        state = self.load_state()
-        sha = cfg.sha256()
-        if state and state.get("config_sha256") != sha:
-            raise ConfigError(
-                f"{self.root}: the config changed since this run started (saved {self.root / 'config.yaml'}, "
-                f"sha256 {state.get('config_sha256', '?')[:12]} != {sha[:12]}); start a new --run-dir or restore it")
-        if not state:
-            atomic_write(self.root / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
-            state = {"config_sha256": sha, "epochs": {}, "created": time.time()}
-            self.save_state(state)
-        return state
-
-    def phase(self, state: dict, epoch: int) -> Optional[str]:
-        return state["epochs"].get(str(epoch), {}).get("phase")
-
-
-def _record(run: RunDir, state: dict, epoch: int, phase: str, **info) -> None:
-    entry = state["epochs"].setdefault(str(epoch), {})
-    entry.update(info)
-    entry["phase"] = phase
-    run.save_state(state)
-
-
-def _timed(entry_timings: dict, name: str, started: float) -> None:
-    entry_timings[name] = round(time.time() - started, 3)
-
-
 class Loop:
-    """Runs the curriculum epochs of one config in one run dir."""
+    """Runs the curriculum epochs of one config in one run dir, as machine ``machine.rank``."""
 
-    def __init__(self, cfg: RunConfig, run_dir: Path, log: Callable[[str], None] = print):
-        self.cfg = cfg
+    def __init__(self, cfg: RunConfig, run_dir: Path, log: Callable[[str], None] = print,
+                 machine: Machine = Machine()):
+        self.cfg, self.log, self.machine = cfg, log, machine
         self.run = RunDir(run_dir)
-        self.log = log
+        self.children = Children(self.run.children_dir, log)
         self._mixture = None
-        self.state: dict = {}
+
+    # The epoch, top to bottom: the phase each step records when it is done. A resumed epoch skips the
+    # steps its state already records.
+    def phases(self) -> list[tuple[str, Callable[[int], dict]]]:
+        return [("planned", self.plan), ("generated", self.generate), ("mixed", self.mix), ("trained", self.train)]
+
+    def run_all(self) -> RunState:
+        self.machine.check(self.cfg)
+        if not self.machine.is_main:
+            return self.follow()
+        self.run.start(self.cfg)
+        if self.cfg.dpo.num_machines > 1:
+            self.machine.announce(self.run)
+        self.children.reap()  # a server or launch an earlier, killed run left behind on this machine
+        self.spectrum()
+        if self.cfg.evaluation.enabled and self.cfg.evaluation.baseline:
+            self.evaluate(0)
+        for epoch in range(1, self.cfg.curriculum.epochs + 1):
+            self.epoch(epoch)
+            if self.cfg.evaluation.enabled:
+                self.evaluate(epoch)
+        return self.run.state
+
+    def epoch(self, epoch: int) -> None:
+        started = time.time()
+        self.run.epoch_dir(epoch).mkdir(parents=True, exist_ok=True)
+        for phase, step in self.phases():
+            if self.run.state.epoch(epoch).reached(phase):
+                continue
+            t = time.time()
+            info = step(epoch)
+            timings = dict(self.run.state.epoch(epoch).timings)
+            timings[step.__name__] = round(time.time() - t, 3)
+            if phase == "trained":  # this process's part of the epoch (all of it unless resumed)
+                timings["epoch"] = round(time.time() - started, 3)
+            self.run.record(epoch, phase, timings=timings, **info)
+
+    def follow(self) -> RunState:
+        """A machine above 0: wait for each epoch's pairs, take part in its DPO launch, wait until recorded."""
+        join(self.run, self.cfg, self.machine, self.log)
+        self.children.reap()
+        for epoch in range(1, self.cfg.curriculum.epochs + 1):
+            entry = wait_for_phase(self.run, epoch, "mixed", self.log)
+            if not entry.reached("trained") and entry.counts.get("pairs"):
+                from .launch import run_dpo
+
+                self.log(f"epoch {epoch}: DPO as machine {self.machine.rank}")
+                run_dpo(self.cfg, self.run, epoch, self.start_checkpoint(epoch), self.machine, self.children,
+                        self.log)
+            wait_for_phase(self.run, epoch, "trained", self.log)
+        self.log(f"machine {self.machine.rank}: all {self.cfg.curriculum.epochs} epochs trained")
+        return self.run.state
+
+    def start_checkpoint(self, epoch: int) -> str:
+        return self.run.checkpoint_before(epoch, self.cfg.model.path)
 
     @property
     def mixture(self):
@@ -133,142 +116,85 @@ class Loop:
         """Hub datasets' commits, resolved once when the run starts and kept in state.json for every resume."""
         from .data import resolve_revision
 
-        pins = self.state.get("dataset_revisions")
-        if pins is None:
+        state = self.run.state
+        if state.dataset_revisions is None:
             pins = {e.key: resolve_revision(e) for e in self.cfg.train_mixture}
-            pins = {k: v for k, v in pins.items() if v}
-            self.state["dataset_revisions"] = pins
-            self.run.save_state(self.state)
-            for key, sha in pins.items():
+            state.dataset_revisions = {k: v for k, v in pins.items() if v}
+            self.run.save()
+            for key, sha in state.dataset_revisions.items():
                 self.log(f"dataset {key} pinned to revision {sha}")
-        return pins
+        return state.dataset_revisions
 
-    def checkpoint_before(self, epoch: int) -> str:
-        """The checkpoint epoch ``epoch`` starts from: the base model, else what the previous epoch left
-        (its own checkpoint, or the one it started from when it had no pairs to train on)."""
-        if epoch == 1:
-            return self.cfg.model.path
-        previous = self.state.get("epochs", {}).get(str(epoch - 1), {})
-        return previous.get("checkpoint") or str(self.run.epoch_dir(epoch - 1) / "checkpoint")
+    # -- once per run -----------------------------------------------------------------------------------------
+    def spectrum(self) -> None:
+        """Scan the base model once when the config asks for the top percent (the DPO phase reads the list)."""
+        sp = self.cfg.spectrum
+        if sp.top_percent is None or self.run.spectrum_path.exists():
+            return
+        from . import spectrum
+        from .models import load_model, resolve_device
 
-    def run_all(self) -> dict:
-        state = self.state = self.run.start(self.cfg)
-        Children(self.run.root, self.log).reap()  # a server or launch an earlier, killed run left behind
-        self.spectrum()
-        if self.cfg.evaluation.enabled and self.cfg.evaluation.baseline:
-            self.evaluate(state, 0)
-        for epoch in range(1, self.cfg.curriculum.epochs + 1):
-            if self.run.phase(state, epoch) not in ("trained", "evaluated"):
-                self.epoch(state, epoch)
-            if self.cfg.evaluation.enabled:
-                self.evaluate(state, epoch)
-        return state
+        model = load_model(self.cfg.model.path, self.cfg.model)
+        snrs = spectrum.scan(model, sp.include_embeddings, resolve_device("auto"))  # SVDs on the GPU if any
+        names = spectrum.top(snrs, sp.top_percent / 100)
+        spectrum.write_yaml(names, self.run.spectrum_path)
+        spectrum.write_snr_json(snrs, self.run.snr_path)
+        self.log(f"spectrum: {len(names)} weight matrices trainable (top {sp.top_percent:g} % per type) -> "
+                 f"{self.run.spectrum_path}")
 
-    def evaluate(self, state: dict, epoch: int) -> None:
+    def evaluate(self, epoch: int) -> None:
         """Evaluate the checkpoint after ``epoch`` (0: the base model) into epoch-NN/eval.json, once."""
-        path = self.run.epoch_dir(epoch) / "eval.json"
+        path = self.run.eval_path(epoch)
         if path.exists():
             return
         from .evaluate import evaluate, table
 
         e = self.cfg.evaluation
-        checkpoint = self.checkpoint_before(epoch + 1)
         t = time.time()
-        result = evaluate(checkpoint, e.dataset, e.configs or None, e.k, e.max_prompts, e.max_tokens, e.seed,
-                          self.cfg.model, self.cfg.generation.device)
+        result = evaluate(self.start_checkpoint(epoch + 1), e.dataset, e.configs or None, e.k, e.max_prompts,
+                          e.max_tokens, e.seed, self.cfg.model, self.cfg.generation.device)
         result["epoch"] = epoch
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, result)
         if epoch > 0:
-            info = state["epochs"][str(epoch)]
-            info.setdefault("timings", {})["eval"] = round(time.time() - t, 3)
-            _record(self.run, state, epoch, "evaluated", eval=str(path))
+            timings = {**self.run.state.epoch(epoch).timings, "eval": round(time.time() - t, 3)}
+            self.run.record(epoch, "evaluated", timings=timings, eval=str(path))
         self.log(f"eval after epoch {epoch}:\n{table(result)}")
 
-    # -- phases ---------------------------------------------------------------
-    def spectrum(self) -> None:
-        """Scan the base model once when the config asks for the top percent (the DPO phase reads the list)."""
-        sp = self.cfg.spectrum
-        if sp.top_percent is None:
-            return
-        from . import spectrum
+    # -- the phases (each returns what the state records) -------------------------------------------------------
+    def plan(self, epoch: int) -> dict:
+        selfplay, preference, drawn = self.mixture.draw(epoch)
+        write_json(self.run.plan_path(epoch), {"selfplay": selfplay, "preference": preference, "plan": drawn})
+        self.log(f"epoch {epoch}: planned {len(selfplay)} selfplay prompts, {len(preference)} preference pairs")
+        for key, d in drawn.items():
+            self.log(f"  {key}: weight {d['weight']:g}, requested {d['requested']}, drawn {d['drawn']} "
+                     f"({d['unique']} rows of {d['rows']}, {d['repeats']} repeats)"
+                     + (f", dropped {d['dropped']}" if d["dropped"] else ""))
+        return {"drawn": drawn, "counts": {"prompts": len(selfplay), "preference": len(preference)}}
 
-        path = self.run.root / spectrum.SCANNED
-        if not path.exists():
-            from .models import load_model, resolve_device
+    def _plan(self, epoch: int) -> dict:
+        return json.loads(self.run.plan_path(epoch).read_text(encoding="utf-8"))
 
-            model = load_model(self.cfg.model.path, self.cfg.model)
-            snrs = spectrum.scan(model, sp.include_embeddings, resolve_device("auto"))  # SVDs on the GPU if any
-            names = spectrum.top(snrs, sp.top_percent / 100)
-            spectrum.write_yaml(names, path)
-            spectrum.write_snr_json(snrs, self.run.root / "snr.json")
-            self.log(f"spectrum: {len(names)} weight matrices trainable (top {sp.top_percent:g} % per type) -> {path}")
-
-    def epoch(self, state: dict, epoch: int) -> None:
-        started = time.time()
-        edir = self.run.epoch_dir(epoch)
-        edir.mkdir(parents=True, exist_ok=True)
-        timings = state["epochs"].get(str(epoch), {}).get("timings", {})
-        if self.run.phase(state, epoch) is None:
-            t = time.time()
-            selfplay, preference, drawn = self.mixture.draw(epoch)
-            write_json(edir / "plan.json", {"selfplay": selfplay, "preference": preference, "plan": drawn})
-            _timed(timings, "plan", t)
-            _record(self.run, state, epoch, "planned", timings=timings, drawn=drawn,
-                    counts={"prompts": len(selfplay), "preference": len(preference)})
-            self.log(f"epoch {epoch}: planned {len(selfplay)} selfplay prompts, {len(preference)} preference pairs")
-            for key, d in drawn.items():
-                self.log(f"  {key}: weight {d['weight']:g}, requested {d['requested']}, drawn {d['drawn']} "
-                         f"({d['unique']} rows of {d['rows']}, {d['repeats']} repeats)"
-                         + (f", dropped {d['dropped']}" if d["dropped"] else ""))
-        plan = json.loads((edir / "plan.json").read_text(encoding="utf-8"))
-        if self.run.phase(state, epoch) == "planned":
-            t = time.time()
-            self.generate(epoch, plan["selfplay"])
-            _timed(timings, "generate", t)
-            _record(self.run, state, epoch, "generated", timings=timings)
-        if self.run.phase(state, epoch) == "generated":
-            t = time.time()
-            counts = self.mix(epoch, plan)
-            _timed(timings, "mix", t)
-            entry = state["epochs"][str(epoch)]
-            _record(self.run, state, epoch, "mixed", timings=timings, counts={**entry["counts"], **counts["counts"]},
-                    pairs_sha256=counts["pairs_sha256"], filtering=counts["filtering"])
-        if self.run.phase(state, epoch) == "mixed" and not state["epochs"][str(epoch)]["counts"]["pairs"]:
-            # Nothing to train on (every question filtered out): the next epoch starts from this one's start.
-            _record(self.run, state, epoch, "trained", timings=timings, checkpoint=self.checkpoint_before(epoch),
-                    skipped="no pairs", steps=0)
-            self.log(f"epoch {epoch}: no pairs after filtering; no DPO this epoch, the checkpoint stays "
-                     f"{self.checkpoint_before(epoch)}")
-        if self.run.phase(state, epoch) == "mixed":
-            t = time.time()
-            metrics = self.train(epoch)
-            _timed(timings, "train", t)
-            _timed(timings, "epoch", started)  # this process's part of the epoch (all of it unless resumed)
-            _record(self.run, state, epoch, "trained", timings=timings, checkpoint=str(edir / "checkpoint"),
-                    train_loss=metrics["train_loss"], steps=metrics["steps"], distributed=metrics.get("distributed"))
-            self.log(f"epoch {epoch}: trained {metrics['steps']} steps, loss {metrics['train_loss']:.4f}")
-            self.prune(epoch)
-
-    def generate(self, epoch: int, items: list[dict]) -> None:
+    def generate(self, epoch: int) -> dict:
         """Append k candidates per prompt to candidates.jsonl, batch by batch; skip batches already there."""
-        edir = self.run.epoch_dir(epoch)
-        path = edir / "candidates.jsonl"
+        from .generation import session
+
+        path = self.run.candidates_path(epoch)
         done = _complete_batches(path)
         g = self.cfg.generation
+        items = self._plan(epoch)["selfplay"]
         skipped = self.too_long(epoch, items)
         items = [it for it in items if it["id"] not in skipped]
         batches = [items[i:i + g.batch_size] for i in range(0, len(items), g.batch_size)]
         if done == len(batches):
-            return
+            return {}
         self.log(f"epoch {epoch}: generating {g.k} candidates for {len(items)} prompts "
                  f"({len(batches) - done} of {len(batches)} batches left)")
-        backend_cm = default_backend(self.cfg, self.checkpoint_before(epoch), edir)
-        with backend_cm as backend, open(path, "a", encoding="utf-8") as fh:
+        with session(self.cfg, self.start_checkpoint(epoch), self.run.epoch_dir(epoch), self.children,
+                     self.log) as generator, open(path, "a", encoding="utf-8") as fh:
             for b in range(done, len(batches)):
                 batch = batches[b]
-                seed = g.seed * 1_000_003 + epoch * 10_007 + b
-                outs = self._generate_batch(backend_cm, backend, [it["prompt"] for it in batch], seed)
+                outs = generator.generate([it["prompt"] for it in batch], g.seed * 1_000_003 + epoch * 10_007 + b)
                 record = {"batch": b, "candidates": {it["id"]: [s.text for s in c] for it, c in zip(batch, outs)},
                           "finish": {it["id"]: [s.finish_reason for s in c] for it, c in zip(batch, outs)}}
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -276,15 +202,16 @@ class Loop:
                 os.fsync(fh.fileno())
                 self.log(f"  batch {b + 1}/{len(batches)}")
                 stall("generate", self.run.root)
-            for why in getattr(backend, "rejected", []):
+            for why in generator.rejected:
                 self.log(f"  a prompt was refused by the server and gets no candidates: {why}")
+        return {}
 
     def too_long(self, epoch: int, items: list[dict]) -> set[str]:
         """Prompts that cannot fit the generator's context with max_tokens: counted, logged and not generated."""
         from .generation import context_length, too_long
         from .models import load_tokenizer
 
-        checkpoint = self.checkpoint_before(epoch)
+        checkpoint = self.start_checkpoint(epoch)
         limit = context_length(self.cfg.generation, checkpoint)
         if not limit:
             return set()
@@ -294,26 +221,12 @@ class Loop:
                      f"tokens with max_tokens {self.cfg.generation.max_tokens}; they are not generated")
         return skipped
 
-    def _generate_batch(self, backend_cm, backend, prompts: list, seed: int) -> list:
-        """One batch; a server we started that dies is restarted and the batch retried (finished batches stay)."""
-        restarts = 0
-        while True:
-            try:
-                return backend.generate(prompts, seed)
-            except RuntimeError as exc:
-                if not backend_cm.can_restart() or restarts >= self.cfg.generation.vllm_max_restarts:
-                    raise
-                restarts += 1
-                self.log(f"  generation server failed ({exc}); restarting it ({restarts}/"
-                         f"{self.cfg.generation.vllm_max_restarts})")
-                backend_cm.restart()
-
-    def mix(self, epoch: int, plan: dict) -> dict:
+    def mix(self, epoch: int) -> dict:
         from datasets import Dataset
 
-        edir = self.run.epoch_dir(epoch)
+        plan = self._plan(epoch)
         candidates, truncated = {}, {}
-        for batch in _read_batches(edir / "candidates.jsonl"):
+        for batch in _read_batches(self.run.candidates_path(epoch)):
             candidates.update(batch["candidates"])
             truncated.update({i: [r == "length" for r in rs] for i, rs in batch.get("finish", {}).items()})
         f = self.cfg.filtering
@@ -321,43 +234,53 @@ class Loop:
                                              f.truncated_as_rejected)
         pairs = pairs + plan["preference"]
         random.Random(f"{f.seed}/{epoch}/shuffle").shuffle(pairs)
-        tmp = edir / "pairs.parquet.tmp"
+        target = self.run.pairs_path(epoch)
+        tmp = target.with_name(target.name + ".tmp")
         Dataset.from_list(pairs).to_parquet(str(tmp))
         stall("mix", self.run.root)
-        os.replace(tmp, edir / "pairs.parquet")
+        os.replace(tmp, target)
         per_source: dict[str, int] = {}
         for p in pairs:
             per_source[p["source"]] = per_source.get(p["source"], 0) + 1
         self.log(f"epoch {epoch}: {stats['kept']} of {stats['questions']} selfplay questions kept "
                  f"(l histogram {stats['l_histogram']}), {len(pairs)} pairs in all")
-        return {"pairs_sha256": pairs_sha256(pairs), "filtering": stats,
-                "counts": {"kept": stats["kept"], "pairs": len(pairs), "pairs_per_source": per_source}}
+        counts = {**self.run.state.epoch(epoch).counts, "kept": stats["kept"], "pairs": len(pairs),
+                  "pairs_per_source": per_source}
+        return {"pairs_sha256": pairs_sha256(pairs), "filtering": stats, "counts": counts}
 
     def train(self, epoch: int) -> dict:
         """DPO in child processes (launch.py), which read the pairs and the Spectrum list from the run dir."""
+        start = self.start_checkpoint(epoch)
+        n_pairs = self.run.state.epoch(epoch).counts["pairs"]
+        if not n_pairs:  # every question filtered out: the next epoch starts from this one's start
+            self.log(f"epoch {epoch}: no pairs after filtering; no DPO this epoch, the checkpoint stays {start}")
+            return {"checkpoint": start, "skipped": "no pairs", "steps": 0}
         from .launch import run_dpo
 
-        edir = self.run.epoch_dir(epoch)
-        out, partial = edir / "checkpoint", edir / "checkpoint.partial"
+        out, partial = self.run.checkpoint_path(epoch), self.run.partial_checkpoint_path(epoch)
         shutil.rmtree(partial, ignore_errors=True)
-        self.log(f"epoch {epoch}: DPO on {self.state['epochs'][str(epoch)]['counts']['pairs']} pairs from "
-                 f"{self.checkpoint_before(epoch)}")
-        metrics = run_dpo(self.cfg, self.run.root, epoch, self.checkpoint_before(epoch), partial, self.log,
-                          Children(self.run.root, self.log))
+        if self.cfg.dpo.num_machines > 1:
+            wait_for_machines(self.run, self.cfg, self.machine, self.log)
+        self.log(f"epoch {epoch}: DPO on {n_pairs} pairs from {start}")
+        run_dpo(self.cfg, self.run, epoch, start, self.machine, self.children, self.log)
+        metrics = json.loads((partial / "train_metrics.json").read_text(encoding="utf-8"))
         self.log(f"epoch {epoch}: {metrics['trainable_parameters']:,} of {metrics['total_parameters']:,} parameters "
-                 "trained")
+                 f"trained; {metrics['steps']} steps, loss {metrics['train_loss']:.4f}")
         shutil.rmtree(out, ignore_errors=True)
         os.replace(partial, out)
-        return metrics
+        self.prune(epoch)
+        return {"checkpoint": str(out), "train_loss": metrics["train_loss"], "steps": metrics["steps"],
+                "distributed": metrics.get("distributed")}
 
     def prune(self, epoch: int) -> None:
         limit = self.cfg.output.save_total_limit
         if limit is None:
             return
-        in_use = {str(Path(self.checkpoint_before(e + 1))) for e in range(max(epoch - limit + 1, 1), epoch + 1)}
+        # Still needed: what the last ``limit`` epochs left (an epoch without pairs points further back).
+        in_use = {str(Path(self.start_checkpoint(e + 1))) for e in range(max(epoch - limit + 1, 1), epoch + 1)}
         for old in range(1, epoch - limit + 1):
-            path = self.run.epoch_dir(old) / "checkpoint"
-            if str(path) not in in_use:  # an epoch without pairs still points at an older checkpoint
+            path = self.run.checkpoint_path(old)
+            if str(path) not in in_use:
                 shutil.rmtree(path, ignore_errors=True)
 
 
@@ -384,64 +307,10 @@ def _complete_batches(path: Path) -> int:
     return len(batches)
 
 
-class _Closing:
-    def __init__(self, backend, server=None):
-        self.backend, self.server = backend, server
-
-    def __enter__(self):
-        return self.backend
-
-    def can_restart(self) -> bool:
-        return self.server is not None
-
-    def restart(self) -> None:
-        self.server.__exit__(None, None, None)
-        self.server.__enter__()
-
-    def __exit__(self, *exc):
-        close = getattr(self.backend, "close", None)
-        if close:
-            close()
-        if self.server is not None:
-            self.server.__exit__(*exc)
-
-
-def reload_server(command: list[str], checkpoint: str, log_path: Path) -> None:
-    """Run the user's reload command for ``checkpoint`` ({checkpoint} substituted); a failure stops the run."""
-    import subprocess
-
-    cmd = [part.replace("{checkpoint}", checkpoint) for part in command]
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
-        status = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
-    if status != 0:
-        raise ServerError(f"generation.reload_command exited with {status} for {checkpoint}; see {log_path}")
-
-
-def default_backend(cfg: RunConfig, checkpoint: str, edir: Path):
-    from .generation import CHAT_TEMPLATE, LocalBackend, OpenAIBackend, VLLMServer, vllm_model_args
-
-    g = cfg.generation
-    if g.backend == "local":
-        return _Closing(LocalBackend(checkpoint, g, cfg.model))
-    if g.backend == "openai":
-        if checkpoint != cfg.model.path:  # epochs after the first: the user's command loads the new policy
-            reload_server(g.reload_command, checkpoint, edir / "reload.log")
-        return _Closing(OpenAIBackend(g.url, checkpoint, g, os.environ.get("OPENAI_API_KEY")))
-    extra = vllm_model_args(cfg.model, checkpoint, edir)
-    if cfg.model.chat_template:
-        (edir / CHAT_TEMPLATE).write_text(cfg.model.chat_template, encoding="utf-8")
-    server = VLLMServer(checkpoint, g, edir / "vllm.log", g.seed, extra, Children(edir.parent)).__enter__()
-    return _Closing(OpenAIBackend(server.url, checkpoint, g, vllm=True), server)
-
-
 def status(run_dir: Path) -> dict:
     run = RunDir(run_dir)
-    state = run.load_state()
-    if not state:
-        raise UserError(f"{run_dir}: no state.json; not a spin-train run dir (start one with "
-                        "`spin-train run CONFIG --run-dir DIR`)")
-    epochs = {e: {k: v for k, v in info.items()} for e, info in sorted(state["epochs"].items(), key=lambda x: int(x[0]))}
+    state = run.open().to_dict()
+    epochs = dict(sorted(state["epochs"].items(), key=lambda x: int(x[0])))
     done = sum(1 for info in epochs.values() if info.get("phase") in ("trained", "evaluated"))
     return {"run_dir": str(run_dir), "epochs_completed": done, "config_sha256": state["config_sha256"],
             "epochs": epochs}

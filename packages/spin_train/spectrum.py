@@ -83,16 +83,14 @@ def to_regexes(names: list[str]) -> list[str]:
     return ["^" + re.escape(n) + "$" for n in names]
 
 
-SCANNED = "unfrozen_parameters.yaml"  # in the run dir, when spectrum.top_percent asks for a scan
-
-
-def unfrozen_patterns(cfg, run_dir: Path) -> Optional[list[str]]:
-    """The run's trainable-parameter regexes: the given file, the run's scan, or None (all trainable)."""
+def unfrozen_patterns(cfg, scanned: Path) -> Optional[list[str]]:
+    """The run's trainable-parameter regexes: the given file, the run's scan (``scanned``, written when
+    spectrum.top_percent asks), or None (all trainable)."""
     sp = cfg.spectrum
     if sp.unfrozen_parameters_file:
         return read_yaml(Path(sp.unfrozen_parameters_file))
     if sp.top_percent is not None:
-        return read_yaml(Path(run_dir) / SCANNED)
+        return read_yaml(scanned)
     return None
 
 

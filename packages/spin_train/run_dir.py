@@ -1,0 +1,226 @@
+"""The run directory: its layout, its atomic writes and its typed state, owned here and nowhere else.
+
+    DIR/config.yaml                 the resolved config (a changed config is refused)
+    DIR/state.json                  RunState: per epoch an EpochState (phase, counts, pairs_sha256, checkpoint, timings)
+    DIR/unfrozen_parameters.yaml    the Spectrum scan's trainable weights (spectrum.top_percent), with snr.json
+    DIR/.children/HOST/NAME.json    pid files of the children running on HOST (reaped by the next run there)
+    DIR/.machines/rank-R.json       machine R joined this run (multi-node: the run dir is shared)
+    DIR/epoch-NN/plan.json          the epoch's selfplay prompts and preference rows
+    DIR/epoch-NN/candidates.jsonl   k candidates per prompt, appended per batch (resume point)
+    DIR/epoch-NN/pairs.parquet      the epoch's training set
+    DIR/epoch-NN/checkpoint/        the model after the epoch (next epoch's generator and reference)
+    DIR/epoch-NN/eval.json          evaluation of the checkpoint after the epoch (epoch-00: the base model)
+
+Every file is written to a temporary name and renamed, and state.json after each phase, so a rerun of
+the same command continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from argdown_lbl.errors import UserError
+
+from .config import ConfigError, RunConfig
+
+# An epoch's phases in order; "evaluated" only when the config asks for evaluation.
+PHASES = ("planned", "generated", "mixed", "trained", "evaluated")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write(path, (json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode())
+
+
+@dataclass
+class EpochState:
+    phase: Optional[str] = None
+    timings: dict = field(default_factory=dict)  # seconds per phase
+    counts: dict = field(default_factory=dict)  # prompts, preference, kept, pairs, pairs_per_source
+    drawn: dict = field(default_factory=dict)  # per dataset: weight, requested, drawn, repeats...
+    filtering: dict = field(default_factory=dict)
+    pairs_sha256: Optional[str] = None
+    checkpoint: Optional[str] = None  # what the next epoch starts from
+    steps: Optional[int] = None
+    train_loss: Optional[float] = None
+    distributed: Optional[dict] = None  # the DPO setup that actually ran
+    skipped: Optional[str] = None  # why no DPO ran ("no pairs")
+    eval: Optional[str] = None
+
+    def reached(self, phase: str) -> bool:
+        return self.phase is not None and PHASES.index(self.phase) >= PHASES.index(phase)
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "EpochState":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class RunState:
+    config_sha256: str
+    created: float = 0.0
+    epochs: dict[int, EpochState] = field(default_factory=dict)
+    dataset_revisions: Optional[dict] = None  # Hub datasets' commits, pinned when the run starts
+
+    def epoch(self, epoch: int) -> EpochState:
+        return self.epochs.setdefault(epoch, EpochState())
+
+    def to_dict(self) -> dict:
+        out = {"config_sha256": self.config_sha256, "created": self.created,
+               "epochs": {str(e): s.to_dict() for e, s in sorted(self.epochs.items())}}
+        if self.dataset_revisions is not None:
+            out["dataset_revisions"] = self.dataset_revisions
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunState":
+        return cls(config_sha256=data["config_sha256"], created=data.get("created", 0.0),
+                   epochs={int(e): EpochState.from_dict(s) for e, s in data.get("epochs", {}).items()},
+                   dataset_revisions=data.get("dataset_revisions"))
+
+
+class RunDir:
+    """Paths of one run, its state (loaded by start/join/refresh) and the checkpoint each epoch starts from."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.state: Optional[RunState] = None
+
+    # -- layout -------------------------------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def spectrum_path(self) -> Path:
+        return self.root / "unfrozen_parameters.yaml"
+
+    @property
+    def snr_path(self) -> Path:
+        return self.root / "snr.json"
+
+    @property
+    def children_dir(self) -> Path:
+        """Pid files of this host's children: on a shared run dir each machine reaps only its own."""
+        return self.root / ".children" / socket.gethostname()
+
+    def machine_marker(self, rank: int) -> Path:
+        return self.root / ".machines" / f"rank-{rank}.json"
+
+    def epoch_dir(self, epoch: int) -> Path:
+        return self.root / f"epoch-{epoch:02d}"
+
+    def plan_path(self, epoch: int) -> Path:
+        return self.epoch_dir(epoch) / "plan.json"
+
+    def candidates_path(self, epoch: int) -> Path:
+        return self.epoch_dir(epoch) / "candidates.jsonl"
+
+    def pairs_path(self, epoch: int) -> Path:
+        return self.epoch_dir(epoch) / "pairs.parquet"
+
+    def checkpoint_path(self, epoch: int) -> Path:
+        return self.epoch_dir(epoch) / "checkpoint"
+
+    def partial_checkpoint_path(self, epoch: int) -> Path:
+        return self.epoch_dir(epoch) / "checkpoint.partial"
+
+    def eval_path(self, epoch: int) -> Path:
+        return self.epoch_dir(epoch) / "eval.json"
+
+    def launch_log(self, epoch: int) -> Path:
+        return self.epoch_dir(epoch) / "dpo-launch.log"
+
+    def vllm_log(self, epoch: int) -> Path:
+        return self.epoch_dir(epoch) / "vllm.log"
+
+    # -- state --------------------------------------------------------------------------------------------------
+    def read_config(self) -> RunConfig:
+        from .config import from_dict
+
+        return from_dict(yaml.safe_load(self.config_path.read_text(encoding="utf-8")))
+
+    def load(self) -> Optional[RunState]:
+        if not self.state_path.exists():
+            return None
+        return RunState.from_dict(json.loads(self.state_path.read_text(encoding="utf-8")))
+
+    def open(self) -> RunState:
+        """The state of an existing run (status, report)."""
+        self.state = self.load()
+        if self.state is None:
+            raise UserError(f"{self.root}: no state.json; not a spin-train run dir (start one with "
+                            "`spin-train run CONFIG --run-dir DIR`)")
+        return self.state
+
+    def save(self) -> None:
+        write_json(self.state_path, self.state.to_dict())
+
+    def start(self, cfg: RunConfig) -> RunState:
+        """Create or reopen the run; refuse a config that changed since the run started."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.state = self.load()
+        if self.state is None:
+            atomic_write(self.config_path, yaml.safe_dump(cfg.to_dict(), sort_keys=False).encode())
+            self.state = RunState(config_sha256=cfg.sha256(), created=time.time())
+            self.save()
+        self.check_config(cfg)
+        return self.state
+
+    def check_config(self, cfg: RunConfig) -> None:
+        sha = cfg.sha256()
+        if self.state.config_sha256 != sha:
+            raise ConfigError(
+                f"{self.root}: the config changed since this run started (saved {self.config_path}, "
+                f"sha256 {self.state.config_sha256[:12]} != {sha[:12]}); start a new --run-dir or restore it")
+
+    def refresh(self) -> RunState:
+        """Read the state again (another machine writes it)."""
+        self.state = self.load() or self.state
+        return self.state
+
+    def record(self, epoch: int, phase: Optional[str] = None, **info) -> EpochState:
+        entry = self.state.epoch(epoch)
+        for key, value in info.items():
+            setattr(entry, key, value)
+        if phase:
+            entry.phase = phase
+        self.save()
+        return entry
+
+    def phase(self, epoch: int) -> Optional[str]:
+        entry = self.state.epochs.get(epoch) if self.state else None
+        return entry.phase if entry else None
+
+    def checkpoint_before(self, epoch: int, base: str) -> str:
+        """The checkpoint epoch ``epoch`` starts from: ``base`` for the first, else what the previous epoch
+        left (its own checkpoint, or the one it started from when it had no pairs to train on)."""
+        if epoch == 1:
+            return base
+        previous = self.state.epochs.get(epoch - 1) if self.state else None
+        return (previous and previous.checkpoint) or str(self.checkpoint_path(epoch - 1))
