@@ -77,7 +77,7 @@ def test_the_next_run_stops_what_an_earlier_one_left(tmp_path):
     (tmp_path / ".children").mkdir()
     (tmp_path / ".children" / "vllm.json").write_text(json.dumps({"pid": leftover.pid, "pgid": leftover.pid,
                                                                   "cmd": ["sh"]}))
-    found = Children(tmp_path, log=lambda m: None).reap(grace_s=5)
+    found = Children(tmp_path / ".children", log=lambda m: None).reap(grace_s=5)
     leftover.wait()
     assert found == ["vllm"] and not _group_members(leftover.pid)
     assert not (tmp_path / ".children" / "vllm.json").exists()

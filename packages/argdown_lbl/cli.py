@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import sys
 from pathlib import Path
 
@@ -76,10 +75,12 @@ def parse_command(files, as_json, lenient, mode, summary, partial):
                     err=as_json,  # keep stdout pure JSON
                 )
     if as_json and (partial or not failed):
+        import orjson  # 0.11 s against json.dumps's 1.1 s for the 3.8 MB map's 50 MB export
+
         payload = exports[0][1].to_json() if len(exports) == 1 else {label: d.to_json() for label, d in exports}
-        # dumps, compact: json.dump to a stream and indent= both use the pure-Python encoder (5x slower).
-        sys.stdout.write(json.dumps(payload, ensure_ascii=False))
-        sys.stdout.write("\n")
+        sys.stdout.flush()
+        sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_APPEND_NEWLINE))
+        sys.stdout.buffer.flush()
     sys.exit(1 if failed else 0)
 
 
