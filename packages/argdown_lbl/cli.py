@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,17 @@ def _parse_path(path: Path, lenient: bool, mode: str | None, model_on_errors: bo
                                   "close it with ``` (left out)", code="fence", source=str(path))
             out.append((f"{path}#{s.index}", Document(errors=[unclosed], source=str(path)), 0))
     return out
+
+
+def _exit_now(status: int) -> None:
+    """Exit without freeing the parsed documents object by object: millions of them for a large map
+    (0.27 s of the 3.8 MB map's 2.7 s). Only in a process of its own: under click's test runner
+    (replaced streams) this is a plain sys.exit."""
+    if sys.stdout is sys.__stdout__ and sys.stderr is sys.__stderr__:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 @click.group(cls=ReportingGroup)
@@ -81,7 +93,7 @@ def parse_command(files, as_json, lenient, mode, summary, partial):
         sys.stdout.flush()
         sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_APPEND_NEWLINE))
         sys.stdout.buffer.flush()
-    sys.exit(1 if failed else 0)
+    _exit_now(1 if failed else 0)
 
 
 def _load(corpus: Path, configs: tuple[str, ...]):

@@ -25,6 +25,7 @@ from . import tokens as T
 from .model import Argument, EquivalenceClass, Inference, Relation, Section, Span, Statement, TextRange
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NODE = P.Node
 
 _REFERENCE_TITLE = re.compile(r"\[(.+)\]")
 _DEFINITION_TITLE = re.compile(r"\[(.+)\]:")
@@ -107,8 +108,9 @@ class Builder:
     def span(self, node) -> Span:
         if not node.children:
             return Span()
-        line, col = self.index.position(node.start)
-        end_line, end_col = self.index.position(max(node.end - 1, node.start))
+        position = self.index.position
+        line, col = position(node.start)
+        end_line, end_col = position(max(node.end - 1, node.start))
         return Span(line, col, end_line, end_col)
 
     def unique_title(self) -> str:
@@ -166,13 +168,15 @@ class Builder:
             enter(self, node, parent, index)
         children = node.children
         last = len(children) - 1
-        for i, child in enumerate(children):
-            if child.__class__ is P.Node:
+        i = 0
+        for child in children:
+            if child.__class__ is _NODE:
                 self.walk(child, node, i)
             else:
                 handler = _TOKEN.get(child.kind)
                 if handler:
                     handler(self, child, node, i, last)
+            i += 1
         leave = _EXIT.get(node.name)
         if leave:
             leave(self, node, parent, index)

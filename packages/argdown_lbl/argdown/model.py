@@ -29,7 +29,7 @@ RELATION_STATEMENT = "relation-statement"
 PCS_ROLES = frozenset({PREMISE, INTERMEDIARY_CONCLUSION, MAIN_CONCLUSION})
 
 
-@dataclass
+@dataclass(slots=True)
 class Span:
     """Where an element sits in the source (1-based, end inclusive)."""
 

@@ -63,11 +63,21 @@ class Node:
 
     @property
     def start(self) -> int | None:
-        return self.children[0].start if self.children else None
+        node = self  # the first token's start, found without recursion: this runs for every node
+        while node.__class__ is Node:
+            if not node.children:
+                return None
+            node = node.children[0]
+        return node.start
 
     @property
     def end(self) -> int | None:
-        return self.children[-1].end if self.children else None
+        node = self
+        while node.__class__ is Node:
+            if not node.children:
+                return None
+            node = node.children[-1]
+        return node.end
 
 
 class _Abort(Exception):
