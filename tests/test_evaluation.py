@@ -1,4 +1,7 @@
-"""Evaluation measures: pass@k, answer extraction, passes, graph similarity, and the chat's Argdown check."""
+"""Evaluation measures: pass@k, answer extraction, passes, graph similarity, the chat's Argdown check, and
+`spin-train eval` against an OpenAI-compatible server."""
+
+import json
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -7,7 +10,8 @@ from argdown_lbl.argdown import parse
 from argdown_lbl.graphs import edge_f1, ged_similarity, isomorphic
 from argdown_lbl.synthetic import generate_sources
 from spin_train.chat import argdown_report
-from spin_train.evaluate import bench, bench_items, extract_argdown, next_line, pass_at_k, passes
+from json_handler import JSONHandler
+from spin_train.evaluate import BENCH_INSTRUCTION, bench, bench_items, extract_argdown, next_line, pass_at_k, passes
 
 REF = "[A]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n"
 
@@ -58,9 +62,13 @@ def test_bench_items_from_closing_rows_and_scores():
              "prompt": [{"role": "user", "content": "x"}], "completion": [{"role": "assistant", "content": "[A]: a."}]}]
     [item] = bench_items(rows)
     assert item.gold == REF and item.context == "H\n\nProse." and "Context:\nH" in item.prompt[0]["content"]
-    perfect = bench(lambda prompts: [["```argdown\n" + REF + "```", "prose"] for _ in prompts], [item], k=2)
-    assert perfect["pass@1"] == 0.5 and perfect["pass@2"] == 1.0
-    assert perfect["graph_similarity"] == 1.0 and perfect["isomorphic"] == 1.0
+    perfect = bench(lambda prompts: [["```argdown\n" + REF + "```", "prose"] for _ in prompts],
+                    lambda prompts: ["```argdown\n" + REF + "```" for _ in prompts], [item], k=2)
+    assert perfect["pass@1"] == 0.5 and perfect["pass@2"] == 1.0 and perfect["samples"] == 2
+    assert perfect["graph_similarity"] == 1.0 and perfect["isomorphic"] == 1.0  # of the greedy answer
+    prose = bench(lambda prompts: [["```argdown\n" + REF + "```"] * 2 for _ in prompts],
+                  lambda prompts: ["prose" for _ in prompts], [item], k=2)
+    assert prose["pass@1"] == 1.0 and prose["graph_similarity"] == 0.0 and prose["isomorphic"] == 0.0
     scores = next_line(lambda prompts: ["[A]:   a."] * len(prompts), rows[1:])
     assert scores == {"prompts": 1, "exact_match": 0.0, "argdown_match": 1.0}  # inner spacing: same parse only
 
@@ -93,3 +101,60 @@ def test_graph_measures_are_bounded_and_exact_on_identity(a, b):
     for value in (edge_f1(ga, gb), ged_similarity(ga, gb)):
         assert 0.0 <= value <= 1.0
     assert isomorphic(ga, gb) == isomorphic(gb, ga)
+
+
+class _BenchServer(JSONHandler):
+    """An OpenAI-compatible stand-in: the reference map for bench prompts, a fixed line otherwise; it records
+    each request's n and temperature."""
+
+    def do_GET(self):
+        self._reply({"data": [{"id": "stub-model"}]})
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        bench_prompt = body["messages"][-1]["content"].startswith(BENCH_INSTRUCTION)
+        self.server.requests.append((bench_prompt, body["n"], body["temperature"], body["model"]))
+        text = "```argdown\n" + REF + "```" if bench_prompt else "[A]: a."
+        self._reply({"choices": [{"index": i, "message": {"role": "assistant", "content": text},
+                                  "finish_reason": "stop"} for i in range(body["n"])]})
+
+
+def test_eval_against_an_openai_compatible_server(spin_dataset, tmp_path):
+    import subprocess
+    import sys
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _BenchServer)
+    server.requests = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    spec = f"http://127.0.0.1:{server.server_port}/v1#stub-model"
+    out = tmp_path / "eval.json"
+    try:
+        done = subprocess.run([sys.executable, "-m", "spin_train.cli", "eval", "--server", spec, "--dataset",
+                               str(spin_dataset), "--k", "2", "--max-prompts", "6", "--out", str(out)],
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        server.shutdown()
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    b = result["bench"]
+    assert result["model"] == spec and b["prompts"] == 6 and b["samples"] == 4  # n = 2k samples per item
+    assert {"pass@1", "pass@2", "graph_similarity", "isomorphic"} <= set(b)
+    assert sum(c["prompts"] for c in b["per_config"].values()) == 6 and "per_config" not in b["per_config"]
+    bench_requests = [(n, t) for is_bench, n, t, _ in server.requests if is_bench]
+    assert sorted(set(bench_requests)) == [(1, 0.0), (4, 0.7)]  # greedy for similarity, sampled for pass@k
+    assert {m for *_, m in server.requests} == {"stub-model"}
+    assert result["next_line"]["prompts"] == 6 and "Argdown Bench (6 prompts, 4 samples each" in done.stdout
+
+
+def test_eval_needs_one_answerer_and_enough_samples(spin_dataset):
+    import subprocess
+    import sys
+
+    both = subprocess.run([sys.executable, "-m", "spin_train.cli", "eval", "--dataset", str(spin_dataset)],
+                          capture_output=True, text=True)
+    assert both.returncode == 2 and "exactly one of --model" in both.stderr
+    few = subprocess.run([sys.executable, "-m", "spin_train.cli", "eval", "--server", "http://127.0.0.1:9/v1#m",
+                          "--dataset", str(spin_dataset), "--k", "5", "--samples", "3"], capture_output=True, text=True)
+    assert few.returncode == 1 and "--samples: 3 samples cannot estimate pass@5" in few.stderr

@@ -85,21 +85,29 @@ def status_command(run_dir, as_json):
 
 
 @main.command("eval")
-@click.option("--model", "model", required=True, help="A checkpoint folder or Hub id.")
+@click.option("--model", "model", help="A checkpoint folder or Hub id (run locally, on the GPU when present).")
+@click.option("--server", help="An OpenAI-compatible server as URL#MODEL (e.g. vLLM: http://127.0.0.1:8000/v1#NAME); "
+              "the key comes from OPENAI_API_KEY.")
 @click.option("--dataset", required=True, help="A line-by-line dataset (folder or Hub id); its test split is used.")
 @click.option("--config", "configs", multiple=True, help="Dataset configs (repeatable; default: all).")
-@click.option("--k", default=5, show_default=True, help="Samples per Argdown Bench prompt.")
+@click.option("--k", default=5, show_default=True, help="pass@k's k.")
+@click.option("--samples", type=int, help="Samples per Argdown Bench item for pass@1 and pass@k (default 2k).")
 @click.option("--max-prompts", default=64, show_default=True, help="Prompts per evaluation (a seeded sample).")
 @click.option("--max-tokens", default=256, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow the checkpoint's own code (off by default).")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N.")
-def eval_command(model, dataset, configs, k, max_prompts, max_tokens, seed, out, trust_remote_code, device):
-    """Next-line match and Argdown Bench (pass@1, pass@k, graph similarity, isomorphic) of a checkpoint."""
+def eval_command(model, server, dataset, configs, k, samples, max_prompts, max_tokens, seed, out, trust_remote_code,
+                 device):
+    """Next-line match and Argdown Bench (pass@1, pass@k, graph similarity, isomorphic) of a checkpoint or a
+    server."""
     from .paths import DATASET_HINT, MODEL_HINT, require
 
-    require(model, "--model", MODEL_HINT)
+    if bool(model) == bool(server):
+        raise click.UsageError("give exactly one of --model (a checkpoint) and --server (URL#MODEL)")
+    if model:
+        require(model, "--model", MODEL_HINT)
     require(dataset, "--dataset", DATASET_HINT)
     _quiet_libraries()
     from .config import ModelConfig
@@ -107,7 +115,8 @@ def eval_command(model, dataset, configs, k, max_prompts, max_tokens, seed, out,
     from .models import resolve_device
 
     result = evaluate(model, dataset, list(configs) or None, k, max_prompts, max_tokens, seed,
-                      ModelConfig(path=model, trust_remote_code=trust_remote_code), resolve_device(device))
+                      ModelConfig(path=model, trust_remote_code=trust_remote_code) if model else None,
+                      resolve_device(device) if model else "cpu", server=server, samples=samples)
     click.echo(table(result))
     if out:
         out.write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -142,6 +142,7 @@ class EvaluationConfig:
     dataset: Optional[str] = None  # a line-by-line dataset (folder or Hub id); its test split is used
     configs: list[str] = field(default_factory=list)  # empty: every config of the dataset
     k: int = 5
+    samples: Optional[int] = None  # per Argdown Bench item for pass@1 and pass@k; None: 2k
     max_prompts: int = 64
     max_tokens: int = 256
     seed: int = 0
@@ -292,6 +293,9 @@ def _check(cfg: RunConfig) -> None:
         raise ConfigError("evaluation.dataset: required when evaluation.enabled is true")
     if cfg.evaluation.k < 1 or cfg.evaluation.max_prompts < 1:
         raise ConfigError("evaluation.k and evaluation.max_prompts: expected positive ints")
+    if cfg.evaluation.samples is not None and cfg.evaluation.samples < cfg.evaluation.k:
+        raise ConfigError(f"evaluation.samples: {cfg.evaluation.samples} samples cannot estimate pass@"
+                          f"{cfg.evaluation.k}; use at least k (2k or more keeps the variance low)")
     sp = cfg.spectrum
     if sp.top_percent is not None and sp.unfrozen_parameters_file is not None:
         raise ConfigError("spectrum: give top_percent or unfrozen_parameters_file, not both")

@@ -3,11 +3,12 @@
 - Next line: greedy answers to the test split's line-by-line prompts; exact match (up to trailing
   whitespace) and Argdown-aware match (the same parse after the snippet so far), as in filtering.
 - Argdown Bench: from every held-out Argdown snippet (the closing row of a snippet in the test split
-  carries the whole snippet and its context), a prompt asking for the whole snippet. k samples per
-  prompt; pass@1 and pass@k (unbiased estimator) of answers that parse as a map or reconstruction
-  (``passes``); on the first sample, the
-  graph similarity to the reference (typed-edge F1 after node matching, and a normalised graph edit
-  distance for graphs of at most 10 nodes) and whether the graphs are isomorphic.
+  carries the whole snippet and its context), a prompt asking for the whole snippet. n >= k samples
+  per prompt (2k by default); pass@1 and pass@k (unbiased estimator) of answers that parse as a map
+  or reconstruction (``passes``); on one greedy answer, the graph similarity to the reference
+  (typed-edge F1 after node matching, and a normalised graph edit distance for graphs of at most 10
+  nodes) and whether the graphs are isomorphic. Overall and per dataset config.
+- The answers come from a local checkpoint or from an OpenAI-compatible server (``--server``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Callable, Optional
 from argdown_lbl.argdown import parse
 from argdown_lbl.graphs import edge_f1, ged_similarity, isomorphic
 
+from .config import ConfigError, GenerationConfig, ModelConfig
 from .filtering import matcher
 
 BENCH_INSTRUCTION = (
@@ -64,6 +66,8 @@ class BenchItem:
     source: str
     context: str
     gold: str
+    config: str = ""  # the dataset config it comes from (the per-config breakdown)
+    task: str = "snippet"
 
     @property
     def prompt(self) -> list[dict]:
@@ -82,7 +86,7 @@ def bench_items(rows: list[dict]) -> list[BenchItem]:
         if not sep:
             continue
         context = head.split("Context:\n", 1)[1].strip() if "Context:\n" in head else ""
-        items.append(BenchItem(row["snippet_id"], row["source"], context, code))
+        items.append(BenchItem(row["snippet_id"], row["source"], context, code, row.get("config", "")))
     return items
 
 
@@ -103,45 +107,66 @@ def next_line(answer: Callable[[list[list[dict]]], list[str]], rows: list[dict],
             "argdown_match": argdown / n_argdown if n_argdown else None}
 
 
-def bench(sample: Callable[[list[list[dict]]], list[list[str]]], items: list[BenchItem], k: int,
-          batch: int = 4) -> dict:
-    """pass@1, pass@k, graph similarity and isomorphic rate over ``items`` (k samples each)."""
-    p1 = pk = f1 = iso = 0.0
-    geds = []
+def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callable[[list[list[dict]]], list[str]],
+          items: list[BenchItem], k: int, batch: int = 4) -> dict:
+    """Argdown Bench over ``items``: pass@1 and pass@k from the samples ``sample`` draws per item (n of them,
+    n >= 2k for an unbiased pass@k), graph similarity and isomorphism of the greedy answer; overall and per
+    dataset config, each with its n."""
+    scores = []
     for i in range(0, len(items), batch):
         chunk = items[i:i + batch]
-        for item, answers in zip(chunk, sample([it.prompt for it in chunk])):
-            docs = [parse(extract_argdown(a)) for a in answers]
-            c = sum(passes(d) for d in docs)
-            p1 += pass_at_k(len(docs), c, 1)
-            pk += pass_at_k(len(docs), c, min(k, len(docs)))
-            first, reference = docs[0], parse(item.gold).to_networkx()
-            if passes(first):
-                graph = first.to_networkx()
-                f1 += edge_f1(graph, reference)
-                iso += isomorphic(graph, reference)
-                geds.append(ged_similarity(graph, reference))
-            else:
-                geds.append(0.0)
-    n = len(items)
-    known = [g for g in geds if g is not None]
-    return {"prompts": n, "k": k, "pass@1": p1 / n if n else None, f"pass@{k}": pk / n if n else None,
-            "graph_similarity": f1 / n if n else None, "ged_similarity": sum(known) / len(known) if known else None,
-            "ged_prompts": len(known), "isomorphic": iso / n if n else None}
+        prompts = [it.prompt for it in chunk]
+        for item, answers, best in zip(chunk, sample(prompts), greedy(prompts)):
+            scores.append((item, _item_scores(answers, best, item.gold, k)))
+    out = _summary(scores, k)
+    out["per_config"] = {name: _summary([s for s in scores if s[0].config == name], k)
+                         for name in sorted({it.config for it, _ in scores})}
+    return out
 
 
-def evaluate(model_path: str, dataset: str, configs: Optional[list[str]], k: int = 5, max_prompts: int = 64,
-             max_tokens: int = 256, seed: int = 0, model_cfg=None, device: str = "auto") -> dict:
-    """Both evaluations on the test split of the given line-by-line configs."""
+def _item_scores(answers: list[str], best: str, gold: str, k: int) -> dict:
+    docs = [parse(extract_argdown(a)) for a in answers]
+    c = sum(passes(d) for d in docs)
+    first, reference = parse(extract_argdown(best)), parse(gold).to_networkx()
+    scores = {"samples": len(docs), "pass@1": pass_at_k(len(docs), c, 1),
+              "pass@k": pass_at_k(len(docs), c, min(k, len(docs))),
+              "graph_similarity": 0.0, "isomorphic": 0.0, "ged_similarity": 0.0}
+    if passes(first):
+        graph = first.to_networkx()
+        scores.update(graph_similarity=edge_f1(graph, reference), isomorphic=float(isomorphic(graph, reference)),
+                      ged_similarity=ged_similarity(graph, reference))
+    return scores
+
+
+def _summary(scores: list[tuple[BenchItem, dict]], k: int) -> dict:
+    n = len(scores)
+
+    def mean(key):
+        return sum(s[key] for _, s in scores) / n if n else None
+
+    known = [s["ged_similarity"] for _, s in scores if s["ged_similarity"] is not None]
+    return {"prompts": n, "k": k, "samples": min((s["samples"] for _, s in scores), default=0),
+            "pass@1": mean("pass@1"), f"pass@{k}": mean("pass@k"), "graph_similarity": mean("graph_similarity"),
+            "ged_similarity": sum(known) / len(known) if known else None, "ged_prompts": len(known),
+            "isomorphic": mean("isomorphic")}
+
+
+def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str]], k: int = 5,
+             max_prompts: int = 64, max_tokens: int = 256, seed: int = 0, model_cfg=None, device: str = "auto",
+             server: Optional[str] = None, samples: Optional[int] = None) -> dict:
+    """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
+    (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
+    (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity."""
     import random
 
     from datasets import load_dataset
 
-    from .config import GenerationConfig, ModelConfig
-    from .generation import LocalBackend
     from .paths import load_failure
 
-    model_cfg = model_cfg or ModelConfig(path=model_path)
+    n = samples or 2 * k
+    if n < k:
+        raise ConfigError(f"--samples: {n} samples cannot estimate pass@{k}; use at least {k} (2k = {2 * k} or more "
+                          "keeps the estimate's variance low)")
     names = configs or _config_names(dataset)
     rows = []
     for name in names:
@@ -155,16 +180,46 @@ def evaluate(model_path: str, dataset: str, configs: Optional[list[str]], k: int
     rng.shuffle(line_rows)
     items = bench_items(rows)
     rng.shuffle(items)
-    backend = LocalBackend(model_path, GenerationConfig(k=k, temperature=0.7, max_tokens=max_tokens, device=device),
-                           model_cfg)
-    greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=64)
-    result = {
-        "model": model_path, "dataset": dataset, "configs": names,
-        "next_line": next_line(lambda ps: [c[0].text for c in backend.generate(ps, seed, greedy)],
-                               line_rows[:max_prompts]),
-        "bench": bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed)], items[:max_prompts], k),
-    }
-    return result
+    backend = _answerer(model_path, server, model_cfg, device, max_tokens)
+    sampled = GenerationConfig(k=n, temperature=0.7, max_tokens=max_tokens)
+    greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=max_tokens)
+    short = GenerationConfig(k=1, temperature=0.0, max_tokens=64)
+    try:
+        return {
+            "model": server or model_path, "dataset": dataset, "configs": names, "seed": seed,
+            "next_line": next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)],
+                                   line_rows[:max_prompts]),
+            "bench": bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
+                           lambda ps: [_first(c) for c in backend.generate(ps, seed, greedy)],
+                           items[:max_prompts], k),
+        }
+    finally:
+        close = getattr(backend, "close", None)
+        if close:
+            close()
+
+
+def _first(candidates) -> str:
+    return candidates[0].text if candidates else ""  # a prompt the server refused: an empty answer
+
+
+def _answerer(model_path, server, model_cfg, device, max_tokens):
+    """A local checkpoint (on the GPU when present) or an OpenAI-compatible server (URL#MODEL)."""
+    import os
+
+    from .generation import LocalBackend, OpenAIBackend
+
+    if server:
+        from argdown_lbl.chat_client import Endpoint
+
+        try:
+            endpoint = Endpoint.parse(server)
+        except ValueError as exc:
+            raise ConfigError(f"--server: {exc}") from None
+        cfg = GenerationConfig(backend="openai", url=endpoint.url, max_tokens=max_tokens)
+        return OpenAIBackend(endpoint.url, endpoint.model, cfg, os.environ.get("OPENAI_API_KEY"))
+    model_cfg = model_cfg or ModelConfig(path=model_path)
+    return LocalBackend(model_path, GenerationConfig(max_tokens=max_tokens, device=device), model_cfg)
 
 
 def _config_names(dataset: str) -> list[str]:
@@ -194,7 +249,8 @@ def table(result: dict) -> str:
     return "\n".join([
         f"model {result['model']}",
         f"  next line ({nl['prompts']} prompts): exact {f(nl['exact_match'])}, argdown-aware {f(nl['argdown_match'])}",
-        f"  Argdown Bench ({b['prompts']} prompts, k={k}): pass@1 {f(b['pass@1'])}, pass@{k} {f(b[f'pass@{k}'])}, "
-        f"graph similarity {f(b['graph_similarity'])}, GED similarity {f(b['ged_similarity'])} "
-        f"({b['ged_prompts']} graphs), isomorphic {f(b['isomorphic'])}",
-    ])
+        f"  Argdown Bench ({b['prompts']} prompts, {b['samples']} samples each, k={k}): pass@1 {f(b['pass@1'])}, "
+        f"pass@{k} {f(b[f'pass@{k}'])}, graph similarity {f(b['graph_similarity'])}, GED similarity "
+        f"{f(b['ged_similarity'])} ({b['ged_prompts']} graphs), isomorphic {f(b['isomorphic'])}",
+    ] + [f"    {name} (n={c['prompts']}): pass@1 {f(c['pass@1'])}, pass@{k} {f(c[f'pass@{k}'])}, graph similarity "
+         f"{f(c['graph_similarity'])}, isomorphic {f(c['isomorphic'])}" for name, c in b.get("per_config", {}).items()])

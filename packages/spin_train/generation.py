@@ -145,11 +145,10 @@ class OpenAIBackend:
         # An unreachable server, or one serving another model (a stale policy is not SPIN): one error, before any batch
         self.client.check(require_listed=True)
 
-    def _candidates(self, messages: list[dict], seed: int) -> list[Sample]:
+    def _candidates(self, messages: list[dict], seed: int, g: GenerationConfig) -> list[Sample]:
         """k samples; none when the server rejects the prompt (4xx): a failure of that prompt, not of the server."""
         from argdown_lbl.chat_client import RequestRejected
 
-        g = self.cfg
         try:
             choices = self.client.complete(messages, n=g.k, max_tokens=g.max_tokens, temperature=g.temperature,
                                            top_p=g.top_p, seed=seed, extra=sampling_extras(g, self.vllm))
@@ -158,9 +157,12 @@ class OpenAIBackend:
             return []
         return [Sample(c.text.rstrip(), c.finish_reason) for c in choices]
 
-    def generate(self, prompts: list[list[dict]], seed: int) -> list[list[Sample]]:
+    def generate(self, prompts: list[list[dict]], seed: int,
+                 cfg: Optional[GenerationConfig] = None) -> list[list[Sample]]:
+        """k answers per prompt; ``cfg`` overrides the sampling settings for this call."""
+        cfg = cfg or self.cfg
         with concurrent.futures.ThreadPoolExecutor(self.cfg.concurrency) as pool:
-            futures = [pool.submit(self._candidates, p, request_seed(seed, i, self.cfg.k))
+            futures = [pool.submit(self._candidates, p, request_seed(seed, i, cfg.k), cfg)
                        for i, p in enumerate(prompts)]
             return [f.result() for f in futures]
 
