@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from argdown_lbl.argdown import parse
-from argdown_lbl.graphs import edge_f1, ged_similarity, isomorphic
+from argdown_lbl.graphs import content_similarity, edge_f1, edge_triples, ged_similarity, isomorphic, match_nodes, \
+    structure_similarity
 from argdown_lbl.synthetic import generate_sources
 from spin_train.chat import argdown_report
 from json_handler import JSONHandler
@@ -20,16 +21,62 @@ def g(text):
     return parse(text).to_networkx()
 
 
-@pytest.mark.parametrize("answer, f1, ged, iso", [
-    (REF, 1.0, 1.0, True),
-    ("[A]: Cats purr.\n    <+ <B>: Happy.\n", 2 / 3, 0.75, False),
-    ("[X]: Dogs bark.\n    <+ <Y>: Loud.\n    <- <Z>: Quiet.\n", 0.0, 0.7, True),
-    ("[Other title]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n", 1.0, 1.0, True),  # matched by text
+@pytest.mark.parametrize("answer, content, structure, f1, ged, iso", [
+    (REF, 1.0, 1.0, 1.0, 1.0, True),
+    ("[A]: Cats purr.\n    <+ <B>: Happy.\n", 0.75, 0.75, 2 / 3, 0.75, False),
+    ("[X]: Dogs bark.\n    <+ <Y>: Loud.\n    <- <Z>: Quiet.\n", 0.0, 1.0, 0.0, 0.7, True),  # the shape only
+    ("[Other title]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n", 1.0, 1.0, 1.0, 1.0, True),  # by text
+    ("Cats purr.\n    <+ Happy.\n    <- Not.\n", 0.2, 0.2, 0.0, 0.8, False),  # statements are not arguments
 ])
-def test_graph_measures_on_the_documented_examples(answer, f1, ged, iso):
+def test_graph_measures_on_the_documented_examples(answer, content, structure, f1, ged, iso):
+    assert content_similarity(g(answer), g(REF)) == pytest.approx(content)
+    assert structure_similarity(g(answer), g(REF)) == pytest.approx(structure)
     assert edge_f1(g(answer), g(REF)) == pytest.approx(f1)
     assert ged_similarity(g(answer), g(REF)) == pytest.approx(ged)
     assert isomorphic(g(answer), g(REF)) is iso
+
+
+def test_automatic_titles_never_match_by_name():
+    """"Untitled 1" in both graphs says nothing: untitled statements match by their texts only."""
+    reference = g("Cats purr.\n    + Cats are happy.\n")
+    assert content_similarity(g("Dogs bark.\n    + Dogs are loud.\n"), reference) == 0.0
+    assert content_similarity(g("Cats purr.\n    + Cats are happy.\n"), reference) == 1.0
+    assert match_nodes(g("[Untitled 1]\n    + x.\n"), reference) == {}  # a title that says nothing
+
+
+_MAPS = st.lists(st.tuples(st.sampled_from(["Cats purr", "Dogs bark", "Cats are happy", "Birds sing loudly",
+                                             "Dogs are loud"]),
+                           st.sampled_from(["+", "-"]),
+                           st.sampled_from(["Cats purr", "Happy cats", "Loud dogs bark", "Birds sing"])),
+                 min_size=1, max_size=4)
+
+
+def _map(triples) -> str:
+    return "".join(f"[{a}]: {a}.\n    {t} [{b}]: {b}.\n\n" for a, t, b in triples)
+
+
+def _symmetric(measure, x, y) -> bool:
+    return measure(g(_map(x)), g(_map(y))) == pytest.approx(measure(g(_map(y)), g(_map(x))))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_MAPS, _MAPS)
+def test_every_similarity_is_symmetric(x, y):
+    for measure in (content_similarity, structure_similarity, edge_f1):
+        assert _symmetric(measure, x, y), measure.__name__
+
+
+def test_the_symmetry_property_catches_an_asymmetric_measure():
+    """The property above, run on a planted asymmetric measure (edge precision), finds a counterexample."""
+    from hypothesis import find
+
+    def precision(a, b):
+        keys = {n: r for n, (r, _) in match_nodes(a, b).items()}
+        got = edge_triples(a, keys)
+        return len(got & edge_triples(b)) / len(got) if got else 1.0
+
+    x, y = find(st.tuples(_MAPS, _MAPS), lambda xy: not _symmetric(precision, *xy))
+    assert not _symmetric(precision, x, y)
 
 
 def test_pass_at_k_estimator():
@@ -48,9 +95,14 @@ def test_ged_similarity_is_unknown_when_the_timeout_expires_before_a_path(monkey
     assert ged_similarity(g("[A]: a.\n  + [B]: b.\n"), g(REF)) is None
 
 
-def test_passes_needs_a_map_or_reconstruction_and_extraction_reads_the_fence():
-    assert not passes(parse("Just some prose."))
-    assert passes(parse(REF)) and not passes(parse("[A]: *unclosed"))
+def test_a_pass_is_the_task_done_in_the_references_form_and_about_the_item():
+    gold = parse(REF)
+    assert passes(gold, gold) and not passes(parse("Just some prose."), gold)
+    assert not passes(parse("[A]: *unclosed"), gold) and not passes(parse("<A>"), gold)
+    assert not passes(parse("[X]: Dogs bark.\n    <+ <Y>: Loud.\n"), gold)  # a map, but of something else
+    pcs = parse("<Arg>\n\n(1) Cats purr.\n(2) Purring cats are happy.\n----\n(3) Cats are happy.\n")
+    assert passes(pcs, pcs) and not passes(gold, pcs)  # a map where a reconstruction is asked for
+    assert not passes(parse("<Arg>\n\n(1) Cats purr.\n(2) Cats are happy.\n"), pcs)  # no inference line
     assert extract_argdown("Here:\n```argdown\n[A]: a.\n```\nDone") == "[A]: a.\n"
     assert extract_argdown("[A]: a.") == "[A]: a."
 
@@ -158,3 +210,53 @@ def test_eval_needs_one_answerer_and_enough_samples(spin_dataset):
     few = subprocess.run([sys.executable, "-m", "spin_train.cli", "eval", "--server", "http://127.0.0.1:9/v1#m",
                           "--dataset", str(spin_dataset), "--k", "5", "--samples", "3"], capture_output=True, text=True)
     assert few.returncode == 1 and "--samples: 3 samples cannot estimate pass@5" in few.stderr
+
+
+FIXED_MAP = "```argdown\n[Claim]: We should act now.\n    <+ <Reason>: Waiting costs more.\n" \
+            "    <- <Objection>: Acting now is risky.\n```"
+CONSTANTS = {"fixed map": lambda item: FIXED_MAP, "<A>": lambda item: "```argdown\n<A>\n```",
+             "empty fence": lambda item: "```argdown\n```", "prompt echoed": lambda item: item.prompt[-1]["content"]}
+
+
+def _constant_bench(items, answer):
+    """bench with every answer given by ``answer(item)``; bench asks per chunk for samples, then greedy answers."""
+    cursor = {"sample": 0, "greedy": 0}
+
+    def take(which, prompts):
+        start = cursor[which]
+        cursor[which] += len(prompts)
+        return items[start:start + len(prompts)]
+
+    return bench(lambda ps: [[answer(it)] * 2 for it in take("sample", ps)],
+                 lambda ps: [answer(it) for it in take("greedy", ps)], items, k=1)
+
+
+@pytest.fixture(scope="module")
+def all_items(tmp_path_factory):
+    from datasets import load_dataset
+
+    from argdown_lbl.corpus import load_corpus
+    from argdown_lbl.dataset_folder import write_dataset
+    from argdown_lbl.split import split_config
+    from spin_fixtures import ROOT
+
+    names = ["classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
+             "synthetic_corpus-001"]
+    out = tmp_path_factory.mktemp("bench") / "lbl"
+    write_dataset([split_config(s) for s in load_corpus(ROOT / "corpora", names)], out)
+    rows = [dict(r, config=n) for n in names for r in load_dataset(str(out), name=n, split="test")]
+    dropped = {}
+    return bench_items(rows, dropped), dropped
+
+
+def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_items):
+    items, dropped = all_items
+    assert len(items) > 100 and {it.config for it in items} >= {"synthetic_corpus-001", "argument-analysis-textbook"}
+    ceiling = _constant_bench(items, lambda item: "```argdown\n" + item.gold + "```")
+    for key in ("pass@1", "graph_similarity", "structure_similarity", "edge_f1", "isomorphic"):
+        assert ceiling[key] == 1.0, key
+    for name, answer in CONSTANTS.items():
+        floor = _constant_bench(items, answer)
+        assert floor["pass@1"] <= 0.10, name
+        assert floor["graph_similarity"] <= 0.05 and floor["isomorphic"] <= 0.05, name
+    assert all(isinstance(n, int) for n in dropped.values())  # items failing their own checks are counted

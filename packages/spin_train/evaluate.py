@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from argdown_lbl.argdown import parse
-from argdown_lbl.graphs import edge_f1, ged_similarity, isomorphic
+from argdown_lbl.graphs import content_similarity, edge_f1, ged_similarity, isomorphic, match_nodes, \
+    structure_similarity
 
 from .config import ConfigError, GenerationConfig, ModelConfig
 from .filtering import matcher
@@ -42,12 +43,28 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def passes(doc) -> bool:
-    """A pass: the answer parses and is an argument map or reconstruction (an argument or a relation).
+def task_kind(gold) -> str:
+    """What an item asks for, read off its reference: a premise-conclusion reconstruction or a map."""
+    return "reconstruction" if any(a.pcs for a in gold.arguments.values()) else "map"
 
-    Any plain text is valid Argdown (a statement), so validity alone would count prose as a pass.
-    """
-    return doc.ok and bool(doc.arguments or doc.relations)
+
+def has_form(doc, kind: str) -> bool:
+    """The answer parses and has the task's form: a map has at least 2 nodes and 1 relation; a
+    reconstruction has an argument with a premise, an inference line and a conclusion below it."""
+    if not doc.ok:
+        return False
+    if kind == "reconstruction":
+        return any(a.pcs and a.pcs[-1].inference is not None and len(a.pcs) >= 2 for a in doc.arguments.values())
+    return len(doc.statements) + len(doc.arguments) >= 2 and bool(doc.relations)
+
+
+def passes(doc, gold) -> bool:
+    """A pass: the task was done. The answer has the form the reference ``gold`` has (``has_form``) and is
+    about the item: at least one of its nodes says what a reference node says (graphs.match_nodes).
+
+    Any plain text is valid Argdown (a statement), so validity alone would count prose as a pass; form
+    alone would count a fixed map, whatever the input."""
+    return has_form(doc, task_kind(gold)) and bool(match_nodes(doc.to_networkx(), gold.to_networkx()))
 
 
 def argdown_blocks(answer: str) -> list[str]:
@@ -75,8 +92,11 @@ class BenchItem:
         return [{"role": "user", "content": body}]
 
 
-def bench_items(rows: list[dict]) -> list[BenchItem]:
-    """Whole snippets from the closing rows of Argdown snippets (prompt = context + the full snippet)."""
+def bench_items(rows: list[dict], dropped: Optional[dict] = None) -> list[BenchItem]:
+    """Whole snippets from the closing rows of Argdown snippets (prompt = context + the full snippet).
+
+    A snippet that does not pass its own checks (no relation in a map, say: nothing to reconstruct) is no
+    item; ``dropped`` counts those per config."""
     items = []
     for row in rows:
         if row.get("language") != "argdown" or row.get("element") != "end" or not row.get("valid", True):
@@ -86,6 +106,11 @@ def bench_items(rows: list[dict]) -> list[BenchItem]:
         if not sep:
             continue
         context = head.split("Context:\n", 1)[1].strip() if "Context:\n" in head else ""
+        gold = parse(code)
+        if not passes(gold, gold):
+            if dropped is not None:
+                dropped[row.get("config", "")] = dropped.get(row.get("config", ""), 0) + 1
+            continue
         items.append(BenchItem(row["snippet_id"], row["source"], context, code, row.get("config", "")))
     return items
 
@@ -124,16 +149,19 @@ def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callabl
     return out
 
 
-def _item_scores(answers: list[str], best: str, gold: str, k: int) -> dict:
+def _item_scores(answers: list[str], best: str, gold_text: str, k: int) -> dict:
+    gold = parse(gold_text)
     docs = [parse(extract_argdown(a)) for a in answers]
-    c = sum(passes(d) for d in docs)
-    first, reference = parse(extract_argdown(best)), parse(gold).to_networkx()
+    c = sum(passes(d, gold) for d in docs)
+    first, reference = parse(extract_argdown(best)), gold.to_networkx()
     scores = {"samples": len(docs), "pass@1": pass_at_k(len(docs), c, 1),
-              "pass@k": pass_at_k(len(docs), c, min(k, len(docs))),
-              "graph_similarity": 0.0, "isomorphic": 0.0, "ged_similarity": 0.0}
-    if passes(first):
+              "pass@k": pass_at_k(len(docs), c, min(k, len(docs))), "graph_similarity": 0.0,
+              "structure_similarity": 0.0, "edge_f1": 0.0, "isomorphic": 0.0, "ged_similarity": 0.0}
+    if passes(first, gold):  # a greedy answer that did not do the task scores 0 on every measure
         graph = first.to_networkx()
-        scores.update(graph_similarity=edge_f1(graph, reference), isomorphic=float(isomorphic(graph, reference)),
+        scores.update(graph_similarity=content_similarity(graph, reference),
+                      structure_similarity=structure_similarity(graph, reference),
+                      edge_f1=edge_f1(graph, reference), isomorphic=float(isomorphic(graph, reference)),
                       ged_similarity=ged_similarity(graph, reference))
     return scores
 
@@ -147,6 +175,7 @@ def _summary(scores: list[tuple[BenchItem, dict]], k: int) -> dict:
     known = [s["ged_similarity"] for _, s in scores if s["ged_similarity"] is not None]
     return {"prompts": n, "k": k, "samples": min((s["samples"] for _, s in scores), default=0),
             "pass@1": mean("pass@1"), f"pass@{k}": mean("pass@k"), "graph_similarity": mean("graph_similarity"),
+            "structure_similarity": mean("structure_similarity"), "edge_f1": mean("edge_f1"),
             "ged_similarity": sum(known) / len(known) if known else None, "ged_prompts": len(known),
             "isomorphic": mean("isomorphic")}
 
@@ -178,7 +207,8 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     rng = random.Random(seed)
     line_rows = [r for r in rows if r.get("element") != "end"]
     rng.shuffle(line_rows)
-    items = bench_items(rows)
+    dropped: dict = {}
+    items = bench_items(rows, dropped)
     rng.shuffle(items)
     backend = _answerer(model_path, server, model_cfg, device, max_tokens)
     sampled = GenerationConfig(k=n, temperature=0.7, max_tokens=max_tokens)
@@ -189,9 +219,10 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
             "model": server or model_path, "dataset": dataset, "configs": names, "seed": seed,
             "next_line": next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)],
                                    line_rows[:max_prompts]),
-            "bench": bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
-                           lambda ps: [_first(c) for c in backend.generate(ps, seed, greedy)],
-                           items[:max_prompts], k),
+            "bench": {**bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
+                              lambda ps: [_first(c) for c in backend.generate(ps, seed, greedy)],
+                              items[:max_prompts], k),
+                      "dropped_items": dropped},  # snippets that fail their own checks, per config
         }
     finally:
         close = getattr(backend, "close", None)
@@ -250,7 +281,8 @@ def table(result: dict) -> str:
         f"model {result['model']}",
         f"  next line ({nl['prompts']} prompts): exact {f(nl['exact_match'])}, argdown-aware {f(nl['argdown_match'])}",
         f"  Argdown Bench ({b['prompts']} prompts, {b['samples']} samples each, k={k}): pass@1 {f(b['pass@1'])}, "
-        f"pass@{k} {f(b[f'pass@{k}'])}, graph similarity {f(b['graph_similarity'])}, GED similarity "
+        f"pass@{k} {f(b[f'pass@{k}'])}, graph similarity {f(b['graph_similarity'])}, structure similarity "
+        f"{f(b['structure_similarity'])}, GED similarity "
         f"{f(b['ged_similarity'])} ({b['ged_prompts']} graphs), isomorphic {f(b['isomorphic'])}",
     ] + [f"    {name} (n={c['prompts']}): pass@1 {f(c['pass@1'])}, pass@{k} {f(c[f'pass@{k}'])}, graph similarity "
          f"{f(c['graph_similarity'])}, isomorphic {f(c['isomorphic'])}" for name, c in b.get("per_config", {}).items()])
