@@ -102,7 +102,7 @@ def filtering_plot(info: dict, path: Path, k: int) -> Path | None:
 def eval_results(run_dir: Path) -> list[dict]:
     out = []
     run = RunDir(run_dir)
-    for epoch in range(0, len(run.open().epochs) + 1):
+    for epoch in range(0, max(run.open().epochs, default=0) + 1):
         if run.eval_path(epoch).exists():
             out.append(json.loads(run.eval_path(epoch).read_text()))
     return sorted(out, key=lambda r: r["epoch"])

@@ -10,6 +10,8 @@
     DIR/epoch-NN/pairs.parquet      the epoch's training set
     DIR/epoch-NN/checkpoint/        the model after the epoch (next epoch's generator and reference)
     DIR/epoch-NN/eval.json          evaluation of the checkpoint after the epoch (epoch-00: the base model)
+    DIR/epoch-NN/dpo-launch.log     the DPO launch's output
+    DIR/epoch-NN/vllm.log, vllm.cmd the generation server's output and exact command (generation.session)
 
 Every file is written to a temporary name and renamed, and state.json after each phase, so a rerun of
 the same command continues where it stopped.
@@ -155,9 +157,6 @@ class RunDir:
 
     def launch_log(self, epoch: int) -> Path:
         return self.epoch_dir(epoch) / "dpo-launch.log"
-
-    def vllm_log(self, epoch: int) -> Path:
-        return self.epoch_dir(epoch) / "vllm.log"
 
     # -- state --------------------------------------------------------------------------------------------------
     def read_config(self) -> RunConfig:
