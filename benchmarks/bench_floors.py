@@ -2,7 +2,7 @@
 
     python benchmarks/bench_floors.py [--dataset runs/demo/argdown_line-by-line] [--config NAME ...]
 
-Every test-split item of the dataset, answered by: the reference itself, a fixed 3-node map, `<A>`,
+Every test-split item of the dataset (text -> map and text -> reconstruction), answered by: the reference itself, a fixed 3-node map, `<A>`,
 an empty fence, and the prompt echoed back. Prints one row per answerer (pass@1, graph similarity,
 structure similarity, isomorphic) and the items per config.
 """
@@ -53,9 +53,13 @@ def main() -> None:
     ap.add_argument("--dataset", default="runs/demo/argdown_line-by-line")
     ap.add_argument("--config", action="append")
     args = ap.parse_args()
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
     items, dropped = items_of(args.dataset, args.config)
     answerers = {"reference": lambda item: "```argdown\n" + item.gold + "```", **CONSTANTS}
-    print(f"{len(items)} items; dropped (fail their own checks): {dropped}")
+    tasks = {t: sum(it.task == t for it in items) for t in sorted({it.task for it in items})}
+    print(f"{len(items)} items {tasks}; no item (per config and reason): {dropped}")
     print("| answer | pass@1 | graph similarity | structure similarity | isomorphic |")
     print("|---|---|---|---|---|")
     for name, answer in answerers.items():

@@ -12,7 +12,7 @@ from argdown_lbl.graphs import content_similarity, edge_f1, edge_triples, ged_si
 from argdown_lbl.synthetic import generate_sources
 from spin_train.chat import argdown_report
 from json_handler import JSONHandler
-from spin_train.evaluate import BENCH_INSTRUCTION, bench, bench_items, extract_argdown, next_line, pass_at_k, passes
+from spin_train.evaluate import BENCH_INSTRUCTIONS, bench, bench_items, extract_argdown, next_line, pass_at_k, passes
 
 REF = "[A]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n"
 
@@ -112,8 +112,12 @@ def test_bench_items_from_closing_rows_and_scores():
              "prompt": [{"role": "user", "content": "Instr.\n\nContext:\nH\n\nProse.\n\n```argdown\n" + REF}]},
             {"language": "argdown", "element": "statement", "snippet_id": "s1", "source": "x.md",
              "prompt": [{"role": "user", "content": "x"}], "completion": [{"role": "assistant", "content": "[A]: a."}]}]
-    [item] = bench_items(rows)
-    assert item.gold == REF and item.context == "H\n\nProse." and "Context:\nH" in item.prompt[0]["content"]
+    no_input = dict(rows[0], prompt=[{"role": "user", "content": "Instr.\n\n```argdown\n" + REF}])
+    dropped = {}
+    [item] = bench_items([*rows, no_input], dropped)
+    assert dropped == {"": {"no input": 1}}  # nothing to reconstruct from: no item
+    assert item.gold == REF and item.context == "H\n\nProse." and item.task == "map"
+    assert item.prompt[0]["content"] == BENCH_INSTRUCTIONS["map"] + "\n\nText:\nH\n\nProse."
     perfect = bench(lambda prompts: [["```argdown\n" + REF + "```", "prose"] for _ in prompts],
                     lambda prompts: ["```argdown\n" + REF + "```" for _ in prompts], [item], k=2)
     assert perfect["pass@1"] == 0.5 and perfect["pass@2"] == 1.0 and perfect["samples"] == 2
@@ -164,7 +168,7 @@ class _BenchServer(JSONHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-        bench_prompt = body["messages"][-1]["content"].startswith(BENCH_INSTRUCTION)
+        bench_prompt = body["messages"][-1]["content"].startswith(tuple(BENCH_INSTRUCTIONS.values()))
         self.server.requests.append((bench_prompt, body["n"], body["temperature"], body["model"]))
         text = "```argdown\n" + REF + "```" if bench_prompt else "[A]: a."
         self._reply({"choices": [{"index": i, "message": {"role": "assistant", "content": text},
@@ -251,7 +255,7 @@ def all_items(tmp_path_factory):
 
 def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_items):
     items, dropped = all_items
-    assert len(items) > 100 and {it.config for it in items} >= {"synthetic_corpus-001", "argument-analysis-textbook"}
+    assert len(items) > 100
     ceiling = _constant_bench(items, lambda item: "```argdown\n" + item.gold + "```")
     for key in ("pass@1", "graph_similarity", "structure_similarity", "edge_f1", "isomorphic"):
         assert ceiling[key] == 1.0, key
@@ -259,4 +263,7 @@ def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_i
         floor = _constant_bench(items, answer)
         assert floor["pass@1"] <= 0.10, name
         assert floor["graph_similarity"] <= 0.05 and floor["isomorphic"] <= 0.05, name
-    assert all(isinstance(n, int) for n in dropped.values())  # items failing their own checks are counted
+    assert {it.task for it in items} == {"map", "reconstruction"}
+    assert {"synthetic_corpus-001"} <= {it.config for it in items}  # its arguments come with their prose now
+    assert all(reason in ("no input", "fails its own checks") and n > 0
+               for counts in dropped.values() for reason, n in counts.items())  # what is no item is counted

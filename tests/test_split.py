@@ -96,3 +96,25 @@ def test_split_config_reports_bad_sources_and_processes_the_rest(tmp_path):
     kept = split_config(ConfigSpec("mixed", folder=cfg, max_snippet_lines=2000), keep_invalid=True)
     flagged = [r for rows in kept.rows.values() for r in rows if not r["valid"]]
     assert flagged and all(r["source"] == "invalid.md" and "Unclosed italic" in r["check"] for r in flagged)
+
+
+def test_a_rewritten_dataset_folder_loads_its_own_rows_not_a_cached_earlier_one(tmp_path):
+    """`datasets` keys its cache of a local folder on the card: the card carries the split sizes, so two
+    folders of the same name with different data never share a cache entry."""
+    from datasets import load_dataset
+
+    from argdown_lbl.corpus import load_corpus
+    from argdown_lbl.dataset_folder import write_dataset
+    from argdown_lbl.split import split_config
+
+    from spin_fixtures import ROOT
+
+    seen = []
+    for seed in (11, 12):
+        [spec] = load_corpus(ROOT / "corpora", ["synthetic_corpus-001"])
+        spec.generator.seed, spec.generator.count = seed, 40
+        out = tmp_path / str(seed) / "lbl"
+        write_dataset([split_config(spec)], out)
+        seen.append({r["source"].split("/")[1] for r in load_dataset(str(out), name="synthetic_corpus-001",
+                                                                      split="train")})
+    assert seen == [{"seed-11"}, {"seed-12"}]

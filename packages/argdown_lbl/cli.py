@@ -248,10 +248,11 @@ def pairs_command(texts_dir, strong, weak, out, cache, concurrency, timeout, ret
 @click.option("--count", default=1000, show_default=True, type=int)
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 def generate_command(seed, count, out):
-    """Write the synthetic corpus as .argdown files (what split generates in memory for a generator config)."""
-    from .synthetic import generate_sources
+    """Write the synthetic corpus as the Markdown documents split generates in memory for a generator config
+    (each argument in prose, its reconstruction, an objection and the map)."""
+    from .synthetic import generate_documents
 
-    for label, text in generate_sources(seed, count):
+    for label, text in generate_documents(seed, count):
         path = out / label
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

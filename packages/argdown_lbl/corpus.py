@@ -6,7 +6,8 @@
       argdown-docs-guide/
         config.yaml                      <- upstream: repo, commit, paths; fetched into .cache/
       synthetic_corpus-001/
-        config.yaml                      <- generator: {seed, count}; no files needed
+        config.yaml                      <- generator: {seed, count}; no files needed (Markdown documents:
+                                            each argument in prose, its reconstruction and its map)
 
 ``load_corpus`` validates every config.yaml (unknown keys and bad values are
 errors naming the file and key) and lists the sources each config will read.
@@ -59,6 +60,7 @@ class ConfigSpec:
     context_chars: int = 1200
     max_snippet_lines: int = 2000
     z3_timeout_ms: int = 5000
+    split_by: str = "snippet"  # or "source": every snippet of a source in the source's split
     splits: Optional[dict[str, float]] = None  # None: DEFAULT_SPLITS, or SMALL_SPLITS for small configs
     upstream: Optional[Upstream] = None
     generator: Optional[Generator] = None
@@ -91,7 +93,7 @@ def _hidden(path: Path, root: Path) -> bool:
 
 _SCALARS = {
     "license": str, "description": str, "kind": str, "keep_invalid": bool, "context_chars": int,
-    "max_snippet_lines": int, "z3_timeout_ms": int,
+    "max_snippet_lines": int, "z3_timeout_ms": int, "split_by": str,
 }
 _KEYS = set(_SCALARS) | {"languages", "splits", "upstream", "generator"}
 
@@ -165,6 +167,8 @@ def load_config(folder: Path) -> ConfigSpec:
             seed=_check_type(path, "generator.seed", gen.get("seed", 1), int),
             count=_check_type(path, "generator.count", gen.get("count", 1000), int),
         )
+    if spec.split_by not in ("snippet", "source"):
+        _fail(path, "split_by", f"expected 'snippet' or 'source', got {spec.split_by!r}")
     if spec.kind not in ("line-by-line", "texts"):
         _fail(path, "kind", f"expected 'line-by-line' or 'texts', got {spec.kind!r}")
     if spec.context_chars < 0 or spec.max_snippet_lines < 1 or spec.z3_timeout_ms < 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import Optional
 
 import yaml
 
@@ -71,15 +72,16 @@ def write_dataset(results: list[ConfigResult], out: Path, pretty_name: str = "Ar
     """Write ``<config>/<split>-*.parquet`` and README.md; returns the files written."""
     written = write_tables(out, {r.spec.name: r.rows for r in results}, features())
     card = out / "README.md"
-    card.write_text(dataset_card(results, pretty_name), encoding="utf-8")
+    card.write_text(dataset_card(results, pretty_name, {p.relative_to(out).as_posix(): p.stat().st_size
+                                                        for p in written}), encoding="utf-8")
     written.append(card)
     return written
 
 
-def _card_metadata(results: list[ConfigResult], pretty_name: str) -> dict:
+def _card_metadata(results: list[ConfigResult], pretty_name: str, sizes: Optional[dict[str, int]] = None) -> dict:
     kept = [r for r in results if r.rows]
     licenses = sorted({_license(r) for r in kept})
-    return {
+    meta = {
         "pretty_name": pretty_name,
         "license": licenses[0] if len(licenses) == 1 else licenses,
         "language": ["en"],
@@ -91,6 +93,17 @@ def _card_metadata(results: list[ConfigResult], pretty_name: str) -> dict:
             for r in kept
         ],
     }
+    if sizes is not None:
+        # Split sizes, as the Hub's cards carry them. They also make the card differ whenever the data does:
+        # `datasets` keys its cache of a local folder on the card alone, so a rewritten folder with the same card
+        # would load the rows of the first one.
+        meta["dataset_info"] = [
+            {"config_name": r.spec.name,
+             "splits": [{"name": s, "num_examples": len(rows),
+                         "num_bytes": sizes.get(f"{r.spec.name}/{parquet_name(s)}", 0)} for s, rows in r.rows.items()]}
+            for r in kept
+        ]
+    return meta
 
 
 def _license(result: ConfigResult) -> str:
@@ -109,8 +122,8 @@ def _provenance(result: ConfigResult) -> str:
     return "written for this dataset (`corpora/" + spec.name + "`)"
 
 
-def dataset_card(results: list[ConfigResult], pretty_name: str) -> str:
-    meta = yaml.safe_dump(_card_metadata(results, pretty_name), sort_keys=False, allow_unicode=True)
+def dataset_card(results: list[ConfigResult], pretty_name: str, sizes: Optional[dict[str, int]] = None) -> str:
+    meta = yaml.safe_dump(_card_metadata(results, pretty_name, sizes), sort_keys=False, allow_unicode=True)
     lines = [
         "---", meta.rstrip(), "---", "", f"# {pretty_name}", "",
         "\"Write the next line\" chat prompts cut from Argdown argument maps and reconstructions, "

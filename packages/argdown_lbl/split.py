@@ -9,7 +9,9 @@ the next non-blank line. A last item per snippet has the closing fence as its
 completion: it teaches where the snippet ends.
 
 Splits are chosen by a hash of the snippet's code (whitespace at line ends
-ignored), so identical snippets from different sources land in the same split.
+ignored), so identical snippets from different sources land in the same split;
+a config with ``split_by: source`` hashes the source instead, so that all its
+snippets (a generated argument's reconstruction and its map) share a split.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .argdown import parse
 from .argdown.lines import line_kinds
 from .corpus import ConfigSpec
 from .hash_split import assign_split, snippet_key
-from .readers import SUFFIXES, read_argdown, read_source
+from .readers import SUFFIXES, read_source
 from .issues import Issue
 from .snippets import ReadResult, Snippet
 from .z3check import run_smtlib
@@ -123,10 +125,11 @@ def _read_all(spec: ConfigSpec, keep_invalid: bool, progress: Callable[[str], No
     """Yield (ReadResult, sha256, upstream label) per source of the config."""
     upstream = f"{spec.upstream.repo}@{spec.upstream.commit}" if spec.upstream else ""
     if spec.generator is not None:
-        from .synthetic import generate_sources
+        from .readers.markdown import read_markdown
+        from .synthetic import generate_documents
 
-        for label, text in generate_sources(spec.generator.seed, spec.generator.count):
-            yield read_argdown(text, label, keep_invalid), _sha256(text.encode()), f"seed={spec.generator.seed}"
+        for label, text in generate_documents(spec.generator.seed, spec.generator.count):
+            yield read_markdown(text, label), _sha256(text.encode()), f"seed={spec.generator.seed}"
             progress(label)
         return
     for path, label in spec.sources():
@@ -180,14 +183,15 @@ def split_config(spec: ConfigSpec, keep_invalid: bool = False,
 def _assign(out: ConfigResult, checked: list[Checked]) -> None:
     ratios = out.spec.split_ratios(len(checked))
     by_key: dict[str, list[Checked]] = defaultdict(list)
+    by_source = out.spec.split_by == "source"  # the snippets of one source (an argument's pcs and map) together
     for item in checked:
-        by_key[snippet_key(item.snippet.code)].append(item)
+        by_key[snippet_key(item.snippet.source if by_source else item.snippet.code)].append(item)
     rows: dict[str, list[dict]] = {name: [] for name in ratios}
     counts: dict[str, int] = {name: 0 for name in ratios}
     for key, items in by_key.items():
         split = assign_split(key, ratios)
         first = items[0].snippet
-        for dup in items[1:]:
+        for dup in ([] if by_source else items[1:]):
             out.n_duplicates += 1
             out.problems.append(Issue(dup.snippet.line, 1, f"same code as {first.source}:{first.line}; kept, in the "
                                       f"same split ({split})", "duplicate", dup.snippet.source))

@@ -161,20 +161,42 @@ def _title(rng: random.Random, scheme: str, index: int) -> str:
     return f"{scheme.capitalize()} {word} {index}"
 
 
-def render(index: int, rng: random.Random) -> str:
-    """One argument: gist, pcs with rule/uses data, and a small map with an objection."""
+@dataclass
+class Drawn:
+    """One generated argument: what both renderings (Argdown and prose) are made of."""
+
+    title: str
+    scheme: str
+    premises: list[str]
+    inferences: list[tuple]  # (rule, uses, conclusion[, the conditional a chain step states first])
+    objection: str
+
+
+def draw(index: int, rng: random.Random) -> Drawn:
     scheme = rng.choice(SCHEMES)
     name, premises, inferences = scheme(rng)
     title = _title(rng, name, index)
-    main = inferences[-1][2]
-    lines = [f"<{title}>: {main[:-1]}, by {name}.", ""]
+    objection = rng.choice(premises[:2])
+    if objection.split()[0] in ("The", "If", "Either", "All"):
+        objection = objection[0].lower() + objection[1:]
+    return Drawn(title, name, premises, inferences, objection)
+
+
+def render(index: int, rng: random.Random) -> str:
+    """One argument: gist, pcs with rule/uses data, and a small map with an objection."""
+    return render_argdown(draw(index, rng))
+
+
+def render_argdown(arg: Drawn) -> str:
+    title, main = arg.title, arg.inferences[-1][2]
+    lines = [f"<{title}>: {main[:-1]}, by {arg.scheme}.", ""]
     number = 0
-    for p in premises:
+    for p in arg.premises:
         number += 1
         lines.append(f"({number}) {p}")
-    for k, step in enumerate(inferences):
+    for k, step in enumerate(arg.inferences):
         rule, uses, conclusion = step[:3]
-        if k == len(inferences) - 1:  # the main conclusion gets a title: the map below refers to it
+        if k == len(arg.inferences) - 1:  # the main conclusion gets a title: the map below refers to it
             conclusion = f"[{title} conclusion]: {conclusion}"
         if len(step) == 4:  # a chain step states its conditional first
             number += 1
@@ -183,17 +205,58 @@ def render(index: int, rng: random.Random) -> str:
         lines.append(f"-- {rule} {{uses: [{uses_text}]}} --")
         number += 1
         lines.append(f"({number}) {conclusion}")
-    objection = rng.choice(premises[:2])
-    if objection.split()[0] in ("The", "If", "Either", "All"):
-        objection = objection[0].lower() + objection[1:]
     lines += [
         "", f"[{title} conclusion]", f"    <+ <{title}>",
-        f"    <- <Objection to {title}>: It is doubtful that {objection}",
+        f"    <- <Objection to {title}>: It is doubtful that {arg.objection}",
     ]
     return "\n".join(lines) + "\n"
+
+
+_OPENINGS = ["Consider the following reasoning.", "Here is an argument worth spelling out.",
+             "Someone reasons as follows.", "The case goes like this."]
+_ALSO = ["", "Moreover, ", "Also, ", "Furthermore, "]
+_SO = ["So ", "Hence ", "It follows that ", "Therefore "]
+
+
+def _lower(sentence: str) -> str:
+    return sentence[0].lower() + sentence[1:] if not sentence.startswith(("I ", "Judge ")) else sentence
+
+
+def render_prose(arg: Drawn, rng: random.Random) -> tuple[str, str]:
+    """The argument as a prose paragraph (its premises, steps and conclusion, the scheme unnamed), and a
+    sentence that voices the objection of the map."""
+    sentences = [rng.choice(_OPENINGS)]
+    for i, p in enumerate(arg.premises):
+        also = rng.choice(_ALSO) if i else ""
+        sentences.append(also + (_lower(p) if also else p))
+    for step in arg.inferences:
+        if len(step) == 4:
+            sentences.append(rng.choice(_ALSO[1:]) + _lower(step[3]))
+        sentences.append(rng.choice(_SO) + _lower(step[2]))
+    return " ".join(sentences), f"Not everyone is convinced. It is doubtful that {arg.objection}"
 
 
 def generate_sources(seed: int, count: int) -> list[tuple[str, str]]:
     """``count`` (label, Argdown text) pairs; the same seed always gives the same texts."""
     rng = random.Random(seed)
     return [(f"synthetic/seed-{seed}/{i:05d}.argdown", render(i, rng)) for i in range(1, count + 1)]
+
+
+def generate_documents(seed: int, count: int) -> list[tuple[str, str]]:
+    """``count`` (label, Markdown text) pairs: each argument as prose, then its reconstruction in a fence, then
+    the objection in prose and the map in a fence. The fenced code is exactly ``generate_sources``'s units, and
+    each fence's prose context is the input an evaluation item needs (text -> reconstruction, text -> map)."""
+    from .argdown.lines import source_lines, top_level_units
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(1, count + 1):
+        arg = draw(i, rng)
+        text = render_argdown(arg)
+        lines = source_lines(text)
+        units, _ = top_level_units(text)
+        reconstruction, argument_map = ("\n".join(lines[u.first - 1:u.last]) + "\n" for u in units)
+        paragraph, objection = render_prose(arg, random.Random(f"{seed}/{i}/prose"))
+        out.append((f"synthetic/seed-{seed}/{i:05d}.md",
+                    f"{paragraph}\n\n```argdown\n{reconstruction}```\n\n{objection}\n\n```argdown\n{argument_map}```\n"))
+    return out

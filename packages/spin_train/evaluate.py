@@ -2,12 +2,12 @@
 
 - Next line: greedy answers to the test split's line-by-line prompts; exact match (up to trailing
   whitespace) and Argdown-aware match (the same parse after the snippet so far), as in filtering.
-- Argdown Bench: from every held-out Argdown snippet (the closing row of a snippet in the test split
-  carries the whole snippet and its context), a prompt asking for the whole snippet. n >= k samples
-  per prompt (2k by default); pass@1 and pass@k (unbiased estimator) of answers that parse as a map
-  or reconstruction (``passes``); on one greedy answer, the graph similarity to the reference
-  (typed-edge F1 after node matching, and a normalised graph edit distance for graphs of at most 10
-  nodes) and whether the graphs are isomorphic. Overall and per dataset config.
+- Argdown Bench: from every held-out Argdown snippet with prose before it (the closing row of a
+  snippet in the test split carries the whole snippet and its context), a task: reconstruct the
+  text as the snippet's kind (map or premise-conclusion structure). n >= k samples per prompt (2k by
+  default); pass@1 and pass@k (unbiased estimator) of answers that do the task (``passes``); on one
+  greedy answer, content-aware and content-blind graph similarity, edge F1, a normalised graph edit
+  distance and isomorphism. Overall, per task and per dataset config.
 - The answers come from a local checkpoint or from an OpenAI-compatible server (``--server``).
 """
 
@@ -25,10 +25,13 @@ from argdown_lbl.graphs import content_similarity, edge_f1, ged_similarity, isom
 from .config import ConfigError, GenerationConfig, ModelConfig
 from .filtering import matcher
 
-BENCH_INSTRUCTION = (
-    "Write the complete Argdown snippet that belongs at this point of the text below, inside a fenced "
-    "```argdown block."
-)
+# What each task asks for; the item's text follows.
+BENCH_INSTRUCTIONS = {
+    "map": "Reconstruct the argumentation of the text below as an Argdown argument map (statements and arguments "
+           "with their support and attack relations), inside a fenced ```argdown block.",
+    "reconstruction": "Reconstruct the argument of the text below as an Argdown premise-conclusion structure "
+                      "(numbered premises, inference lines, the conclusion last), inside a fenced ```argdown block.",
+}
 _FENCE = re.compile(r"```argdown[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
@@ -84,19 +87,19 @@ class BenchItem:
     context: str
     gold: str
     config: str = ""  # the dataset config it comes from (the per-config breakdown)
-    task: str = "snippet"
+    task: str = "map"  # or "reconstruction": the reference's kind (task_kind)
 
     @property
     def prompt(self) -> list[dict]:
-        body = BENCH_INSTRUCTION + (f"\n\nContext:\n{self.context}" if self.context else "")
-        return [{"role": "user", "content": body}]
+        return [{"role": "user", "content": f"{BENCH_INSTRUCTIONS[self.task]}\n\nText:\n{self.context}"}]
 
 
 def bench_items(rows: list[dict], dropped: Optional[dict] = None) -> list[BenchItem]:
-    """Whole snippets from the closing rows of Argdown snippets (prompt = context + the full snippet).
+    """From the closing row of every valid Argdown snippet: its context (headings and the prose before it) is
+    the input, the snippet the reference, its kind (map or reconstruction) the task.
 
-    A snippet that does not pass its own checks (no relation in a map, say: nothing to reconstruct) is no
-    item; ``dropped`` counts those per config."""
+    A snippet without prose before it gives no item (nothing to reconstruct from), nor does one that fails
+    its own checks (a map without a relation, say); ``dropped`` counts both per config and reason."""
     items = []
     for row in rows:
         if row.get("language") != "argdown" or row.get("element") != "end" or not row.get("valid", True):
@@ -107,11 +110,14 @@ def bench_items(rows: list[dict], dropped: Optional[dict] = None) -> list[BenchI
             continue
         context = head.split("Context:\n", 1)[1].strip() if "Context:\n" in head else ""
         gold = parse(code)
-        if not passes(gold, gold):
+        why = "no input" if not context else None if passes(gold, gold) else "fails its own checks"
+        if why:
             if dropped is not None:
-                dropped[row.get("config", "")] = dropped.get(row.get("config", ""), 0) + 1
+                counts = dropped.setdefault(row.get("config", ""), {})
+                counts[why] = counts.get(why, 0) + 1
             continue
-        items.append(BenchItem(row["snippet_id"], row["source"], context, code, row.get("config", "")))
+        items.append(BenchItem(row["snippet_id"], row["source"], context, code, row.get("config", ""),
+                               task_kind(gold)))
     return items
 
 
@@ -144,6 +150,8 @@ def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callabl
         for item, answers, best in zip(chunk, sample(prompts), greedy(prompts)):
             scores.append((item, _item_scores(answers, best, item.gold, k)))
     out = _summary(scores, k)
+    out["per_task"] = {name: _summary([s for s in scores if s[0].task == name], k)
+                       for name in sorted({it.task for it, _ in scores})}
     out["per_config"] = {name: _summary([s for s in scores if s[0].config == name], k)
                          for name in sorted({it.config for it, _ in scores})}
     return out
@@ -222,7 +230,7 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
             "bench": {**bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
                               lambda ps: [_first(c) for c in backend.generate(ps, seed, greedy)],
                               items[:max_prompts], k),
-                      "dropped_items": dropped},  # snippets that fail their own checks, per config
+                      "dropped_items": dropped},  # per config and reason: no input, fails its own checks
         }
     finally:
         close = getattr(backend, "close", None)
@@ -285,4 +293,5 @@ def table(result: dict) -> str:
         f"{f(b['structure_similarity'])}, GED similarity "
         f"{f(b['ged_similarity'])} ({b['ged_prompts']} graphs), isomorphic {f(b['isomorphic'])}",
     ] + [f"    {name} (n={c['prompts']}): pass@1 {f(c['pass@1'])}, pass@{k} {f(c[f'pass@{k}'])}, graph similarity "
-         f"{f(c['graph_similarity'])}, isomorphic {f(c['isomorphic'])}" for name, c in b.get("per_config", {}).items()])
+         f"{f(c['graph_similarity'])}, isomorphic {f(c['isomorphic'])}"
+         for name, c in {**b.get("per_task", {}), **b.get("per_config", {})}.items()])
