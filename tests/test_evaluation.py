@@ -114,8 +114,10 @@ def test_bench_items_from_closing_rows_and_scores():
              "prompt": [{"role": "user", "content": "x"}], "completion": [{"role": "assistant", "content": "[A]: a."}]}]
     no_input = dict(rows[0], prompt=[{"role": "user", "content": "Instr.\n\n```argdown\n" + REF}])
     dropped = {}
-    [item] = bench_items([*rows, no_input], dropped)
+    [item, repair] = bench_items([*rows, no_input], dropped)
     assert dropped == {"": {"no input": 1}}  # nothing to reconstruct from: no item
+    assert repair.task == "repair" and repair.gold == REF and not parse(repair.context).ok
+    assert repair.prompt[0]["content"].endswith("```argdown\n" + repair.context + "```")
     assert item.gold == REF and item.context == "H\n\nProse." and item.task == "map"
     assert item.prompt[0]["content"] == BENCH_INSTRUCTIONS["map"] + "\n\nText:\nH\n\nProse."
     perfect = bench(lambda prompts: [["```argdown\n" + REF + "```", "prose"] for _ in prompts],
@@ -263,7 +265,9 @@ def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_i
         floor = _constant_bench(items, answer)
         assert floor["pass@1"] <= 0.10, name
         assert floor["graph_similarity"] <= 0.05 and floor["isomorphic"] <= 0.05, name
-    assert {it.task for it in items} == {"map", "reconstruction"}
+    assert {it.task for it in items} == {"map", "reconstruction", "repair"}
+    repairs = [it for it in items if it.task == "repair"]
+    assert len(repairs) == len(items) // 2 and not any(parse(it.context).ok for it in repairs)
     assert {"synthetic_corpus-001"} <= {it.config for it in items}  # its arguments come with their prose now
     assert all(reason in ("no input", "fails its own checks") and n > 0
                for counts in dropped.values() for reason, n in counts.items())  # what is no item is counted

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import random
 import re
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -31,6 +32,17 @@ BENCH_INSTRUCTIONS = {
            "with their support and attack relations), inside a fenced ```argdown block.",
     "reconstruction": "Reconstruct the argument of the text below as an Argdown premise-conclusion structure "
                       "(numbered premises, inference lines, the conclusion last), inside a fenced ```argdown block.",
+    "repair": "The Argdown snippet below does not parse. Repair it: write the corrected snippet, changing as little "
+              "as needed, inside a fenced ```argdown block.",
+}
+# Ways to break a valid snippet; a repair item uses one (seeded per snippet) that the parser rejects.
+MUTATIONS = {
+    "blank line before the premises removed": lambda c: re.sub(r"(^<[^>\n]+>[^\n]*)\n\n(\(1\))", r"\1\n\2", c,
+                                                               count=1, flags=re.M),
+    "a relation's indentation removed": lambda c: re.sub(r"^( +)(<?[+\-_]>?) ", r"\2 ", c, count=1, flags=re.M),
+    "the conclusion removed": lambda c: re.sub(r"\n\(\d+\)[^\n]*\n?$", "\n", c.rstrip("\n") + "\n"),
+    "a data block left open": lambda c: re.sub(r"\}", "", c, count=1),
+    "an inference line shortened": lambda c: re.sub(r"^-{4,}\s*$", "--", c, count=1, flags=re.M),
 }
 _FENCE = re.compile(r"```argdown[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
@@ -91,12 +103,27 @@ class BenchItem:
 
     @property
     def prompt(self) -> list[dict]:
+        if self.task == "repair":  # the context is the broken snippet
+            return [{"role": "user", "content": f"{BENCH_INSTRUCTIONS['repair']}\n\n```argdown\n{self.context}```"}]
         return [{"role": "user", "content": f"{BENCH_INSTRUCTIONS[self.task]}\n\nText:\n{self.context}"}]
+
+
+def repair_item(item: BenchItem) -> Optional[BenchItem]:
+    """The item's reference broken by one mutation (seeded by its id) that the parser rejects; None when
+    none of them breaks it. The answer must give back a snippet of the reference's form, about it."""
+    names = sorted(MUTATIONS)
+    random.Random(f"repair/{item.id}").shuffle(names)
+    for name in names:
+        broken = MUTATIONS[name](item.gold)
+        if broken != item.gold and not parse(broken).ok:
+            return BenchItem(f"{item.id}#repair", item.source, broken, item.gold, item.config, "repair")
+    return None
 
 
 def bench_items(rows: list[dict], dropped: Optional[dict] = None) -> list[BenchItem]:
     """From the closing row of every valid Argdown snippet: its context (headings and the prose before it) is
-    the input, the snippet the reference, its kind (map or reconstruction) the task.
+    the input, the snippet the reference, its kind (map or reconstruction) the task; and a repair item of
+    the same snippet (``repair_item``).
 
     A snippet without prose before it gives no item (nothing to reconstruct from), nor does one that fails
     its own checks (a map without a relation, say); ``dropped`` counts both per config and reason."""
@@ -116,8 +143,8 @@ def bench_items(rows: list[dict], dropped: Optional[dict] = None) -> list[BenchI
                 counts = dropped.setdefault(row.get("config", ""), {})
                 counts[why] = counts.get(why, 0) + 1
             continue
-        items.append(BenchItem(row["snippet_id"], row["source"], context, code, row.get("config", ""),
-                               task_kind(gold)))
+        item = BenchItem(row["snippet_id"], row["source"], context, code, row.get("config", ""), task_kind(gold))
+        items += [item] + [r for r in [repair_item(item)] if r]
     return items
 
 
@@ -194,7 +221,6 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
     (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
     (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity."""
-    import random
 
     from datasets import load_dataset
 
