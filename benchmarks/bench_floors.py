@@ -14,7 +14,9 @@ from pathlib import Path
 
 FIXED_MAP = "```argdown\n[Claim]: We should act now.\n    <+ <Reason>: Waiting costs more.\n" \
             "    <- <Objection>: Acting now is risky.\n```"
-CONSTANTS = {"fixed 3-node map": lambda item: FIXED_MAP, "<A>": lambda item: "```argdown\n<A>\n```",
+FIXED_SCRIPT = "```smt2\n(declare-const a Bool)\n(declare-const b Bool)\n(assert (=> a b))\n(assert a)\n" \
+               "(assert (not b))\n(check-sat)\n```"
+CONSTANTS = {"fixed 3-node map": lambda item: FIXED_MAP, "fixed Z3 script": lambda item: FIXED_SCRIPT, "<A>": lambda item: "```argdown\n<A>\n```",
              "empty fence": lambda item: "```argdown\n```", "prompt echoed": lambda item: item.prompt[-1]["content"]}
 
 
@@ -57,14 +59,16 @@ def main() -> None:
 
     disable_progress_bar()
     items, dropped = items_of(args.dataset, args.config)
-    answerers = {"reference": lambda item: "```argdown\n" + item.gold + "```", **CONSTANTS}
+    answerers = {"reference": lambda item: ("```smt2\n" if item.task == "z3" else "```argdown\n") + item.gold + "```",
+                 **CONSTANTS}
     tasks = {t: sum(it.task == t for it in items) for t in sorted({it.task for it in items})}
     print(f"{len(items)} items {tasks}; no item (per config and reason): {dropped}")
-    print("| answer | pass@1 | graph similarity | structure similarity | isomorphic |")
-    print("|---|---|---|---|---|")
+    print("| answer | pass@1 | pass@1 z3 | graph similarity | structure similarity | isomorphic |")
+    print("|---|---|---|---|---|---|")
     for name, answer in answerers.items():
         b = score(items, answer)
-        print(f"| {name} | {b['pass@1']:.3f} | {b['graph_similarity']:.3f} | {b['structure_similarity']:.3f} | "
+        print(f"| {name} | {b['pass@1']:.3f} | {b['per_task']['z3']['pass@1']:.3f} | {b['graph_similarity']:.3f} | "
+              f"{b['structure_similarity']:.3f} | "
               f"{b['isomorphic']:.3f} |")
 
 

@@ -11,8 +11,8 @@ from argdown_lbl.readers import read_markdown
 from argdown_lbl.synthetic import SCHEMES, generate_sources
 
 CORPORA = Path(__file__).resolve().parents[1] / "corpora"
-SIX = {"classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
-       "synthetic_corpus-001", "argdown-docs-guide", "z3-docs-logic"}
+SEVEN = {"classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
+         "synthetic_corpus-001", "synthetic_logic-001", "argdown-docs-guide", "z3-docs-logic"}
 
 
 def documents(config):
@@ -29,12 +29,13 @@ def documents(config):
     return out
 
 
-def test_the_six_configs_load():
+def test_the_seven_configs_load():
     specs = {s.name: s for s in load_corpus(CORPORA)}
-    assert set(specs) == SIX
+    assert set(specs) == SEVEN
     assert specs["argdown-docs-guide"].upstream.repo == "christianvoigt/argdown"
     assert specs["z3-docs-logic"].upstream.commit == "e4431cb6eba22d5b9f49c9d047252446622794da"
     assert specs["synthetic_corpus-001"].generator.count >= 1000
+    assert specs["synthetic_logic-001"].generator.family == "logic"
 
 
 def test_classic_arguments_are_reconstructed_with_rules_uses_and_objections():

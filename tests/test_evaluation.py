@@ -12,7 +12,7 @@ from argdown_lbl.graphs import content_similarity, edge_f1, edge_triples, ged_si
 from argdown_lbl.synthetic import generate_sources
 from spin_train.chat import argdown_report
 from json_handler import JSONHandler
-from spin_train.evaluate import BENCH_INSTRUCTIONS, bench, bench_items, extract_argdown, next_line, pass_at_k, passes
+from spin_train.evaluate import BENCH_INSTRUCTIONS, z3_passes, bench, bench_items, extract_argdown, next_line, pass_at_k, passes
 
 REF = "[A]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n"
 
@@ -220,7 +220,9 @@ def test_eval_needs_one_answerer_and_enough_samples(spin_dataset):
 
 FIXED_MAP = "```argdown\n[Claim]: We should act now.\n    <+ <Reason>: Waiting costs more.\n" \
             "    <- <Objection>: Acting now is risky.\n```"
-CONSTANTS = {"fixed map": lambda item: FIXED_MAP, "<A>": lambda item: "```argdown\n<A>\n```",
+FIXED_SCRIPT = "```smt2\n(declare-const a Bool)\n(declare-const b Bool)\n(assert (=> a b))\n(assert a)\n" \
+               "(assert (not b))\n(check-sat)\n```"
+CONSTANTS = {"fixed map": lambda item: FIXED_MAP, "fixed Z3 script": lambda item: FIXED_SCRIPT, "<A>": lambda item: "```argdown\n<A>\n```",
              "empty fence": lambda item: "```argdown\n```", "prompt echoed": lambda item: item.prompt[-1]["content"]}
 
 
@@ -247,7 +249,7 @@ def all_items(tmp_path_factory):
     from spin_fixtures import ROOT
 
     names = ["classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
-             "synthetic_corpus-001"]
+             "synthetic_corpus-001", "synthetic_logic-001"]
     out = tmp_path_factory.mktemp("bench") / "lbl"
     write_dataset([split_config(s) for s in load_corpus(ROOT / "corpora", names)], out)
     rows = [dict(r, config=n) for n in names for r in load_dataset(str(out), name=n, split="test")]
@@ -258,16 +260,38 @@ def all_items(tmp_path_factory):
 def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_items):
     items, dropped = all_items
     assert len(items) > 100
-    ceiling = _constant_bench(items, lambda item: "```argdown\n" + item.gold + "```")
+    ceiling = _constant_bench(items, lambda item: f"```{'smt2' if item.task == 'z3' else 'argdown'}\n{item.gold}```")
     for key in ("pass@1", "graph_similarity", "structure_similarity", "edge_f1", "isomorphic"):
         assert ceiling[key] == 1.0, key
     for name, answer in CONSTANTS.items():
         floor = _constant_bench(items, answer)
-        assert floor["pass@1"] <= 0.10, name
+        assert floor["pass@1"] <= 0.10 and all(t["pass@1"] <= 0.10 for t in floor["per_task"].values()), name
         assert floor["graph_similarity"] <= 0.05 and floor["isomorphic"] <= 0.05, name
-    assert {it.task for it in items} == {"map", "reconstruction", "repair"}
+    assert {it.task for it in items} == {"map", "reconstruction", "repair", "z3"}
     repairs = [it for it in items if it.task == "repair"]
-    assert len(repairs) == len(items) // 2 and not any(parse(it.context).ok for it in repairs)
+    assert not any(parse(it.context).ok for it in repairs)
     assert {"synthetic_corpus-001"} <= {it.config for it in items}  # its arguments come with their prose now
     assert all(reason in ("no input", "fails its own checks") and n > 0
                for counts in dropped.values() for reason, n in counts.items())  # what is no item is counted
+
+
+def test_a_formalisation_passes_when_it_asserts_what_the_reference_does_and_only_then():
+    from argdown_lbl.synthetic import logic_argument
+    import random
+
+    rng = random.Random(5)
+    forms = {}
+    while len(forms) < 10:
+        name, valid, prose, script = logic_argument(0, rng)
+        forms.setdefault(name, (valid, script))
+    tollens = forms["modus tollens"][1]
+    assert z3_passes("```smt2\n" + tollens + "```", tollens)
+    reordered = tollens.replace("(assert (=> a b))\n(assert (not b))", "(assert (not b))\n(assert (=> a b))")
+    assert reordered != tollens and z3_passes(reordered, tollens)  # the same premises in another order
+    equivalent = tollens.replace("(assert (=> a b))", "(assert (or (not a) b))")
+    assert z3_passes(equivalent, tollens)
+    assert not z3_passes(forms["modus ponens"][1], tollens)  # another argument
+    assert not z3_passes(forms["denying the antecedent"][1], forms["modus tollens"][1])
+    assert not z3_passes('(set-option :regular-output-channel "x.txt")\n' + tollens, tollens)  # not run
+    assert not z3_passes(tollens.replace("(check-sat)", "(check-sat"), tollens)  # does not run
+    assert {valid for valid, _ in forms.values()} == {True, False}

@@ -46,6 +46,7 @@ class Upstream:
 class Generator:
     seed: int = 1
     count: int = 1000
+    family: str = "arguments"  # synthetic.generate_documents; "logic": synthetic.logic_documents (Z3 validity)
 
 
 @dataclass
@@ -161,12 +162,15 @@ def load_config(folder: Path) -> ConfigSpec:
         spec.upstream = _upstream(path, raw["upstream"])
     if "generator" in raw:
         gen = raw["generator"]
-        if not isinstance(gen, dict) or not set(gen) <= {"seed", "count"}:
-            _fail(path, "generator", "expected a mapping with seed and count")
+        if not isinstance(gen, dict) or not set(gen) <= {"seed", "count", "family"}:
+            _fail(path, "generator", "expected a mapping with seed, count and family")
         spec.generator = Generator(
             seed=_check_type(path, "generator.seed", gen.get("seed", 1), int),
             count=_check_type(path, "generator.count", gen.get("count", 1000), int),
+            family=_check_type(path, "generator.family", gen.get("family", "arguments"), str),
         )
+        if spec.generator.family not in ("arguments", "logic"):
+            _fail(path, "generator.family", f"expected 'arguments' or 'logic', got {spec.generator.family!r}")
     if spec.split_by not in ("snippet", "source"):
         _fail(path, "split_by", f"expected 'snippet' or 'source', got {spec.split_by!r}")
     if spec.kind not in ("line-by-line", "texts"):

@@ -126,9 +126,10 @@ def _read_all(spec: ConfigSpec, keep_invalid: bool, progress: Callable[[str], No
     upstream = f"{spec.upstream.repo}@{spec.upstream.commit}" if spec.upstream else ""
     if spec.generator is not None:
         from .readers.markdown import read_markdown
-        from .synthetic import generate_documents
+        from .synthetic import generate_documents, logic_documents
 
-        for label, text in generate_documents(spec.generator.seed, spec.generator.count):
+        documents = logic_documents if spec.generator.family == "logic" else generate_documents
+        for label, text in documents(spec.generator.seed, spec.generator.count):
             yield read_markdown(text, label), _sha256(text.encode()), f"seed={spec.generator.seed}"
             progress(label)
         return

@@ -11,6 +11,7 @@ inference.
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 # (subject, [(affirmed predicate, denied predicate), ...]) -> atomic claims and their negations.
@@ -259,4 +260,62 @@ def generate_documents(seed: int, count: int) -> list[tuple[str, str]]:
         paragraph, objection = render_prose(arg, random.Random(f"{seed}/{i}/prose"))
         out.append((f"synthetic/seed-{seed}/{i:05d}.md",
                     f"{paragraph}\n\n```argdown\n{reconstruction}```\n\n{objection}\n\n```argdown\n{argument_map}```\n"))
+    return out
+
+
+# -- propositional arguments for Z3: valid and invalid forms, in prose and formalised ---------------------------------
+# Each form: (name, valid, premises, conclusion) over atoms a, b, c; a formula is (SMT-LIB, English) built from
+# the atoms' claims.
+def _forms(a: Claim, b: Claim, c: Claim) -> list[tuple[str, bool, list[tuple[str, str]], tuple[str, str]]]:
+    A, B, C = ("a", a.text), ("b", b.text), ("c", c.text)
+
+    def if_(x, y):
+        return f"(=> {x[0]} {y[0]})", f"if {x[1]}, then {y[1]}"
+
+    def not_(x, claim):
+        return f"(not {x[0]})", claim.negation
+
+    def or_(x, y):
+        return f"(or {x[0]} {y[0]})", f"either {x[1]} or {y[1]}"
+
+    return [
+        ("modus ponens", True, [if_(A, B), A], B),
+        ("modus tollens", True, [if_(A, B), not_(B, b)], not_(A, a)),
+        ("hypothetical syllogism", True, [if_(A, B), if_(B, C)], if_(A, C)),
+        ("disjunctive syllogism", True, [or_(A, B), not_(A, a)], B),
+        ("constructive dilemma", True, [or_(A, B), if_(A, C), if_(B, C)], C),
+        ("affirming the consequent", False, [if_(A, B), B], A),
+        ("denying the antecedent", False, [if_(A, B), not_(A, a)], not_(B, b)),
+        ("affirming a disjunct", False, [or_(A, B), A], not_(B, b)),
+        ("converse", False, [if_(A, B)], if_(B, A)),
+        ("fallacious chain", False, [if_(A, B), if_(A, C)], if_(B, C)),
+    ]
+
+
+def logic_argument(index: int, rng: random.Random) -> tuple[str, bool, str, str]:
+    """One propositional argument: (form, valid, prose, SMT-LIB script). The script declares one Boolean per
+    atomic claim used, asserts the premises and the negated conclusion: unsat exactly when the form is valid."""
+    a, b, c = _claims(rng, 3)
+    name, valid, premises, conclusion = rng.choice(_forms(a, b, c))
+    used = [(atom, claim) for atom, claim in (("a", a), ("b", b), ("c", c))
+            if any(re.search(rf"\b{atom}\b", f) for f, _ in [*premises, conclusion])]
+    opening = rng.choice(["Consider this argument.", "Someone argues as follows.", "Here is a piece of reasoning."])
+    prose = " ".join([opening] + [_s(text) for _, text in premises]
+                     + [f"{rng.choice(['Therefore', 'So', 'Hence'])}, {conclusion[1]}."])
+    lines = [f"; {atom}: {claim.text}" for atom, claim in used]
+    lines += [f"(declare-const {atom} Bool)" for atom, _ in used]
+    lines += [f"(assert {f})" for f, _ in premises] + [f"(assert (not {conclusion[0]}))", "(check-sat)"]
+    return name, valid, prose, "\n".join(lines) + "\n"
+
+
+VALIDITY_FENCE = "smt2 validity"  # the fence info that marks a formalisation task (evaluate.bench_items)
+
+
+def logic_documents(seed: int, count: int) -> list[tuple[str, str]]:
+    """``count`` (label, Markdown) pairs: an argument in prose, then its formalisation for Z3 in a fence."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(1, count + 1):
+        _, _, prose, script = logic_argument(i, rng)
+        out.append((f"synthetic-logic/seed-{seed}/{i:05d}.md", f"{prose}\n\n```{VALIDITY_FENCE}\n{script}```\n"))
     return out

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from argdown_lbl.argdown import parse
+from argdown_lbl.synthetic import VALIDITY_FENCE
 from argdown_lbl.graphs import content_similarity, edge_f1, ged_similarity, isomorphic, match_nodes, \
     structure_similarity
 
@@ -32,6 +33,10 @@ BENCH_INSTRUCTIONS = {
            "with their support and attack relations), inside a fenced ```argdown block.",
     "reconstruction": "Reconstruct the argument of the text below as an Argdown premise-conclusion structure "
                       "(numbered premises, inference lines, the conclusion last), inside a fenced ```argdown block.",
+    "z3": "Formalise the argument below for Z3 in SMT-LIB: one Boolean constant per atomic claim, named a, b, c in "
+          "the order the claims first appear, the premises and the negation of the conclusion asserted, then "
+          "(check-sat), so that Z3 answers unsat exactly when the argument is valid. Write the script inside a "
+          "fenced ```smt2 block.",
     "repair": "The Argdown snippet below does not parse. Repair it: write the corrected snippet, changing as little "
               "as needed, inside a fenced ```argdown block.",
 }
@@ -108,6 +113,65 @@ class BenchItem:
         return [{"role": "user", "content": f"{BENCH_INSTRUCTIONS[self.task]}\n\nText:\n{self.context}"}]
 
 
+# What a formalisation may do: declare, define, assert and check. Anything else (options that name output files,
+# includes) is not run.
+Z3_COMMANDS = {"declare-const", "declare-fun", "define-fun", "assert", "check-sat", "push", "pop"}
+_SMT_FENCE = re.compile(r"```smt2[^\n]*\n(.*?)(?:```|\Z)", re.S)
+
+
+def _top_level(script: str) -> list[tuple[str, str]]:
+    """(command word, whole s-expression) of every top-level s-expression (comments and strings skipped)."""
+    out, depth, start, i = [], 0, 0, 0
+    script = re.sub(r";[^\n]*", "", script)
+    while i < len(script):
+        ch = script[i]
+        if ch == '"':
+            i = script.find('"', i + 1)
+            if i < 0:
+                break
+        elif ch == "(":
+            start = i if depth == 0 else start
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                expr = script[start:i + 1]
+                out.append((re.match(r"\(\s*([^\s()]*)", expr).group(1), expr))
+        i += 1
+    return out
+
+
+def _assertions(commands: list[tuple[str, str]]) -> list[str]:
+    return [expr[expr.index("assert") + len("assert"):-1].strip() for word, expr in commands if word == "assert"]
+
+
+def _equivalent(x: list[str], y: list[str]) -> bool:
+    """Whether the conjunctions of two lists of formulas over a, b, c agree on every assignment."""
+    from argdown_lbl.z3check import run_smtlib
+
+    atoms = "".join(f"(declare-const {a} Bool)" for a in "abc")
+    same = run_smtlib(f"{atoms}(assert (not (= (and {' '.join(x)} true) (and {' '.join(y)} true))))(check-sat)")
+    return not same.errors and same.verdicts == ["unsat"]
+
+
+def z3_passes(answer: str, gold: str) -> bool:
+    """The answer's script (its first ```smt2 fence, else all of it) only declares, asserts and checks, runs
+    without errors, and formalises this argument: its premises (every assertion but the last) are equivalent
+    to the reference's, and so is its last assertion (the negated conclusion). Comparing the whole conjunction
+    would not do: for every valid argument it is simply false."""
+    from argdown_lbl.z3check import run_smtlib
+
+    blocks = _SMT_FENCE.findall(answer)
+    script = blocks[0] if blocks else answer
+    got, want = _top_level(script), _top_level(gold)
+    if not got or not {word for word, _ in got} <= Z3_COMMANDS or "check-sat" not in {w for w, _ in got}:
+        return False
+    if run_smtlib(script).errors:
+        return False
+    mine, theirs = _assertions(got), _assertions(want)
+    return bool(mine) and _equivalent(mine[:-1], theirs[:-1]) and _equivalent(mine[-1:], theirs[-1:])
+
+
 def repair_item(item: BenchItem) -> Optional[BenchItem]:
     """The item's reference broken by one mutation (seeded by its id) that the parser rejects; None when
     none of them breaks it. The answer must give back a snippet of the reference's form, about it."""
@@ -129,11 +193,17 @@ def bench_items(rows: list[dict], dropped: Optional[dict] = None) -> list[BenchI
     its own checks (a map without a relation, say); ``dropped`` counts both per config and reason."""
     items = []
     for row in rows:
-        if row.get("language") != "argdown" or row.get("element") != "end" or not row.get("valid", True):
+        if row.get("element") != "end" or not row.get("valid", True):
             continue
         content = row["prompt"][-1]["content"]
+        if row.get("language") == "smt2" and row.get("fence_info") == VALIDITY_FENCE:
+            head, sep, code = content.rpartition("```smt2\n")
+            context = head.split("Context:\n", 1)[1].strip() if "Context:\n" in head else ""
+            if context and sep:
+                items.append(BenchItem(row["snippet_id"], row["source"], context, code, row.get("config", ""), "z3"))
+            continue
         head, sep, code = content.rpartition("```argdown\n")
-        if not sep:
+        if row.get("language") != "argdown" or not sep:
             continue
         context = head.split("Context:\n", 1)[1].strip() if "Context:\n" in head else ""
         gold = parse(code)
@@ -175,7 +245,7 @@ def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callabl
         chunk = items[i:i + batch]
         prompts = [it.prompt for it in chunk]
         for item, answers, best in zip(chunk, sample(prompts), greedy(prompts)):
-            scores.append((item, _item_scores(answers, best, item.gold, k)))
+            scores.append((item, _item_scores(answers, best, item.gold, k, item.task)))
     out = _summary(scores, k)
     out["per_task"] = {name: _summary([s for s in scores if s[0].task == name], k)
                        for name in sorted({it.task for it, _ in scores})}
@@ -184,7 +254,12 @@ def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callabl
     return out
 
 
-def _item_scores(answers: list[str], best: str, gold_text: str, k: int) -> dict:
+def _item_scores(answers: list[str], best: str, gold_text: str, k: int, task: str = "map") -> dict:
+    if task == "z3":  # checked by running; no graph to compare
+        c = sum(z3_passes(a, gold_text) for a in answers)
+        return {"samples": len(answers), "pass@1": pass_at_k(len(answers), c, 1),
+                "pass@k": pass_at_k(len(answers), c, min(k, len(answers))), "graph_similarity": None,
+                "structure_similarity": None, "edge_f1": None, "isomorphic": None, "ged_similarity": None}
     gold = parse(gold_text)
     docs = [parse(extract_argdown(a)) for a in answers]
     c = sum(passes(d, gold) for d in docs)
@@ -204,8 +279,9 @@ def _item_scores(answers: list[str], best: str, gold_text: str, k: int) -> dict:
 def _summary(scores: list[tuple[BenchItem, dict]], k: int) -> dict:
     n = len(scores)
 
-    def mean(key):
-        return sum(s[key] for _, s in scores) / n if n else None
+    def mean(key):  # over the items the measure applies to (no graph for a formalisation)
+        values = [s[key] for _, s in scores if s[key] is not None]
+        return sum(values) / len(values) if values else None
 
     known = [s["ged_similarity"] for _, s in scores if s["ged_similarity"] is not None]
     return {"prompts": n, "k": k, "samples": min((s["samples"] for _, s in scores), default=0),
