@@ -118,14 +118,36 @@ class _Lexer:
 
     # -- main loop ---------------------------------------------------------
     def run(self) -> LexResult:
+        # One step per token: the first rule (by first character, for the current mode) that accepts
+        # wins; else spaces are skipped and plain text is one token. Inlined here: a call less per token.
         text = self.text
         n = len(text)
         pos = 0
+        tokens = self.tokens
+        freestyle, spaces, FREESTYLE = _FREESTYLE.match, _SPACES.match, T.FREESTYLE
         while pos < n:
-            if self.inference_mode:
-                pos = self._inference_step(pos)
-            else:
-                pos = self._default_step(pos)
+            c = text[pos]
+            rules = (_INFERENCE_RULES if self.inference_mode else _DEFAULT_RULES).get(c)
+            if rules:
+                last = tokens[-1].kind if tokens else None
+                end = None
+                for rule in rules:
+                    end = rule(self, pos, last)
+                    if end is not None:
+                        break
+                if end is not None:
+                    pos = end
+                    continue
+            if c == " " or c == "\t":
+                pos = self.skipped_end = spaces(text, pos).end()
+                continue
+            m = freestyle(text, pos)
+            if m:
+                end = m.end()
+                tokens.append(Token(FREESTYLE, text[pos:end], pos, end))
+                pos = end
+                continue
+            pos = self._control_char(pos, c)
         if self.tokens and self.tokens[-1].kind is T.EMPTYLINE:
             self.tokens.pop()
         self.dedent_all(n)
@@ -179,15 +201,6 @@ class _Lexer:
         if last is T.NEWLINE:
             return _BREAK_AFTER_NEWLINE.match(text, end).end()
         return end
-
-    def _default_step(self, pos: int) -> int:
-        c = self.text[pos]
-        last = self.tokens[-1].kind if self.tokens else None
-        for rule in _DEFAULT_RULES.get(c, ()):
-            end = rule(self, pos, last)
-            if end is not None:
-                return end
-        return self._text(pos, c)
 
     def _line_start(self, pos, last):
         m = _LINE_START.match(self.text, pos)
@@ -252,16 +265,9 @@ class _Lexer:
             return pos + 1
         return None
 
-    def _text(self, pos, c):
+    def _control_char(self, pos, c):
+        """A character no rule took and that is not plain text: a control character as text, else an error."""
         text = self.text
-        if c == " " or c == "\t":
-            m = _SPACES.match(text, pos)
-            self.skipped_end = m.end()
-            return m.end()
-        m = _FREESTYLE.match(text, pos)
-        if m:
-            self.emit(T.FREESTYLE, pos, m.end())
-            return m.end()
         if c in _CONTROL_CHARS:
             end = pos + 1
             if end < len(text) and text[end] in " \t":
@@ -272,15 +278,6 @@ class _Lexer:
         self.errors.append(at_offset(pos, f"Unexpected character {c!r}: escape it or remove it.", "lexer"))
         self.skipped_end = pos + 1
         return pos + 1
-
-    def _inference_step(self, pos: int) -> int:
-        c = self.text[pos]
-        last = self.tokens[-1].kind if self.tokens else None
-        for rule in _INFERENCE_RULES.get(c, ()):
-            end = rule(self, pos, last)
-            if end is not None:
-                return end
-        return self._text(pos, c)
 
 
 # -- rules: (lexer, pos, last token kind) -> end of what was consumed, or None to decline ---------------------
