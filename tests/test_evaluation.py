@@ -12,7 +12,8 @@ from argdown_lbl.graphs import content_similarity, edge_f1, edge_triples, ged_si
 from argdown_lbl.synthetic import generate_sources
 from spin_train.chat import argdown_report
 from json_handler import JSONHandler
-from spin_train.evaluate import BENCH_INSTRUCTIONS, z3_passes, bench, bench_items, extract_argdown, next_line, pass_at_k, passes
+from spin_train.evaluate import BENCH_INSTRUCTIONS, FLOOR_ANSWERS, bench, bench_items, bench_of, extract_argdown, \
+    next_line, pass_at_k, passes, reference_answer, z3_passes
 
 REF = "[A]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n"
 
@@ -218,27 +219,6 @@ def test_eval_needs_one_answerer_and_enough_samples(spin_dataset):
     assert few.returncode == 1 and "--samples: 3 samples cannot estimate pass@5" in few.stderr
 
 
-FIXED_MAP = "```argdown\n[Claim]: We should act now.\n    <+ <Reason>: Waiting costs more.\n" \
-            "    <- <Objection>: Acting now is risky.\n```"
-FIXED_SCRIPT = "```smt2\n(declare-const a Bool)\n(declare-const b Bool)\n(assert (=> a b))\n(assert a)\n" \
-               "(assert (not b))\n(check-sat)\n```"
-CONSTANTS = {"fixed map": lambda item: FIXED_MAP, "fixed Z3 script": lambda item: FIXED_SCRIPT, "<A>": lambda item: "```argdown\n<A>\n```",
-             "empty fence": lambda item: "```argdown\n```", "prompt echoed": lambda item: item.prompt[-1]["content"]}
-
-
-def _constant_bench(items, answer):
-    """bench with every answer given by ``answer(item)``; bench asks per chunk for samples, then greedy answers."""
-    cursor = {"sample": 0, "greedy": 0}
-
-    def take(which, prompts):
-        start = cursor[which]
-        cursor[which] += len(prompts)
-        return items[start:start + len(prompts)]
-
-    return bench(lambda ps: [[answer(it)] * 2 for it in take("sample", ps)],
-                 lambda ps: [answer(it) for it in take("greedy", ps)], items, k=1)
-
-
 @pytest.fixture(scope="module")
 def all_items(tmp_path_factory):
     from datasets import load_dataset
@@ -260,11 +240,12 @@ def all_items(tmp_path_factory):
 def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_items):
     items, dropped = all_items
     assert len(items) > 100
-    ceiling = _constant_bench(items, lambda item: f"```{'smt2' if item.task == 'z3' else 'argdown'}\n{item.gold}```")
+    ceiling = bench_of(items, reference_answer)
     for key in ("pass@1", "graph_similarity", "structure_similarity", "edge_f1", "isomorphic"):
         assert ceiling[key] == 1.0, key
-    for name, answer in CONSTANTS.items():
-        floor = _constant_bench(items, answer)
+    assert len(FLOOR_ANSWERS) == 5
+    for name, answer in FLOOR_ANSWERS.items():
+        floor = bench_of(items, answer)
         assert floor["pass@1"] <= 0.10 and all(t["pass@1"] <= 0.10 for t in floor["per_task"].values()), name
         assert floor["graph_similarity"] <= 0.05 and floor["isomorphic"] <= 0.05, name
     assert {it.task for it in items} == {"map", "reconstruction", "repair", "z3"}

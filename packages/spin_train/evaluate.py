@@ -254,6 +254,36 @@ def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callabl
     return out
 
 
+# Answers that know nothing about the item: the bench must not reward them (docs/evaluation.md, floors).
+FLOOR_ANSWERS = {
+    "fixed 3-node map": lambda item: "```argdown\n[Claim]: We should act now.\n    <+ <Reason>: Waiting costs "
+                                     "more.\n    <- <Objection>: Acting now is risky.\n```",
+    "fixed Z3 script (a modus ponens)": lambda item: "```smt2\n(declare-const a Bool)\n(declare-const b Bool)\n"
+                                                     "(assert (=> a b))\n(assert a)\n(assert (not b))\n(check-sat)\n```",
+    "<A>": lambda item: "```argdown\n<A>\n```",
+    "empty fence": lambda item: "```argdown\n```",
+    "prompt echoed": lambda item: item.prompt[-1]["content"],
+}
+
+
+def reference_answer(item: BenchItem) -> str:
+    """The reference, fenced as an answer would be: it must score 1.0 everywhere (the ceiling)."""
+    return f"```{'smt2' if item.task == 'z3' else 'argdown'}\n{item.gold}```"
+
+
+def bench_of(items: list[BenchItem], answer: Callable[[BenchItem], str], k: int = 1) -> dict:
+    """The bench with ``answer(item)`` as every sample and as the greedy answer (floors and ceilings)."""
+    cursor = {"sample": 0, "greedy": 0}
+
+    def take(which, prompts):  # bench asks for a chunk's samples, then for its greedy answers, in item order
+        start = cursor[which]
+        cursor[which] += len(prompts)
+        return items[start:start + len(prompts)]
+
+    return bench(lambda ps: [[answer(it)] * max(2, k) for it in take("sample", ps)],
+                 lambda ps: [answer(it) for it in take("greedy", ps)], items, k)
+
+
 def _item_scores(answers: list[str], best: str, gold_text: str, k: int, task: str = "map") -> dict:
     if task == "z3":  # checked by running; no graph to compare
         c = sum(z3_passes(a, gold_text) for a in answers)
