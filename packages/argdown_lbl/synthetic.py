@@ -219,8 +219,12 @@ _ALSO = ["", "Moreover, ", "Also, ", "Furthermore, "]
 _SO = ["So ", "Hence ", "It follows that ", "Therefore "]
 
 
+_COMMON_STARTS = ("The ", "If ", "Either ", "All ", "This ", "Seven ")  # names (Moby, Judge Okafor) keep capitals
+
+
 def _lower(sentence: str) -> str:
-    return sentence[0].lower() + sentence[1:] if not sentence.startswith(("I ", "Judge ")) else sentence
+    """A sentence continued after a connective: its first word lower-cased unless it is a name."""
+    return sentence[0].lower() + sentence[1:] if sentence.startswith(_COMMON_STARTS) else sentence
 
 
 def render_prose(arg: Drawn, rng: random.Random) -> tuple[str, str]:
