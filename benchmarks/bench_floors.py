@@ -14,16 +14,10 @@ import argparse
 from pathlib import Path
 
 def items_of(dataset: str, configs: list[str] | None):
-    from datasets import load_dataset
-
     from argdown_lbl.dataset_folder import card_config_names
-    from spin_train.evaluate import bench_items
+    from spin_train.evaluate import load_bench
 
-    rows = []
-    for name in configs or card_config_names(Path(dataset)):
-        rows += [dict(r, config=name) for r in load_dataset(dataset, name=name, split="test")]
-    dropped: dict = {}
-    items = bench_items(rows, dropped)
+    _, items, dropped = load_bench(dataset, configs or card_config_names(Path(dataset)))
     return items, dropped
 
 

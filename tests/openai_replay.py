@@ -29,7 +29,9 @@ class _Handler(JSONHandler):
                 self.server.fail_next -= 1
         if failing:
             return self._reply({"error": "overloaded"}, 503)
-        answers = self.server.answer(body)  # list of (text, top_logprobs or None[, finish_reason])
+        answers = self.server.answer(body)  # list of (text, top_logprobs or None[, finish_reason]), or a status
+        if isinstance(answers, int):
+            return self._reply({"error": {"message": "refused by the test server"}}, answers)
         choices = []
         for i, (text, top, *finish) in enumerate(answers[: self.server.max_choices]):
             choice = {"index": i, "message": {"role": "assistant", "content": text},

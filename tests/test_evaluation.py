@@ -13,7 +13,7 @@ from argdown_lbl.synthetic import generate_sources
 from spin_train.chat import argdown_report
 from json_handler import JSONHandler
 from spin_train.evaluate import BENCH_INSTRUCTIONS, FLOOR_ANSWERS, bench, bench_items, bench_of, extract_argdown, \
-    next_line, pass_at_k, passes, reference_answer, z3_passes
+    next_line, pass_at_k, passes, reference_answer, seen_texts, z3_passes
 
 REF = "[A]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n"
 
@@ -117,6 +117,9 @@ def test_bench_items_from_closing_rows_and_scores():
     dropped = {}
     [item, repair] = bench_items([*rows, no_input], dropped)
     assert dropped == {"": {"no input": 1}}  # nothing to reconstruct from: no item
+    assert seen_texts(rows) == {"H\n\nProse.", REF}
+    assert bench_items(rows, dropped, seen_texts(rows)) == []  # asked in the train split: no item either
+    assert dropped == {"": {"no input": 1, "input or snippet also in the train split": 1}}
     assert repair.task == "repair" and repair.gold == REF and not parse(repair.context).ok
     assert repair.prompt[0]["content"].endswith("```argdown\n" + repair.context + "```")
     assert item.gold == REF and item.context == "H\n\nProse." and item.task == "map"
@@ -219,22 +222,63 @@ def test_eval_needs_one_answerer_and_enough_samples(spin_dataset):
     assert few.returncode == 1 and "--samples: 3 samples cannot estimate pass@5" in few.stderr
 
 
-@pytest.fixture(scope="module")
-def all_items(tmp_path_factory):
-    from datasets import load_dataset
+BENCH_CONFIGS = ["classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
+                 "synthetic_corpus-001", "synthetic_logic-001"]
 
+
+@pytest.fixture(scope="module")
+def bench_dataset(tmp_path_factory):
     from argdown_lbl.corpus import load_corpus
     from argdown_lbl.dataset_folder import write_dataset
     from argdown_lbl.split import split_config
     from spin_fixtures import ROOT
 
-    names = ["classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
-             "synthetic_corpus-001", "synthetic_logic-001"]
     out = tmp_path_factory.mktemp("bench") / "lbl"
-    write_dataset([split_config(s) for s in load_corpus(ROOT / "corpora", names)], out)
-    rows = [dict(r, config=n) for n in names for r in load_dataset(str(out), name=n, split="test")]
+    write_dataset([split_config(s) for s in load_corpus(ROOT / "corpora", BENCH_CONFIGS)], out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def all_items(bench_dataset):
+    from datasets import load_dataset
+
+    def rows(split):
+        return [dict(r, config=n) for n in BENCH_CONFIGS for r in load_dataset(str(bench_dataset), name=n, split=split)]
+
     dropped = {}
-    return bench_items(rows, dropped), dropped
+    return bench_items(rows("test"), dropped, seen_texts(rows("train"))), dropped
+
+
+def test_the_tiny_base_learns_the_bench_tasks_on_train_texts_only(bench_dataset, all_items):
+    """init-tiny's bench rows: the same tasks, built from the train split, answered by the reference; no
+    prompt of the bench (the test split) among them."""
+    from spin_train.tiny import bench_rows
+
+    rows = bench_rows(bench_dataset)
+    items, _ = all_items
+    assert len(rows) > len(items)
+    asked = {json.dumps(it.prompt) for it in items}
+    assert not asked & {json.dumps(r["prompt"]) for r in rows}
+    instructions = {r["prompt"][0]["content"].split("\n\n", 1)[0] for r in rows}
+    assert instructions == set(BENCH_INSTRUCTIONS.values())
+    for row in rows[:50]:
+        answer = row["completion"][0]["content"]
+        if answer.startswith("```argdown\n"):
+            gold = parse(extract_argdown(answer))
+            assert gold.ok and passes(gold, gold)
+
+
+def test_init_tiny_leaves_out_rows_longer_than_max_length_and_counts_them(spin_dataset, tmp_path):
+    from spin_train.tiny import init_tiny, load_rows
+
+    rows = load_rows(spin_dataset, limit=20)
+    long = {"prompt": [{"role": "user", "content": "word " * 1500}], "completion": [{"role": "assistant",
+                                                                                      "content": "[A]: a."}]}
+    said = []
+    info = init_tiny(tmp_path / "m", rows + [long], steps=1, vocab_size=600, hidden=16, layers=1, max_length=256,
+                     log=said.append)
+    assert info["rows_too_long"] >= 1 and info["rows"] == len(rows) + 1 - info["rows_too_long"]
+    assert any(f"{info['rows_too_long']} of {len(rows) + 1} rows are longer than 256 tokens" in m for m in said)
 
 
 def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_items):
@@ -252,7 +296,7 @@ def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_i
     repairs = [it for it in items if it.task == "repair"]
     assert not any(parse(it.context).ok for it in repairs)
     assert {"synthetic_corpus-001"} <= {it.config for it in items}  # its arguments come with their prose now
-    assert all(reason in ("no input", "fails its own checks") and n > 0
+    assert all(reason in ("no input", "fails its own checks", "input or snippet also in the train split") and n > 0
                for counts in dropped.values() for reason, n in counts.items())  # what is no item is counted
 
 
@@ -276,3 +320,16 @@ def test_a_formalisation_passes_when_it_asserts_what_the_reference_does_and_only
     assert not z3_passes('(set-option :regular-output-channel "x.txt")\n' + tollens, tollens)  # not run
     assert not z3_passes(tollens.replace("(check-sat)", "(check-sat"), tollens)  # does not run
     assert {valid for valid, _ in forms.values()} == {True, False}
+
+
+def test_the_bench_sample_takes_the_configs_in_turn():
+    import random
+
+    from spin_train.evaluate import BenchItem, stratified
+
+    items = [BenchItem(f"s{i}", "x", "c", "g", "synthetic") for i in range(10)] + \
+        [BenchItem(f"h{i}", "x", "c", "g", "hand-written") for i in range(2)]
+    sample = stratified(list(items), 6, random.Random(0))
+    assert [it.config for it in sample].count("hand-written") == 2 and len(sample) == 6
+    assert sample == stratified(list(items), 6, random.Random(0))  # seeded
+    assert sorted(it.id for it in stratified(list(items), 50, random.Random(1))) == sorted(it.id for it in items)

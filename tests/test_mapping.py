@@ -1,5 +1,6 @@
-"""The mapping pipeline: stages on recorded responses, the branching step on known graphs, pairs and caching."""
+"""The mapping pipeline, stage by stage as Logikon does it: recorded responses, known graphs, the gate, scale."""
 
+import json
 import math
 
 import pytest
@@ -10,112 +11,242 @@ from argdown_lbl.argdown import parse
 from argdown_lbl.cli import main
 from argdown_lbl.mapping import stages
 from argdown_lbl.chat_client import ChatClient, Endpoint
-from argdown_lbl.mapping.fuzzy import CENTRAL, build, percentile, to_argdown
-from argdown_lbl.mapping.stages import Edge, Reason
+from argdown_lbl.mapping.fuzzy import FuzzyMap, build, percentile, to_argdown
+from argdown_lbl.mapping.pairs import MapResult, gate
+from argdown_lbl.mapping.stages import ATTACK, SUPPORT, Edge, ProsCons, Reason, equivalent, root_id
 from openai_replay import ReplayServer
 
-REASONS = """CLAIM: The town should open the library on Sundays.
-PRO: Parents | Working parents can only come at weekends.
-PRO: Crowding | On Saturdays there are no free seats.
-CON: Cost | Sunday staff cost extra money.
-this line is noise
-"""
+ROOT0 = root_id(0)
+LISTED = {"options": ["open on Sundays"], "roots": [{
+    "claim": "The town should open the library on Sundays.",
+    "pros": [{"label": "Parents", "text": "Working parents can only come at weekends."},
+             {"label": "Crowding", "text": "On Saturdays there are no free seats."}],
+    "cons": [{"label": "Cost", "text": "Sunday staff cost extra money."}]}]}
+REVISED = {**LISTED, "roots": [{**LISTED["roots"][0], "pros": LISTED["roots"][0]["pros"] + [
+    {"label": "Students", "text": "Students need a quiet place to learn on Sundays."}]}]}
 
 
 def answer(body):
-    """Recorded answers, chosen by the prompt's wording."""
+    """Recorded answers of a 'strong' model, chosen by the prompt's wording."""
     prompt = body["messages"][-1]["content"]
     n = body.get("n", 1)
     if prompt.startswith("Read the following text"):
         return [("Should the library open on Sundays?", None), ("Is Sunday opening worth it?", None)][:n] * n
-    if "Which formulation" in prompt:
-        return [("2", None)]
-    if "CLAIM:" in prompt:
-        return [(REASONS, None)]
-    if "support or attack" in prompt:
-        against = "Cost" in prompt.split("Claim B")[0] or "extra money" in prompt.split("Claim B")[0]
-        top = {"attack": math.log(0.8), "support": math.log(0.2)} if against else \
-            {"support": math.log(0.9), " attack": math.log(0.05), "maybe": math.log(0.05)}
-        return [("attack" if against else "support", [top])]
-    if "Rate from 0" in prompt:
-        return [("7", [{"7": math.log(0.5), "9": math.log(0.5)}])]
+    if "Proposed central issue" in prompt:  # the second draft is rated higher on every criterion
+        high = "worth it" in prompt
+        return [("4" if high else "2", [{"4": math.log(0.9), "5": math.log(0.1)} if high else
+                                        {"2": math.log(0.5), "1": math.log(0.5)}])]
+    if prompt.startswith("Text:") and "List the answers (options)" in prompt:
+        return [(json.dumps(LISTED), None)]
+    if "Check the list against the text" in prompt:
+        return [("The students' reason is missing.", None)]
+    if "Revise the list" in prompt:
+        return [("Here it is: " + json.dumps(REVISED), None)]
+    source = prompt.split("Claim B")[0]
+    if "how does that bear on B" in prompt:
+        against = "extra money" in source
+        return [("B" if against else "A", [{"B": math.log(0.8), "A": math.log(0.2)} if against else
+                                           {"A": math.log(0.9), " B": math.log(0.05), "maybe": math.log(0.05)}])]
+    if "Does A directly" in prompt:
+        to_root = "should open" in prompt.split("Claim B")[1]
+        return [("A", [{"A": math.log(0.9 if to_root else 0.5), "B": math.log(0.1 if to_root else 0.5)}])]
+    if "How strongly does A" in prompt:
+        return [("7", None)]
     raise AssertionError(prompt)
+
+
+def weak_answer(body):
+    """A 'weak' model: one reason, no revision."""
+    prompt = body["messages"][-1]["content"]
+    if "List the answers (options)" in prompt or "Revise the list" in prompt:
+        return [(json.dumps({"options": [], "roots": [{"claim": "Sundays.", "pros": [
+            {"label": "Only", "text": "Parents."}], "cons": []}]}), None)]
+    return answer(body)
 
 
 def client(server, tmp_path=None, **kw):
     return ChatClient(Endpoint.parse(server.url), cache_dir=tmp_path, backoff_s=0.01, **kw)
 
 
-def test_stages_on_recorded_responses():
+def test_issue_drafts_are_rated_on_three_criteria_and_the_best_wins():
     with ReplayServer(answer) as server:
-        c = client(server)
-        issue, drafts = stages.central_issue(c, "text", drafts=2)
-        assert drafts == ["Should the library open on Sundays?", "Is Sunday opening worth it?"]
-        assert issue == "Is Sunday opening worth it?"  # the model picked option 2
-        claim, reasons = stages.reasons(c, "text", issue)
-        assert claim == "The town should open the library on Sundays."
-        assert [(r.label, r.valence) for r in reasons] == [("Parents", "pro"), ("Crowding", "pro"), ("Cost", "con")]
-        edges = stages.relevance(c, claim, reasons, max_pairs=2)
-        assert len(edges) == 3 + 2 and all(e.method == "logprobs" for e in edges)
-        cost = next(e for e in edges if e.source == "Cost" and e.target == CENTRAL)
-        assert cost.valence == "attack" and cost.weight == pytest.approx((7 * 0.5 + 9 * 0.5) / 9 * 0.8)
-        parents = next(e for e in edges if e.source == "Parents" and e.target == CENTRAL)
-        assert parents.valence == "support" and parents.weight == pytest.approx(8 / 9 * 0.9 / 0.95)
+        issue, drafts, scores = stages.central_issue(client(server), "text", drafts=2)
+        ratings = [r for r in server.requests if "Proposed central issue" in r["messages"][-1]["content"]]
+    assert drafts == ["Should the library open on Sundays?", "Is Sunday opening worth it?"]
+    assert issue == "Is Sunday opening worth it?" and len(ratings) == 2 * len(stages.ISSUE_CRITERIA)
+    assert scores == [pytest.approx((1.5 - 1) / 4), pytest.approx((4.1 - 1) / 4)]  # expected digit, scaled
 
 
-def test_without_logprobs_the_rating_prompt_gives_the_weight():
+def test_pros_and_cons_are_mined_as_guided_json_then_critiqued_and_revised():
+    with ReplayServer(answer) as server:
+        guidance = {"mode": "response_format"}
+        found = stages.pros_cons(client(server), "text", "issue?", guidance=guidance)
+        mining = server.requests[0]
+    assert mining["response_format"]["json_schema"]["schema"] == stages.PROS_CONS_SCHEMA
+    assert found.roots == ["The town should open the library on Sundays."]
+    assert [(r.label, r.valence, r.root) for r in found.reasons] == [
+        ("Parents", "pro", 0), ("Crowding", "pro", 0), ("Students", "pro", 0), ("Cost", "con", 0)]  # revised
+    assert len(server.requests) == 3  # mine, critique, revise
+
+
+def test_a_server_that_refuses_guided_decoding_is_asked_without_it():
+    def refusing(body):
+        return 400 if "response_format" in body else answer(body)
+
+    with ReplayServer(refusing) as server:
+        guidance = {"mode": "response_format"}
+        found = stages.pros_cons(client(server), "text", "issue?", guidance=guidance)
+    assert guidance == {"mode": "off"} and len(found.reasons) == 4
+    assert [("response_format" in r) for r in server.requests] == [True, False, False, False]
+
+
+def test_the_line_format_is_the_fallback_and_each_claim_opens_a_root():
+    found = stages.parse_pros_cons("CLAIM: Open it.\nPRO: A | Parents come.\nnoise\nCON: B | Costs.\n"
+                                   "CLAIM: Keep it closed.\nPRO: C | Staff rest.\nPRO: A | Parents come.\n", 8)
+    assert found.roots == ["Open it.", "Keep it closed."]
+    assert [(r.label, r.valence, r.root) for r in found.reasons] == [("A", "pro", 0), ("B", "con", 0), ("C", "pro", 1)]
+    assert stages.parse_pros_cons("no list at all", 8).reasons == []
+    assert stages.parse_pros_cons('{"roots": [{"claim": 3, "pros": "x"}]}', 8).roots == []  # never raises
+
+
+def test_valences_come_from_the_list_and_from_dialectical_equivalence():
+    found = ProsCons(["Open.", "Close."], [Reason("P", "p", "pro", 0), Reason("Q", "q", "pro", 0),
+                                           Reason("C", "c", "con", 0), Reason("R", "r", "pro", 1)])
+    edges = stages.relevance(found, lambda s, t, v: (0.5, "t"))
+    valence = {(e.source, e.target): e.valence for e in edges}
+    assert valence[("P", ROOT0)] == SUPPORT and valence[("C", ROOT0)] == ATTACK  # as listed
+    assert valence[("R", root_id(1))] == SUPPORT
+    assert valence[("P", "Q")] == SUPPORT and valence[("C", "P")] == ATTACK  # one root: same valence, same side
+    assert valence[("R", "P")] == ATTACK and valence[("R", "C")] == SUPPORT  # other root: the sides swap
+    assert equivalent(found.reasons[2], found.reasons[3]) and not equivalent(found.reasons[0], found.reasons[3])
+
+
+def test_every_target_gets_at_most_20_sources():
+    found = ProsCons(["Claim."], [Reason(f"R{i}", f"reason {i}", "pro") for i in range(25)])
+    edges = stages.relevance(found, lambda s, t, v: (0.5, "t"), max_sources=20, seed=3)
+    into = {}
+    for e in edges:
+        into[e.target] = into.get(e.target, 0) + 1
+    assert into[ROOT0] == 25 and all(into[f"R{i}"] == 20 for i in range(25))
+    assert edges == stages.relevance(found, lambda s, t, v: (0.5, "t"), max_sources=20, seed=3)  # seeded
+
+
+def test_weights_are_logikons_multiple_choice_probabilities():
+    with ReplayServer(answer) as server:
+        weigh = stages.llm_weight(client(server))
+        assert weigh("Sunday staff cost extra money.", "The town should open the library.", ATTACK) == \
+            (pytest.approx(0.8 * 0.9), "logprobs")
+        assert weigh("Parents.", "Students.", SUPPORT) == (pytest.approx(0.9 / 0.95 * 0.5), "logprobs")
+
     def plain(body):
         return [(text, None) for text, _ in answer(body)]
 
     with ReplayServer(plain) as server:
-        edges = stages.relevance(client(server), "C", [Reason("A", "Cost rises: extra money.", "con")], max_pairs=0)
-    assert edges == [Edge("A", CENTRAL, "attack", pytest.approx(7 / 9), "rating")]
+        assert stages.llm_weight(client(server))("a", "b", SUPPORT) == (pytest.approx(7 / 9), "rating")
 
 
-def test_client_retries_tops_up_missing_choices_and_caches(tmp_path):
-    with ReplayServer(answer, max_choices=1, fail_next=2) as server:
-        c = client(server, tmp_path / "cache")
-        drafts = c.complete([{"role": "user", "content": "Read the following text: x"}], n=3)
-        assert len(drafts) == 3  # one choice per response: asked three times
-        assert c.stats["retries"] == 2 and len(server.requests) == 2 + 3
-        again = client(server, tmp_path / "cache")
-        assert [d.text for d in again.complete([{"role": "user", "content": "Read the following text: x"}], n=3)] \
-            == [d.text for d in drafts]
-        assert again.stats["requests"] == 0 and again.stats["cached"] == 3 and len(server.requests) == 5
+def test_weights_from_an_nli_classifier_endpoint(tmp_path):
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from json_handler import JSONHandler
+
+    seen = []
+
+    class Classifier(JSONHandler):  # text-embeddings-inference /predict: a score per label
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            seen.append(body)
+            if body["inputs"][0] == "broken":
+                return self._reply([{"label": "neutral", "score": 1.0}])
+            self._reply([{"label": "ENTAILMENT", "score": 0.7}, {"label": "neutral", "score": 0.2},
+                         {"label": "CONTRADICTION", "score": 0.1}])
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Classifier)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        nli = ChatClient(Endpoint.parse(f"http://127.0.0.1:{server.server_port}/predict"), cache_dir=tmp_path,
+                         retries=0, backoff_s=0.01)
+        weigh = stages.nli_weight(nli)
+        assert weigh("a", "b", SUPPORT) == (0.7, "nli") and weigh("a", "b", ATTACK) == (0.1, "nli")
+        assert seen == [{"inputs": ["a", "b"]}]  # the second answer came from the cache
+        with pytest.raises(Exception, match="no contradiction or entailment score"):
+            weigh("broken", "b", SUPPORT)
+    finally:
+        server.shutdown()
 
 
-def test_client_gives_up_with_a_clear_error():
-    with ReplayServer(answer, fail_next=100) as server:
-        with pytest.raises(RuntimeError, match="request failed"):
-            client(server, retries=1).complete([{"role": "user", "content": "Read the following text"}])
+def _fmap(roots, reasons, edges, **kw):
+    return build(ProsCons(roots, reasons), edges, **kw)
 
 
-def test_percentile_and_branching_on_a_known_graph():
+def test_branching_reverse_edges_and_degree_cap_on_a_known_graph():
     assert percentile([1, 2, 3, 4], 50) == 2.5 and percentile([], 80) == 0.0
-    reasons = [Reason(x, f"text {x}", "pro") for x in "ABCD"]
+    reasons = [Reason(x, f"text {x}", "pro") for x in "ABCDE"]
     edges = [
-        Edge("A", CENTRAL, "support", 0.9, "t"), Edge("B", CENTRAL, "support", 0.3, "t"),
-        Edge("B", "A", "support", 0.8, "t"),  # B's best parent is A
-        Edge("C", CENTRAL, "attack", 0.5, "t"), Edge("C", "B", "attack", 0.4, "t"),
-        Edge("A", "B", "support", 0.7, "t"),  # would close a cycle with B -> A
+        Edge("A", ROOT0, SUPPORT, 0.9, "t"), Edge("B", ROOT0, SUPPORT, 0.3, "t"), Edge("C", ROOT0, SUPPORT, 0.9, "t"),
+        Edge("B", "A", SUPPORT, 0.8, "t"),  # B's best parent is A
+        Edge("A", "B", SUPPORT, 0.95, "t"),  # strong, but B -> A is in the tree: never its reverse
+        Edge("D", "A", SUPPORT, 0.97, "t"),  # D's parent
+        Edge("D", "B", SUPPORT, 0.96, "t"), Edge("D", "C", SUPPORT, 0.95, "t"),  # extra: D has 3 edges out then
+        Edge("D", ROOT0, SUPPORT, 0.94, "t"),  # above the threshold too, but over D's cap of 3
     ]
-    fmap = build("Claim", reasons, edges, extra_percentile=50, max_extra_out=1)
-    tree = {(e.source, e.target) for e in fmap.tree}
-    assert tree == {("A", CENTRAL), ("B", "A"), ("C", CENTRAL), ("D", CENTRAL)}  # D had no edge: under the root
-    assert {(e.source, e.target) for e in fmap.extra} == {("A", "B")}  # 0.7 >= median 0.6, one per source
+    fmap = _fmap(["Claim"], reasons, edges, extra_percentile=50, max_out=3)
+    assert {(e.source, e.target) for e in fmap.tree} == {("A", ROOT0), ("B", "A"), ("C", ROOT0), ("D", "A"),
+                                                        ("E", ROOT0)}  # E had no edge: under its root
+    # the tree's weights 0.9, 0.8, 0.9, 0.97 (E's default edge does not count): median 0.9
+    assert [(e.source, e.target) for e in fmap.extra] == [("D", "B"), ("D", "C")]
+    doc = parse(to_argdown(fmap))
+    assert doc.ok, doc.errors
+    assert to_argdown(fmap).splitlines()[:4] == ["[Central claim]: Claim", "    <+ <A>: text A",
+                                                  "        <+ <D>: text D", "        <+ <B>: text B"]
+    assert len(doc.relations) == 5 + 2  # the tree (E hangs under the root) and the extra edges; not D -> root
+
+
+def test_extra_edges_lie_strictly_above_the_percentile_of_their_own_valence():
+    reasons = [Reason(x, x.lower(), "pro") for x in "SPQRT"] + [Reason("C", "c", "con"), Reason("D", "d", "con")]
+    edges = [Edge("S", ROOT0, SUPPORT, 1.0, "t")] + [Edge(x, ROOT0, SUPPORT, 0.5, "t") for x in "PQRT"] + [
+        Edge("C", ROOT0, ATTACK, 0.5, "t"), Edge("D", ROOT0, ATTACK, 0.1, "t"),
+        Edge("S", "P", SUPPORT, 0.6, "t"),  # the support tree's 80th percentile is 0.6: not above it
+        Edge("S", "Q", SUPPORT, 0.61, "t"),  # above it
+        Edge("C", "P", ATTACK, 0.45, "t"),  # above the attack tree's 80th percentile (0.42); a pooled one is 0.9
+    ]
+    fmap = _fmap(["Claim"], reasons, edges)
+    assert sorted((e.source, e.target) for e in fmap.extra) == [("C", "P"), ("S", "Q")]
+
+
+def test_several_roots_hang_under_a_pseudo_super_root_that_is_not_in_the_map():
+    reasons = [Reason("P", "p", "pro", 0), Reason("Q", "q", "con", 1)]
+    edges = [Edge("P", ROOT0, SUPPORT, 0.8, "t"), Edge("Q", root_id(1), ATTACK, 0.7, "t"),
+             Edge("P", "Q", ATTACK, 0.2, "t")]
+    fmap = _fmap(["Open.", "Close."], reasons, edges)
+    assert {(e.source, e.target) for e in fmap.tree} == {("P", ROOT0), ("Q", root_id(1))}
     text = to_argdown(fmap)
     doc = parse(text)
-    assert doc.ok, doc.errors
-    assert text.splitlines()[:3] == ["[Central claim]: Claim", "    <+ <A>: text A", "        <+ <B>: text B"]
+    assert doc.ok and {s.title for s in doc.statements.values()} >= {"Central claim", "Central claim 2"}
+    assert len(doc.relations) == 2
 
 
-def test_rendering_neutralises_argdown_syntax_in_model_text():
-    reasons = [Reason("A [x] <y>: #z", "Costs {a: 1} rise // a lot *really* @[T] + more", "con")]
-    fmap = build("C [1] _under_", reasons, [Edge(reasons[0].label, CENTRAL, "attack", 1.0, "t")])
-    doc = parse(to_argdown(fmap))
-    assert doc.ok, (to_argdown(fmap), doc.errors)
-    [arg] = doc.arguments.values()
-    assert "Costs (a: 1) rise" in arg.members[0].text and doc.relations[0].type == "attack"
+def _result(fmap, text=None):
+    text = text or to_argdown(fmap)
+    doc = parse(text)
+    return MapResult(text, fmap, "issue", doc.ok, str(doc.errors[0]) if doc.errors else "")
+
+
+def test_the_quality_gate():
+    two = [Reason("P", "p", "pro"), Reason("Q", "q", "pro")]
+    rich = _result(_fmap(["Claim."], two, [Edge("P", ROOT0, SUPPORT, 0.8, "t"), Edge("Q", ROOT0, SUPPORT, 0.7, "t")]))
+    poor = _result(_fmap(["Claim."], two[:1], [Edge("P", ROOT0, SUPPORT, 0.8, "t")]))
+    bare = _result(_fmap(["Claim."], [], []))
+    question = _result(_fmap(["Should we?"], two, [Edge("P", ROOT0, SUPPORT, 0.8, "t")]))
+    unlinked = _result(FuzzyMap(["Claim."], {"P": two[0]}, []))
+    assert gate(rich, poor) is None
+    assert gate(poor, rich) == "the weak map is richer than the strong one"
+    assert gate(bare, poor) == "the strong map has no reasons"
+    assert gate(unlinked, bare) == "the strong map has no relations"
+    assert gate(question, poor) == "a root of the strong map is a question"
+    assert gate(rich, rich) == "both models drew the same map"
+    assert gate(_result(rich.fmap, "[A]: *unclosed"), poor).startswith("the strong map does not parse")
 
 
 def test_pairs_cli_on_recorded_servers(tmp_path):
@@ -124,19 +255,13 @@ def test_pairs_cli_on_recorded_servers(tmp_path):
     for i in range(3):
         (texts / f"t{i}.md").write_text(f"---\ntitle: T{i}\ngenre: forum post\n---\n\nText number {i}.\n")
 
-    def weak(body):
-        prompt = body["messages"][-1]["content"]
-        if "CLAIM:" in prompt:
-            return [("CLAIM: Sundays. \nPRO: Only | Parents.", None)]
-        return answer(body)
-
-    with ReplayServer(answer, "strong-model") as strong, ReplayServer(weak, "weak-model") as weak_server:
+    with ReplayServer(answer, "strong-model") as strong, ReplayServer(weak_answer, "weak-model") as weak_server:
         args = ["pairs", str(texts), "--strong", strong.url, "--weak", weak_server.url + "#weak-model",
                 "--out", str(tmp_path / "out"), "--quiet"]
         result = CliRunner().invoke(main, args)
         assert result.exit_code == 0, result.output
         sent = len(strong.requests) + len(weak_server.requests)
-        rerun = CliRunner().invoke(main, args)  # everything comes from the cache
+        rerun = CliRunner().invoke(main, args)  # every text is in the journal: nothing is asked
         assert rerun.exit_code == 0 and len(strong.requests) + len(weak_server.requests) == sent
     from datasets import load_dataset
 
@@ -145,10 +270,18 @@ def test_pairs_cli_on_recorded_servers(tmp_path):
     assert len(rows) == 3 and {r["genre"] for r in rows} == {"forum post"}
     row = rows[0]
     assert row["strong_model"].endswith("#strong-model") and row["weak_model"].endswith("#weak-model")
-    assert row["chosen_parse_ok"] and row["chosen_nodes"] == 4 and row["rejected_nodes"] == 2
-    assert row["chosen"][0]["content"].startswith("```argdown\n[Central claim]:")
+    assert row["chosen_parse_ok"] and row["chosen_nodes"] == 5 and row["rejected_nodes"] == 2
+    assert row["chosen"][0]["content"].startswith("```argdown\n[Central claim]: The town should open")
     assert row["prompt"][0]["content"].startswith("Reconstruct the argumentation")
     assert row["prompt"][0]["content"].endswith(f"Text number {row['text_id'][1]}.")
+    chosen = json.loads(row["chosen_map"])
+    assert [n["kind"] for n in chosen["nodes"]] == ["root"] + ["reason"] * 4
+    assert {(e["source"], e["target"], e["valence"]) for e in chosen["edges"] if e["in_tree"]} == {
+        ("Parents", ROOT0, SUPPORT), ("Crowding", ROOT0, SUPPORT), ("Students", ROOT0, SUPPORT),
+        ("Cost", ROOT0, ATTACK)}
+    assert row["margin"] == pytest.approx((8 - 2) / 8)  # (4 reasons + 4 edges) vs (1 + 1)
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "## Quality gate" in card and "| (none: pairs written) | 3 |" in card
 
 
 def test_pairs_end_to_end_against_transformers_serve(tiny_model, spin_dataset, tmp_path):
@@ -167,19 +300,24 @@ def test_pairs_end_to_end_against_transformers_serve(tiny_model, spin_dataset, t
         (texts / name).write_text((CORPORA / "argumentative-texts" / name).read_text())
     with TransformersServe(tmp_path / "serve.log") as server:
         args = ["pairs", str(texts), "--strong", f"{server.url}#{strong}", "--weak", f"{server.url}#{tiny_model}",
-                "--out", str(tmp_path / "out"), "--quiet", "--max-reasons", "3", "--max-pairs", "2"]
+                "--out", str(tmp_path / "out"), "--quiet", "--max-reasons", "3", "--max-sources", "2"]
         first = CliRunner().invoke(main, args)
-        assert first.exit_code == 0, first.output
-        second = CliRunner().invoke(main, args)  # every request is answered from the cache
-    assert second.exit_code == 0
+        assert first.exit_code in (0, 1), first.output  # 1: the gate kept no pair (tiny models find no reasons)
+        for journal in (tmp_path / "out" / ".cache").glob("journal-*"):
+            journal.unlink()  # map again: every request must come from the cache
+        second = CliRunner().invoke(main, args)
+    assert second.exit_code == first.exit_code
     sent = [int(n) for n in re.findall(r"'requests': (\d+)", first.output)]
     again = [int(n) for n in re.findall(r"'requests': (\d+)", second.output)]
     assert all(n > 0 for n in sent) and again == [0, 0]
+    skipped = int(re.search(r"\((\d+) skipped", first.output).group(1))
+    if first.exit_code == 1:
+        assert skipped == 2 and "the strong map has no reasons" in first.output
+        return
     card = (tmp_path / "out" / "README.md").read_text()
     assert "strong model" in card and str(strong) in card
     rows = [r for p in (tmp_path / "out" / "default").glob("*.parquet") for r in _read(p)]
-    skipped = re.search(r"\((\d+) skipped\)", first.output)
-    assert len(rows) + int(skipped.group(1)) == 2
+    assert len(rows) + skipped == 2
     for row in rows:
         assert row["chosen_parse_ok"] and parse(row["chosen"][0]["content"].strip("`\n").removeprefix("argdown\n")).ok
 
@@ -197,7 +335,7 @@ CORPORA = __import__("pathlib").Path(__file__).resolve().parents[1] / "corpora"
 @given(st.text(max_size=80), st.text(max_size=80), st.text(max_size=30))
 def test_any_model_text_renders_to_a_map_that_parses(central, reason, label):
     """Whatever a model writes, the rendered map parses and keeps the reason's words."""
-    fmap = build(central, [Reason(label, reason, "pro")], [Edge(label, CENTRAL, "support", 0.5, "t")])
+    fmap = build(ProsCons([central], [Reason(label, reason, "pro")]), [Edge(label, ROOT0, SUPPORT, 0.5, "t")])
     doc = parse(to_argdown(fmap))
     assert doc.ok, (to_argdown(fmap), doc.errors[:1])
     assert len(doc.relations) == 1 and doc.relations[0].type == "support"
@@ -265,23 +403,19 @@ def test_pairs_skips_a_text_whose_replies_are_malformed_and_caches_none_of_them(
     texts = _texts(tmp_path)
     server = _Misbehaving(MISBEHAVIOURS[kind])
 
-    def weak(body):
-        prompt = body["messages"][-1]["content"]
-        return [("CLAIM: Sundays. \nPRO: Only | Parents.", None)] if "CLAIM:" in prompt else answer(body)
-
     try:
-        with ReplayServer(weak, "weak-model") as weak_server:
+        with ReplayServer(weak_answer, "weak-model") as weak_server:
             args = ["pairs", str(texts), "--strong", server.url, "--weak", weak_server.url, "--retries", "1",
                     "--out", str(tmp_path / "out"), "--quiet", "--concurrency", "1"]
             result = CliRunner().invoke(main, args)
             assert result.exit_code == 0, result.output
             assert isinstance(result.exception, SystemExit) or result.exception is None
-            assert "skipped t1:" in result.output and "(1 skipped)" in result.output
+            assert "skipped t1:" in result.output and "(1 skipped" in result.output
             card = (tmp_path / "out" / "README.md").read_text()
             assert "`t1`:" in card and "pairs: " in card
             server.bad = None  # healthy now: the bad replies were not cached, so t1 is mapped this time
             again = CliRunner().invoke(main, args)
-            assert again.exit_code == 0 and "(0 skipped)" in again.output, again.output
+            assert again.exit_code == 0 and "(0 skipped" in again.output, again.output
     finally:
         server.server.shutdown()
 

@@ -26,9 +26,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .errors import ServerError, UserError
+
+
+CHAT = "/chat/completions"
 
 
 @dataclass
@@ -115,11 +118,12 @@ class ChatClient:
         return self.endpoint.model
 
     # -- cache ------------------------------------------------------------------
-    def _key(self, body: dict) -> str:
-        raw = json.dumps({"url": self.endpoint.url, "body": body}, sort_keys=True)
+    def _key(self, body: dict, path: str) -> str:
+        url = self.endpoint.url if path == CHAT else self.endpoint.url + path  # chat keys as before: caches stay valid
+        raw = json.dumps({"url": url, "body": body}, sort_keys=True)
         return hashlib.sha256(raw.encode()).hexdigest()
 
-    def _cached(self, key: str) -> Optional[dict]:
+    def _cached(self, key: str, check) -> Optional[dict]:
         if self.cache_dir is None:
             return None
         path = Path(self.cache_dir) / key[:2] / f"{key}.json"
@@ -129,7 +133,7 @@ class ChatClient:
             data = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:  # a torn or foreign file: ask again
             return None
-        return data if unusable(data) is None else None
+        return data if check(data) is None else None
 
     def _store(self, key: str, data: dict) -> None:
         if self.cache_dir is None:
@@ -141,11 +145,14 @@ class ChatClient:
         os.replace(tmp, path)
 
     # -- requests ---------------------------------------------------------------
-    def _post(self, body: dict) -> dict:
+    def post(self, body: dict, path: str = CHAT, check: Callable = None) -> dict:
+        """POST ``body`` to the endpoint's ``path``; the reply, usable by ``check`` (-> why not, or None;
+        default ``unusable``), from the cache or the server (retried, then cached)."""
         import httpx
 
-        key = self._key(body)
-        cached = self._cached(key)
+        check = check or unusable
+        key = self._key(body, path)
+        cached = self._cached(key, check)
         if cached is not None:
             with self._lock:
                 self.stats["cached"] += 1
@@ -155,13 +162,13 @@ class ChatClient:
             try:
                 with self._lock:
                     self.stats["requests"] += 1
-                response = self._http.post(self.endpoint.url + "/chat/completions", json=body)
+                response = self._http.post(self.endpoint.url + path, json=body)
                 if response.status_code >= 500 or response.status_code == 429:
                     raise httpx.HTTPStatusError(f"server error {response.status_code}", request=response.request,
                                                 response=response)
                 response.raise_for_status()
                 data = response.json()  # ValueError if the body is not JSON
-                why = unusable(data)
+                why = check(data)
                 if why is not None:
                     raise ValueError(why)
                 self._store(key, data)
@@ -195,7 +202,7 @@ class ChatClient:
             if top_p is not None:
                 body["top_p"] = top_p
             body.update(extra or {})
-            data = self._post(body)  # checked: a non-empty list of choices with text
+            data = self.post(body)  # checked: a non-empty list of choices with text
             out.extend(_choice(c) for c in data["choices"])
             round_ += 1
         return out[:n]

@@ -187,60 +187,91 @@ def push_command(folder, repo_id, private, dry_run):
 
 
 @main.command("pairs")
-@click.argument("texts_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("texts_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--dataset", help="Texts from a Hub or local dataset (ORG/NAME or a folder) instead of TEXTS_DIR.")
+@click.option("--text-column", default="text", show_default=True, help="The dataset's text column.")
+@click.option("--id-column", default=None, help="A column of unique text ids (default: the row number).")
+@click.option("--split", "split_name", default="train", show_default=True, help="The dataset's split to map.")
 @click.option("--strong", required=True, help="The strong model: URL of an OpenAI-compatible server, e.g. "
               "http://127.0.0.1:8000/v1#meta-llama/Llama-3.1-70B-Instruct (#model optional).")
 @click.option("--weak", required=True, help="The weak model, same form.")
+@click.option("--nli", default=None, help="An NLI classifier for the edge weights instead of the models' own "
+              "probabilities: the URL of a text-embeddings-inference /predict endpoint.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write as a Hub dataset repository (README.md + default/<split>-*.parquet).")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Request cache (default: OUT/.cache/requests); a rerun sends no request twice.")
+              help="Request cache and journal (default: OUT/.cache); a rerun sends no answered request twice.")
 @click.option("--concurrency", default=4, show_default=True, help="Texts mapped at the same time.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds per request.")
 @click.option("--retries", default=3, show_default=True, help="Retries per request (exponential backoff).")
 @click.option("--max-reasons", default=8, show_default=True)
-@click.option("--max-pairs", default=12, show_default=True, help="Reason-to-reason pairs rated per text.")
+@click.option("--max-sources", default=20, show_default=True, help="Reason-to-reason edges weighed per target.")
+@click.option("--revisions", default=1, show_default=True, help="Critique-and-revise rounds of the pros and cons.")
+@click.option("--guided", type=click.Choice(["auto", "response_format", "guided_json", "off"]), default="auto",
+              show_default=True, help="Guided JSON decoding of the pros and cons (auto: response_format, "
+              "dropped for a server that refuses it).")
 @click.option("--strict", is_flag=True, help="Exit with status 1 if any text was skipped.")
 @click.option("--quiet", is_flag=True)
-def pairs_command(texts_dir, strong, weak, out, cache, concurrency, timeout, retries, max_reasons, max_pairs,
-                  strict, quiet):
-    """Map every text in TEXTS_DIR with a strong and a weak model; write chosen/rejected pairs."""
+def pairs_command(texts_dir, dataset, text_column, id_column, split_name, strong, weak, nli, out, cache, concurrency,
+                  timeout, retries, max_reasons, max_sources, revisions, guided, strict, quiet):
+    """Map every text (TEXTS_DIR or --dataset) with a strong and a weak model; write chosen/rejected pairs."""
     import os
 
-    from .mapping.card import write_pairs
     from .chat_client import ChatClient, Endpoint
-    from .mapping.pairs import build_pairs, read_texts
+    from .mapping import stages
+    from .mapping.card import write_pairs
+    from .mapping.pairs import Journal, Settings, build_pairs, dataset_texts, read_texts
     from .terminal import console, progress_bar
 
+    if (texts_dir is None) == (dataset is None):
+        raise click.UsageError("give either TEXTS_DIR or --dataset")
     try:
         ends = {name: Endpoint.parse(spec) for name, spec in (("strong", strong), ("weak", weak))}
+        nli_end = Endpoint.parse(nli) if nli else None
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    texts = read_texts(texts_dir)
+    texts = dataset_texts(dataset, text_column, split_name, id_column) if dataset else read_texts(texts_dir)
     if not texts:
-        raise UserError(f"{texts_dir}: no .md texts (expected one argumentative text per Markdown file)")
-    cache = cache or out / ".cache" / "requests"
+        raise UserError(f"{dataset or texts_dir}: no texts (expected one argumentative text per Markdown file, "
+                        "or a dataset column of texts)")
+    cache = cache or out / ".cache"
     key = os.environ.get("OPENAI_API_KEY")
-    clients = {name: ChatClient(e, cache / name, timeout, retries, api_key=key) for name, e in ends.items()}
+    clients = {name: ChatClient(e, cache / "requests" / name, timeout, retries, api_key=key) for name, e in ends.items()}
     for c in clients.values():
         c.check()  # an unreachable server is one error naming its URL, before any text is mapped
+    weights = stages.nli_weight(ChatClient(nli_end, cache / "requests" / "nli", timeout, retries)) if nli_end else None
+    journal = Journal(cache / f"journal-{_journal_key(strong, weak, nli, max_reasons, max_sources, revisions)}.jsonl")
+    settings = Settings(max_reasons=max_reasons, max_sources=max_sources, revisions=revisions, guidance=guided)
+    if journal.done and not quiet:
+        console.print(f"resuming: {len(journal.done)} texts already mapped ({journal.path})", markup=False)
     with progress_bar(disable=quiet) as bar:
         task = bar.add_task("texts", total=len(texts))
         result = build_pairs(texts, clients["strong"], clients["weak"], concurrency,
-                             progress=lambda _id: bar.advance(task), max_reasons=max_reasons, max_pairs=max_pairs)
-    for text_id, why in result.skipped:
+                             progress=lambda _id: bar.advance(task), settings=settings, weights=weights,
+                             journal=journal)
+    journal.close()
+    for text_id, why in result.skipped[:20]:
         console.print(f"skipped {text_id}: {why}", markup=False)
+    if len(result.skipped) > 20:
+        console.print(f"... and {len(result.skipped) - 20} more; per reason: {result.skip_counts()}", markup=False)
     stats = {name: c.stats for name, c in clients.items()}
     for c in clients.values():
         c.close()
     pairs = sum(len(r) for r in result.rows.values())
+    click.echo(f"{pairs} pairs from {len(texts)} texts ({len(result.skipped)} skipped: {result.skip_counts()}); "
+               f"requests {stats}", err=True)
     if not pairs:  # a card without data files is a dataset load_dataset cannot load
-        raise UserError(f"no pair from {len(texts)} texts ({len(result.skipped)} skipped, reasons above); "
-                        f"nothing written to {out}")
+        raise UserError(f"no pair from {len(texts)} texts; nothing written to {out}")
     written = write_pairs(result, out, str(ends["strong"]), str(ends["weak"]))
-    click.echo(f"{pairs} pairs from {len(texts)} texts ({len(result.skipped)} skipped); requests {stats}; "
-               f"wrote {len(written)} files to {out}", err=True)
+    click.echo(f"wrote {len(written)} files to {out}", err=True)
     sys.exit(1 if strict and result.skipped else 0)
+
+
+def _journal_key(*settings) -> str:
+    """Finished texts count for a rerun with the same servers and settings only."""
+    import hashlib
+
+    return hashlib.sha256("\x00".join(str(s) for s in settings).encode()).hexdigest()[:12]
 
 
 @main.command("generate")

@@ -194,15 +194,25 @@ def chat_command(checkpoint, max_new_tokens, temperature, trust_remote_code, dev
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A line-by-line dataset folder written by `argdown-lbl split`.")
-@click.option("--steps", default=300, show_default=True, help="SFT steps.")
-@click.option("--rows", default=6000, show_default=True, help="Train rows used for the tokenizer and SFT.")
+@click.option("--steps", default=800, show_default=True, help="SFT steps.")
+@click.option("--rows", default=2000, show_default=True, help="Line-by-line train rows used for the tokenizer and SFT.")
+@click.option("--bench/--no-bench", default=True, show_default=True,
+              help="Also train on the Argdown Bench's tasks built from the train split, answered by their references.")
+@click.option("--hidden", default=128, show_default=True, help="Hidden size of the Llama model.")
+@click.option("--layers", default=4, show_default=True, help="Number of layers.")
+@click.option("--max-length", default=640, show_default=True, help="Longer rows (in tokens) are left out of the SFT.")
 @click.option("--seed", default=0, show_default=True)
-def init_tiny_command(out, data, steps, rows, seed):
+def init_tiny_command(out, data, steps, rows, bench, hidden, layers, max_length, seed):
     """Build the tiny base model locally: tokenizer, Llama model, SFT on DATA's train split."""
-    _quiet_libraries()
-    from .tiny import init_tiny, load_rows
+    import random
 
-    init_tiny(out, load_rows(data, limit=rows, seed=seed), steps=steps, seed=seed, log=_log)
+    _quiet_libraries()
+    from .tiny import bench_rows, init_tiny, load_rows
+
+    sft_rows = load_rows(data, limit=rows, seed=seed) + (bench_rows(data) if bench else [])
+    random.Random(seed).shuffle(sft_rows)
+    init_tiny(out, sft_rows, steps=steps, hidden=hidden, layers=layers, seed=seed, max_length=max_length,
+              log=_log)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -184,30 +184,28 @@ def repair_item(item: BenchItem) -> Optional[BenchItem]:
     return None
 
 
-def bench_items(rows: list[dict], dropped: Optional[dict] = None) -> list[BenchItem]:
+def bench_items(rows: list[dict], dropped: Optional[dict] = None, seen: frozenset = frozenset()) -> list[BenchItem]:
     """From the closing row of every valid Argdown snippet: its context (headings and the prose before it) is
     the input, the snippet the reference, its kind (map or reconstruction) the task; and a repair item of
     the same snippet (``repair_item``).
 
     A snippet without prose before it gives no item (nothing to reconstruct from), nor does one that fails
-    its own checks (a map without a relation, say); ``dropped`` counts both per config and reason."""
+    its own checks (a map without a relation, say), nor one whose input or snippet is in ``seen`` (the
+    train split's, ``seen_texts``: two arguments with the same prose, two snippets under one heading);
+    ``dropped`` counts them per config and reason."""
     items = []
     for row in rows:
-        if row.get("element") != "end" or not row.get("valid", True):
+        parts = _closing(row)
+        if parts is None:
             continue
-        content = row["prompt"][-1]["content"]
-        if row.get("language") == "smt2" and row.get("fence_info") == VALIDITY_FENCE:
-            head, sep, code = content.rpartition("```smt2\n")
-            context = head.split("Context:\n", 1)[1].strip() if "Context:\n" in head else ""
-            if context and sep:
+        language, context, code = parts
+        if language == "smt2":
+            if context and context not in seen:
                 items.append(BenchItem(row["snippet_id"], row["source"], context, code, row.get("config", ""), "z3"))
             continue
-        head, sep, code = content.rpartition("```argdown\n")
-        if row.get("language") != "argdown" or not sep:
-            continue
-        context = head.split("Context:\n", 1)[1].strip() if "Context:\n" in head else ""
         gold = parse(code)
-        why = "no input" if not context else None if passes(gold, gold) else "fails its own checks"
+        why = "no input" if not context else "input or snippet also in the train split" \
+            if context in seen or code in seen else None if passes(gold, gold) else "fails its own checks"
         if why:
             if dropped is not None:
                 counts = dropped.setdefault(row.get("config", ""), {})
@@ -216,6 +214,28 @@ def bench_items(rows: list[dict], dropped: Optional[dict] = None) -> list[BenchI
         item = BenchItem(row["snippet_id"], row["source"], context, code, row.get("config", ""), task_kind(gold))
         items += [item] + [r for r in [repair_item(item)] if r]
     return items
+
+
+def seen_texts(rows: list[dict]) -> frozenset:
+    """The inputs and snippets of ``rows`` (a train split) that a bench item must not repeat."""
+    return frozenset(text for row in rows for text in (_closing(row) or ("", "", ""))[1:] if text)
+
+
+def _closing(row: dict) -> Optional[tuple[str, str, str]]:
+    """(language, context, snippet) of a valid snippet's closing row with a fence the bench uses, else None."""
+    if row.get("element") != "end" or not row.get("valid", True):
+        return None
+    if row.get("language") == "smt2" and row.get("fence_info") == VALIDITY_FENCE:
+        opener = "```smt2\n"
+    elif row.get("language") == "argdown":
+        opener = "```argdown\n"
+    else:
+        return None
+    head, sep, code = row["prompt"][-1]["content"].rpartition(opener)
+    if not sep:
+        return None
+    context = head.split("Context:\n", 1)[1].strip() if "Context:\n" in head else ""
+    return row["language"], context, code
 
 
 def next_line(answer: Callable[[list[list[dict]]], list[str]], rows: list[dict], batch: int = 8) -> dict:
@@ -327,29 +347,16 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
     (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
     (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity."""
-
-    from datasets import load_dataset
-
-    from .paths import load_failure
-
     n = samples or 2 * k
     if n < k:
         raise ConfigError(f"--samples: {n} samples cannot estimate pass@{k}; use at least {k} (2k = {2 * k} or more "
                           "keeps the estimate's variance low)")
     names = configs or _config_names(dataset)
-    rows = []
-    for name in names:
-        try:
-            ds = load_dataset(dataset, name=name, split="test")
-        except Exception as exc:  # datasets raises many types; one line naming the dataset is what helps
-            raise load_failure(dataset, "dataset", exc) from None
-        rows += [dict(r, config=name) for r in ds]
+    rows, items, dropped = load_bench(dataset, names)
     rng = random.Random(seed)
     line_rows = [r for r in rows if r.get("element") != "end"]
     rng.shuffle(line_rows)
-    dropped: dict = {}
-    items = bench_items(rows, dropped)
-    rng.shuffle(items)
+    items = stratified(items, max_prompts, rng)
     backend = _answerer(model_path, server, model_cfg, device, max_tokens)
     sampled = GenerationConfig(k=n, temperature=0.7, max_tokens=max_tokens)
     greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=max_tokens)
@@ -361,13 +368,51 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
                                    line_rows[:max_prompts]),
             "bench": {**bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
                               lambda ps: [_first(c) for c in backend.generate(ps, seed, greedy)],
-                              items[:max_prompts], k),
+                              items, k),
                       "dropped_items": dropped},  # per config and reason: no input, fails its own checks
         }
     finally:
         close = getattr(backend, "close", None)
         if close:
             close()
+
+
+def stratified(items: list[BenchItem], n: int, rng: random.Random) -> list[BenchItem]:
+    """A seeded sample of ``n`` items taking the configs in turn, so that a config with many items (the
+    synthetic ones) does not crowd out the hand-written ones."""
+    groups = {}
+    for item in items:
+        groups.setdefault(item.config, []).append(item)
+    queues = [groups[name] for name in sorted(groups)]
+    for queue in queues:
+        rng.shuffle(queue)
+    out = []
+    while len(out) < n and any(queues):
+        for queue in queues:
+            if queue and len(out) < n:
+                out.append(queue.pop())
+    return out
+
+
+def load_bench(dataset: str, names: list[str]) -> tuple[list[dict], list[BenchItem], dict]:
+    """(test rows, bench items, dropped counts) of some configs of a dataset: the items come from the test
+    split and repeat nothing of the train split (``seen_texts``)."""
+    from datasets import load_dataset
+
+    from .paths import load_failure
+
+    rows, train = [], []
+    for name in names:
+        try:
+            splits = load_dataset(dataset, name=name)
+        except Exception as exc:  # datasets raises many types; one line naming the dataset is what helps
+            raise load_failure(dataset, "dataset", exc) from None
+        if "test" not in splits:
+            raise ConfigError(f"{dataset}: config {name} has no test split (it has {sorted(splits)})")
+        rows += [dict(r, config=name) for r in splits["test"]]
+        train += splits["train"] if "train" in splits else []
+    dropped: dict = {}
+    return rows, bench_items(rows, dropped, seen_texts(train)), dropped
 
 
 def _first(candidates) -> str:

@@ -147,6 +147,21 @@ def mixture_table(info: dict) -> list[str]:
     return lines
 
 
+def breakdown_table(results: list[dict], key: str, what: str) -> list[str]:
+    """Bench pass@1 per task or per config (``key``: per_task, per_config; n items each) after every epoch."""
+    names = sorted({t for r in results for t in r["bench"].get(key, {})})
+    if not names:
+        return []
+    first = results[0]["bench"][key]
+    lines = ["", f"Argdown Bench pass@1 per {what}:", "",
+             "| after epoch | " + " | ".join(f"{t} (n={first.get(t, {}).get('prompts', 0)})" for t in names) + " |",
+             "|---|" + "---|" * len(names)]
+    for r in results:
+        cells = [r["bench"].get(key, {}).get(t, {}).get("pass@1") for t in names]
+        lines.append(f"| {r['epoch']} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in cells) + " |")
+    return lines
+
+
 def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     info = status(run_dir)
@@ -180,6 +195,7 @@ def write_report(run_dir: Path) -> Path:
             cells = [nl["exact_match"], nl["argdown_match"], b["pass@1"], b[f"pass@{kk}"], b["graph_similarity"],
                      b["ged_similarity"], b["isomorphic"]]
             lines.append(f"| {r['epoch']} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in cells) + " |")
+        lines += breakdown_table(results, "per_task", "task") + breakdown_table(results, "per_config", "config")
     for title, figure in figures:
         if figure is not None:
             lines += ["", f"## {title}", "", f"![{title}]({figure.name})"]

@@ -3,7 +3,9 @@
 Nothing can be downloaded in tests or the demo, so ``spin-train init-tiny``
 trains a byte-level BPE tokenizer on the line-by-line dataset, gives it a chat
 template, initialises a small Llama-architecture model and fine-tunes it on
-the dataset's train split (SPIN starts from an SFT model).
+the dataset's train split (SPIN starts from an SFT model): its line-by-line rows and the Argdown
+Bench's tasks built from that split, answered by their references (the bench itself comes from the
+test split, so nothing it asks was trained on).
 """
 
 from __future__ import annotations
@@ -78,13 +80,19 @@ def sft(model, tok, rows: list[dict], out: Path, steps: int, seed: int = 0, max_
 
 def init_tiny(out: Path, rows: list[dict], steps: int = 200, vocab_size: int = 2048, hidden: int = 64,
               layers: int = 2, seed: int = 0, max_length: int = 1024, log: Callable[[str], None] = print) -> dict:
-    """Build tokenizer + model from ``rows`` (line-by-line rows), SFT them, save to ``out``."""
+    """Build tokenizer + model from ``rows`` (prompt/completion rows), SFT them, save to ``out``. Rows longer
+    than ``max_length`` tokens are left out and counted: truncation would cut off their answers."""
     import shutil
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     log(f"init-tiny: training a {vocab_size}-token byte-level BPE tokenizer on {len(rows)} rows")
     tok = build_tokenizer(rows_text(rows), vocab_size)
+    fitting = [r for r in rows if _length(tok, r) <= max_length]
+    too_long = len(rows) - len(fitting)
+    if too_long:
+        log(f"init-tiny: {too_long} of {len(rows)} rows are longer than {max_length} tokens; left out of the SFT")
+    rows = fitting
     model = build_model(tok, hidden=hidden, layers=layers, seed=seed)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"init-tiny: Llama model, {layers} layers x {hidden} hidden, {n_params / 1e6:.2f} M parameters; SFT {steps} steps")
@@ -95,10 +103,14 @@ def init_tiny(out: Path, rows: list[dict], steps: int = 200, vocab_size: int = 2
     model.save_pretrained(str(out))
     tok.save_pretrained(str(out))
     shutil.rmtree(out / ".sft-work", ignore_errors=True)
-    info = {"parameters": n_params, "vocab_size": len(tok), "rows": len(rows), **metrics}
+    info = {"parameters": n_params, "vocab_size": len(tok), "rows": len(rows), "rows_too_long": too_long, **metrics}
     (out / "init_tiny.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     log(f"init-tiny: SFT loss {metrics['sft_loss']:.3f}; saved to {out}")
     return info
+
+
+def _length(tok, row: dict) -> int:
+    return len(tok(tok.apply_chat_template(row["prompt"] + row["completion"], tokenize=False))["input_ids"])
 
 
 def load_rows(dataset_dir: Path, configs: Optional[list[str]] = None, split: str = "train",
@@ -106,15 +118,26 @@ def load_rows(dataset_dir: Path, configs: Optional[list[str]] = None, split: str
     """Line-by-line rows of some configs of a local dataset folder (shuffled, capped at ``limit``)."""
     import random
 
+    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in _split_rows(dataset_dir, configs, split)]
+    random.Random(seed).shuffle(rows)
+    return rows[:limit] if limit else rows
+
+
+def bench_rows(dataset_dir: Path, configs: Optional[list[str]] = None, split: str = "train") -> list[dict]:
+    """The Argdown Bench's items built from ``split`` (evaluate.bench_items), each answered by its reference:
+    SFT rows that teach the bench's tasks (map, reconstruction, repair, Z3) on texts the bench never asks."""
+    from .evaluate import bench_items, reference_answer
+
+    return [{"prompt": item.prompt, "completion": [{"role": "assistant", "content": reference_answer(item)}]}
+            for item in bench_items(_split_rows(dataset_dir, configs, split))]
+
+
+def _split_rows(dataset_dir: Path, configs: Optional[list[str]], split: str) -> list[dict]:
     from argdown_lbl.dataset_folder import card_config_names
     from datasets import load_dataset
 
-    names = card_config_names(Path(dataset_dir))
     rows = []
-    for name in names:
-        if configs and name not in configs:
-            continue
-        ds = load_dataset(str(dataset_dir), name=name, split=split)
-        rows += [{"prompt": r["prompt"], "completion": r["completion"]} for r in ds]
-    random.Random(seed).shuffle(rows)
-    return rows[:limit] if limit else rows
+    for name in card_config_names(Path(dataset_dir)):
+        if not configs or name in configs:
+            rows += [dict(r, config=name) for r in load_dataset(str(dataset_dir), name=name, split=split)]
+    return rows

@@ -24,7 +24,8 @@ def features():
         "strong_model": string, "weak_model": string,
         "chosen_nodes": int32, "chosen_edges": int32, "chosen_parse_ok": boolean,
         "rejected_nodes": int32, "rejected_edges": int32, "rejected_parse_ok": boolean,
-        "chosen_issue": string, "rejected_issue": string,
+        "chosen_issue": string, "rejected_issue": string, "chosen_map": string, "rejected_map": string,
+        "margin": Value("float64"),
     })
 
 
@@ -38,18 +39,28 @@ def card(result: PairsResult, strong: str, weak: str, license: str = "cc-by-4.0"
     counts = ", ".join(f"{s}: {len(r)}" for s, r in result.rows.items()) or "none"
     lines = [
         "---", yaml.safe_dump(meta, sort_keys=False).rstrip(), "---", "", "# Argument mapping DPO pairs", "",
-        "Each argumentative text was mapped twice by the same pipeline (central issue, reasons, relevance network, "
-        "maximum branching plus strongest further edges), once with a strong and once with a weak model. "
-        "The strong model's map is `chosen`, the weak one's `rejected`; a strong map that does not parse as Argdown "
-        "is never chosen (the text is skipped).", "",
+        "Each argumentative text was mapped twice by the same pipeline (central issue rated on three criteria; "
+        "options, root claims, pros and cons, critiqued and revised; a relevance network with valences from the "
+        "pros and cons list and by dialectical equivalence; a maximum branching plus the edges above the 80th "
+        "percentile per valence, no reverse edges, at most 3 outgoing edges per reason), once with a strong and "
+        "once with a weak model. The strong model's map is `chosen`, the weak one's `rejected`.", "",
         f"- strong model: `{strong}`", f"- weak model: `{weak}`",
         f"- texts: {result.n_texts}; pairs: {counts}; skipped: {len(result.skipped)}",
         f"- built with argunauts {__version__}: `argdown-lbl pairs`", "",
         "Rows are TRL's conversational preference format: `prompt` (one user message: the instruction and the "
         "text), `chosen` and `rejected` (one assistant message each, an Argdown map in a fence), plus `text_id`, "
-        "`source`, `source_sha256`, `genre`, both models, nodes/edges/parse status of both maps and the central "
-        "issue each model chose. The instruction reads:", "", "> " + INSTRUCTION, "",
-    ]
+        "`source`, `source_sha256`, `genre`, both models, nodes/edges/parse status of both maps, the central "
+        "issue each model chose, each map's nodes and weighted edges as JSON (`chosen_map`, `rejected_map`: "
+        "`nodes` with id, kind, text; `edges` with source, target, valence, weight, method, in_tree) and "
+        "`margin`, (reasons + relations of the chosen map - those of the rejected one) / those of the chosen "
+        "one. The instruction reads:", "", "> " + INSTRUCTION, "",
+        "## Quality gate", "",
+        "A text gives no pair when the strong map does not parse, has no reasons or no relations, has a question "
+        "as a root claim, when both maps are the same, or when the weak map is richer (more reasons + relations) "
+        "than the strong one. Texts skipped, per reason:", "",
+        "| reason | texts |", "|---|---|",
+    ] + [f"| {why} | {n} |" for why, n in sorted(result.skip_counts().items())] + [
+        f"| (none: pairs written) | {sum(len(r) for r in result.rows.values())} |", ""]
     if result.skipped:
         lines += ["## Skipped texts", ""] + [f"- `{tid}`: {why}" for tid, why in result.skipped] + [""]
     return "\n".join(lines)

@@ -1,9 +1,10 @@
-"""From the weighted relevance network to a fuzzy argument map, and from the map to Argdown.
+"""From the weighted relevance network to a fuzzy argument map, and from the map to Argdown (Logikon's method).
 
-The map's tree is a maximum branching of the network (every reason gets its
-single best parent; the central claim is the root); the strongest remaining
-edges are added on top: those above a weight percentile, at most ``max_extra_out``
-per source reason.
+1. With several root claims, a pseudo super-root above them (so one branching spans them all).
+2. A maximum branching of the network: every reason gets its single best parent.
+3. Extra edges from the network on top of the tree: those whose weight lies strictly above the
+   ``extra_percentile``-th percentile of the tree's weights of the same valence, never one whose reverse
+   is in the map, and no reason with more than ``max_out`` outgoing edges (strongest first).
 """
 
 from __future__ import annotations
@@ -13,25 +14,38 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
-from .stages import Edge, Reason
+from .stages import ATTACK, SUPPORT, Edge, ProsCons, Reason, root_id
 
-CENTRAL = "__central__"
+SUPER_ROOT = "__super_root__"
 
 
 @dataclass
 class FuzzyMap:
-    central: str
+    roots: list[str]  # root claim texts; node ids ``root_id(i)``
     reasons: dict[str, Reason]
     tree: list[Edge]  # child -> parent edges of the branching
     extra: list[Edge] = field(default_factory=list)
 
     @property
     def n_nodes(self) -> int:
-        return 1 + len(self.reasons)
+        return len(self.roots) + len(self.reasons)
 
     @property
     def n_edges(self) -> int:
         return len(self.tree) + len(self.extra)
+
+    @property
+    def edges(self) -> list[Edge]:
+        return self.tree + self.extra
+
+    def to_json(self) -> dict:
+        """Nodes and weighted edges, as stored in the pairs dataset (users filter on them)."""
+        nodes = [{"id": root_id(i), "kind": "root", "text": text} for i, text in enumerate(self.roots)]
+        nodes += [{"id": r.label, "kind": "reason", "text": r.text, "valence": r.valence, "root": root_id(r.root)}
+                  for r in self.reasons.values()]
+        edges = [{"source": e.source, "target": e.target, "valence": e.valence, "weight": round(e.weight, 6),
+                  "method": e.method, "in_tree": i < len(self.tree)} for i, e in enumerate(self.edges)]
+        return {"nodes": nodes, "edges": edges}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -44,37 +58,47 @@ def percentile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def build(central: str, reasons: list[Reason], edges: list[Edge], extra_percentile: float = 80,
-          max_extra_out: int = 1) -> FuzzyMap:
-    by_label = {r.label: r for r in reasons}
-    graph = nx.DiGraph()
-    graph.add_node(CENTRAL)
-    graph.add_nodes_from(by_label)
+def build(found: ProsCons, edges: list[Edge], extra_percentile: float = 80, max_out: int = 3) -> FuzzyMap:
+    by_label = {r.label: r for r in found.reasons}
+    roots = {root_id(i) for i in range(len(found.roots))}
     best: dict[tuple[str, str], Edge] = {}
     for e in edges:
-        if e.source in by_label and (e.target == CENTRAL or e.target in by_label) and e.source != e.target:
+        if e.source in by_label and (e.target in roots or e.target in by_label) and e.source != e.target:
             key = (e.source, e.target)
             if key not in best or e.weight > best[key].weight:
                 best[key] = e
-    for (child, parent), e in best.items():
-        # Branchings give each node at most one incoming edge: orient parent -> child.
+    graph = nx.DiGraph()
+    graph.add_nodes_from([*roots, *by_label])
+    if len(roots) > 1:
+        graph.add_edges_from((SUPER_ROOT, r, {"weight": 1.0}) for r in roots)
+    for (child, parent), e in best.items():  # a branching gives each node one incoming edge: parent -> child
         graph.add_edge(parent, child, weight=e.weight + 1e-9)
     branching = nx.maximum_branching(graph, attr="weight", preserve_attrs=True)
-    tree = [best[(child, parent)] for parent, child in branching.edges()]
+    tree = [best[(child, parent)] for parent, child in branching.edges() if parent != SUPER_ROOT]
     attached = {e.source for e in tree}
-    for label in by_label:  # a reason with no usable edge hangs under the central claim
-        if label not in attached:
-            tree.append(Edge(label, CENTRAL, "support" if by_label[label].valence == "pro" else "attack", 0.0,
-                             "default"))
-    in_tree = {(e.source, e.target) for e in tree}
-    rest = [e for key, e in best.items() if key not in in_tree]
-    threshold = percentile([e.weight for e in best.values()], extra_percentile)
-    extra, out_degree = [], {}
-    for e in sorted(rest, key=lambda e: e.weight, reverse=True):
-        if e.weight >= threshold and out_degree.get(e.source, 0) < max_extra_out:
-            extra.append(e)
-            out_degree[e.source] = out_degree.get(e.source, 0) + 1
-    return FuzzyMap(central, by_label, tree, extra)
+    for r in found.reasons:  # a reason with no usable edge hangs under its root, as the list has it
+        if r.label not in attached:
+            tree.append(Edge(r.label, root_id(r.root), SUPPORT if r.valence == "pro" else ATTACK, 0.0, "default"))
+    return FuzzyMap(list(found.roots), by_label, tree, _extra(tree, best, extra_percentile, max_out))
+
+
+def _extra(tree: list[Edge], best: dict, q: float, max_out: int) -> list[Edge]:
+    weights = {v: [e.weight for e in tree if e.valence == v and e.method != "default"] for v in (SUPPORT, ATTACK)}
+    threshold = {v: percentile(w, q) if w else None for v, w in weights.items()}
+    in_map = {(e.source, e.target) for e in tree}
+    out_degree: dict[str, int] = {}
+    for e in tree:
+        out_degree[e.source] = out_degree.get(e.source, 0) + 1
+    extra = []
+    for e in sorted(best.values(), key=lambda e: -e.weight):
+        key, limit = (e.source, e.target), threshold[e.valence]
+        if key in in_map or (e.target, e.source) in in_map or limit is None or e.weight <= limit \
+                or out_degree.get(e.source, 0) >= max_out:
+            continue
+        extra.append(e)
+        in_map.add(key)
+        out_degree[e.source] = out_degree.get(e.source, 0) + 1
+    return extra
 
 
 _UNSAFE = re.compile(r"[\[\]<>{}]")
@@ -99,25 +123,30 @@ def clean_title(label: str, taken: set[str]) -> str:
 
 
 def to_argdown(fmap: FuzzyMap, central_title: str = "Central claim") -> str:
-    """The map as Argdown: the central claim at the root, reasons as arguments nested by the tree."""
+    """The map as Argdown: each root claim at the top of its tree, reasons as arguments nested by the tree,
+    extra edges as separate blocks."""
     taken = {central_title.lower()}
+    root_titles = {root_id(i): central_title if i == 0 else clean_title(f"{central_title} {i + 1}", taken)
+                   for i in range(len(fmap.roots))}
     titles = {label: clean_title(label, taken) for label in fmap.reasons}
     children: dict[str, list[Edge]] = {}
     for e in fmap.tree:
         children.setdefault(e.target, []).append(e)
-    lines = [f"[{central_title}]: {clean_text(fmap.central)}"]
+    lines: list[str] = []
 
     def walk(node: str, depth: int, seen: frozenset):
         for e in sorted(children.get(node, []), key=lambda e: -e.weight):
             if e.source in seen:
                 continue
-            symbol = "<+" if e.valence == "support" else "<-"
+            symbol = "<+" if e.valence == SUPPORT else "<-"
             lines.append(f"{'    ' * depth}{symbol} <{titles[e.source]}>: {clean_text(fmap.reasons[e.source].text)}")
             walk(e.source, depth + 1, seen | {e.source})
 
-    walk(CENTRAL, 1, frozenset())
+    for i, text in enumerate(fmap.roots):
+        lines += ([""] if lines else []) + [f"[{root_titles[root_id(i)]}]: {clean_text(text)}"]
+        walk(root_id(i), 1, frozenset())
     for e in fmap.extra:
-        target = f"[{central_title}]" if e.target == CENTRAL else f"<{titles[e.target]}>"
-        symbol = "<+" if e.valence == "support" else "<-"
+        target = f"[{root_titles[e.target]}]" if e.target in root_titles else f"<{titles[e.target]}>"
+        symbol = "<+" if e.valence == SUPPORT else "<-"
         lines += ["", target, f"    {symbol} <{titles[e.source]}>"]
     return "\n".join(lines) + "\n"
