@@ -412,7 +412,7 @@ def test_pairs_skips_a_text_whose_replies_are_malformed_and_caches_none_of_them(
             assert isinstance(result.exception, SystemExit) or result.exception is None
             assert "skipped t1:" in result.output and "(1 skipped" in result.output
             card = (tmp_path / "out" / "README.md").read_text()
-            assert "`t1`:" in card and "pairs: " in card
+            assert "`t1`:" in card and "pairs: " in card and "| a server failed | 1 |" in card
             server.bad = None  # healthy now: the bad replies were not cached, so t1 is mapped this time
             again = CliRunner().invoke(main, args)
             assert again.exit_code == 0 and "(0 skipped" in again.output, again.output
@@ -449,3 +449,69 @@ def test_an_empty_model_list_is_one_clear_error(tmp_path):
     finally:
         server.shutdown()
     assert result.exit_code == 1 and f"{url}/models: the server lists no model" in result.output
+
+
+def test_200_texts_from_a_dataset_resume_after_kill_9_asking_nothing_twice(tmp_path):
+    """A dataset of 200 texts; the strong server kills the run (SIGKILL) in the middle of a request; the rerun
+    maps only the texts not in the journal, re-sends no answered request, and writes each pair once."""
+    import collections
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    data = tmp_path / "texts"
+    data.mkdir()
+    with open(data / "train.jsonl", "w") as f:
+        for i in range(200):
+            f.write(json.dumps({"doc": f"d{i:03d}", "body": f"Text number {i}: should the library open on Sundays?"})
+                    + "\n")
+    log, lock, run = [], threading.Lock(), {"proc": None, "kill_at": 1500}
+
+    def logged(name, reply):
+        def handle(body):
+            with lock:
+                log.append((name, json.dumps(body, sort_keys=True)))
+                if len(log) == run["kill_at"]:
+                    run["proc"].send_signal(signal.SIGKILL)
+            return reply(body)
+        return handle
+
+    with ReplayServer(logged("strong", answer), "strong") as strong, \
+            ReplayServer(logged("weak", weak_answer), "weak") as weak:
+        args = [sys.executable, "-m", "argdown_lbl.cli", "pairs", "--dataset", str(data), "--text-column", "body",
+                "--id-column", "doc", "--strong", strong.url, "--weak", weak.url, "--out", str(tmp_path / "out"),
+                "--quiet", "--concurrency", "1"]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+        run["proc"] = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, err = run["proc"].communicate(timeout=600)
+        assert run["proc"].returncode == -signal.SIGKILL, err
+        killed = log[-1]
+        first = len(log)
+        run["kill_at"] = None
+        again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
+        resumed = len(log)
+        clean = args[:args.index("--out") + 1] + [str(tmp_path / "clean")] + args[args.index("--out") + 2:]
+        assert subprocess.run(clean, env=env, capture_output=True, timeout=600).returncode == 0  # uninterrupted
+    assert again.returncode == 0, again.stderr
+    assert "resuming: " in again.stderr
+    interrupted = collections.Counter(log[:resumed])
+    repeated = [body for body, n in interrupted.items() if n > 1]
+    assert repeated in ([], [killed])  # only the request the run died in may be asked again
+    assert first == 1500 and sorted(interrupted) == sorted(log[resumed:])  # the same requests as one clean run
+    rows = [r for p in (tmp_path / "out" / "default").glob("*.parquet") for r in _read(p)]
+    assert sorted(r["text_id"] for r in rows) == [f"d{i:03d}" for i in range(200)]  # each text once
+    assert all(r["source"].startswith(f"{data}:train:") for r in rows)
+
+
+def test_texts_come_from_a_folder_or_a_dataset_and_a_bad_column_is_named(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "train.jsonl").write_text(json.dumps({"body": "A text."}) + "\n")
+    both = CliRunner().invoke(main, ["pairs", str(_texts(tmp_path, 1)), "--dataset", str(data), "--strong",
+                                     "http://127.0.0.1:9/v1", "--weak", "http://127.0.0.1:9/v1", "--out", "x"])
+    assert both.exit_code == 2 and "either TEXTS_DIR or --dataset" in both.output
+    column = CliRunner().invoke(main, ["pairs", "--dataset", str(data), "--strong", "http://127.0.0.1:9/v1",
+                                       "--weak", "http://127.0.0.1:9/v1", "--out", "x"])
+    assert column.exit_code == 1 and f"--dataset {data}: no column 'text' (it has ['body'])" in column.output

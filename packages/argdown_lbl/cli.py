@@ -242,8 +242,8 @@ def pairs_command(texts_dir, dataset, text_column, id_column, split_name, strong
     weights = stages.nli_weight(ChatClient(nli_end, cache / "requests" / "nli", timeout, retries)) if nli_end else None
     journal = Journal(cache / f"journal-{_journal_key(strong, weak, nli, max_reasons, max_sources, revisions)}.jsonl")
     settings = Settings(max_reasons=max_reasons, max_sources=max_sources, revisions=revisions, guidance=guided)
-    if journal.done and not quiet:
-        console.print(f"resuming: {len(journal.done)} texts already mapped ({journal.path})", markup=False)
+    if journal.done:
+        click.echo(f"resuming: {len(journal.done)} texts already mapped ({journal.path})", err=True)
     with progress_bar(disable=quiet) as bar:
         task = bar.add_task("texts", total=len(texts))
         result = build_pairs(texts, clients["strong"], clients["weak"], concurrency,

@@ -138,10 +138,10 @@ def map_text(client: ChatClient, text: str, settings: Settings = Settings(),
 
 def gate(strong: MapResult, weak: MapResult) -> Optional[str]:
     """Why the pair is not kept, or None (each reason is counted in the dataset card)."""
+    if not strong.fmap.reasons:  # also no root claim: then there is no map to parse either
+        return "the strong map has no reasons"
     if not strong.parse_ok:
         return f"the strong map does not parse: {strong.error}"
-    if not strong.fmap.reasons:
-        return "the strong map has no reasons"
     if not strong.fmap.n_edges:
         return "the strong map has no relations"
     if any(root.rstrip().endswith("?") for root in strong.fmap.roots):
