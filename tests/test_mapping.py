@@ -145,35 +145,55 @@ def test_weights_are_logikons_multiple_choice_probabilities():
         assert stages.llm_weight(client(server))("a", "b", SUPPORT) == (pytest.approx(7 / 9), "rating")
 
 
+class _Classifier:
+    """A stand-in NLI classifier on 127.0.0.1 shaped like text-embeddings-inference's /predict."""
+
+    def __init__(self):
+        import threading
+        from http.server import ThreadingHTTPServer
+
+        from json_handler import JSONHandler
+
+        outer = self
+        self.seen = []
+
+        class Handler(JSONHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                outer.seen.append(body)
+                if body["inputs"][0] == "broken":
+                    return self._reply([{"label": "neutral", "score": 1.0}])
+                self._reply([{"label": "ENTAILMENT", "score": 0.7}, {"label": "neutral", "score": 0.2},
+                             {"label": "CONTRADICTION", "score": 0.1}])
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/predict"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+
+
 def test_weights_from_an_nli_classifier_endpoint(tmp_path):
-    import threading
-    from http.server import ThreadingHTTPServer
-
-    from json_handler import JSONHandler
-
-    seen = []
-
-    class Classifier(JSONHandler):  # text-embeddings-inference /predict: a score per label
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-            seen.append(body)
-            if body["inputs"][0] == "broken":
-                return self._reply([{"label": "neutral", "score": 1.0}])
-            self._reply([{"label": "ENTAILMENT", "score": 0.7}, {"label": "neutral", "score": 0.2},
-                         {"label": "CONTRADICTION", "score": 0.1}])
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Classifier)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        nli = ChatClient(Endpoint.parse(f"http://127.0.0.1:{server.server_port}/predict"), cache_dir=tmp_path,
-                         retries=0, backoff_s=0.01)
+    with _Classifier() as classifier:
+        nli = ChatClient(Endpoint.parse(classifier.url), cache_dir=tmp_path, retries=0, backoff_s=0.01)
         weigh = stages.nli_weight(nli)
         assert weigh("a", "b", SUPPORT) == (0.7, "nli") and weigh("a", "b", ATTACK) == (0.1, "nli")
-        assert seen == [{"inputs": ["a", "b"]}]  # the second answer came from the cache
+        assert classifier.seen == [{"inputs": ["a", "b"]}]  # the second answer came from the cache
         with pytest.raises(Exception, match="no contradiction or entailment score"):
             weigh("broken", "b", SUPPORT)
-    finally:
-        server.shutdown()
+        with ReplayServer(answer, "strong") as strong, ReplayServer(weak_answer, "weak") as weak:
+            result = CliRunner().invoke(main, ["pairs", str(_texts(tmp_path, 1)), "--strong", strong.url, "--weak",
+                                               weak.url, "--nli", classifier.url, "--out", str(tmp_path / "out"),
+                                               "--quiet"])
+            asked = [r["messages"][-1]["content"] for r in strong.requests]
+    assert result.exit_code == 0, result.output
+    [row] = [r for p in (tmp_path / "out" / "default").glob("*.parquet") for r in _read(p)]
+    assert {e["method"] for e in json.loads(row["chosen_map"])["edges"]} == {"nli"}
+    assert not any("Claim A:" in prompt for prompt in asked)  # no weight was asked of the model
 
 
 def _fmap(roots, reasons, edges, **kw):

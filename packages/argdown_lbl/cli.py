@@ -239,8 +239,11 @@ def pairs_command(texts_dir, dataset, text_column, id_column, split_name, strong
     clients = {name: ChatClient(e, cache / "requests" / name, timeout, retries, api_key=key) for name, e in ends.items()}
     for c in clients.values():
         c.check()  # an unreachable server is one error naming its URL, before any text is mapped
-    weights = stages.nli_weight(ChatClient(nli_end, cache / "requests" / "nli", timeout, retries)) if nli_end else None
-    journal = Journal(cache / f"journal-{_journal_key(strong, weak, nli, max_reasons, max_sources, revisions)}.jsonl")
+    if nli_end:  # the classifier's weights for both models' maps
+        clients["nli"] = ChatClient(nli_end, cache / "requests" / "nli", timeout, retries)
+    weights = stages.nli_weight(clients["nli"]) if nli_end else None
+    run_key = _journal_key(strong, weak, nli, max_reasons, max_sources, revisions, guided)
+    journal = Journal(cache / f"journal-{run_key}.jsonl")
     settings = Settings(max_reasons=max_reasons, max_sources=max_sources, revisions=revisions, guidance=guided)
     if journal.done:
         click.echo(f"resuming: {len(journal.done)} texts already mapped ({journal.path})", err=True)

@@ -369,7 +369,7 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
             "bench": {**bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
                               lambda ps: [_first(c) for c in backend.generate(ps, seed, greedy)],
                               items, k),
-                      "dropped_items": dropped},  # per config and reason: no input, fails its own checks
+                      "dropped_items": dropped},  # per config and reason (bench_items)
         }
     finally:
         close = getattr(backend, "close", None)
