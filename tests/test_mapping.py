@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from argdown_lbl.argdown import parse
 from argdown_lbl.cli import main
 from argdown_lbl.mapping import stages
-from argdown_lbl.chat_client import ChatClient, Endpoint
+from argdown_lbl.chat_client import ChatClient, Endpoint, RequestRejected
 from argdown_lbl.mapping.fuzzy import FuzzyMap, build, percentile, to_argdown
 from argdown_lbl.mapping.pairs import MapResult, gate
 from argdown_lbl.mapping.stages import ATTACK, SUPPORT, Edge, ProsCons, Reason, equivalent, root_id
@@ -98,6 +98,11 @@ def test_a_server_that_refuses_guided_decoding_is_asked_without_it():
         found = stages.pros_cons(client(server), "text", "issue?", guidance=guidance)
     assert guidance == {"mode": "off"} and len(found.reasons) == 4
     assert [("response_format" in r) for r in server.requests] == [True, False, False, False]
+    with ReplayServer(lambda body: 400) as server:  # the request itself is refused (too long, say)
+        guidance = {"mode": "response_format"}
+        with pytest.raises(RequestRejected):
+            stages.pros_cons(client(server), "text", "issue?", guidance=guidance)
+    assert guidance == {"mode": "response_format"}  # not the guidance's fault: kept for the next text
 
 
 def test_the_line_format_is_the_fallback_and_each_claim_opens_a_root():

@@ -173,14 +173,17 @@ def guided(mode: str) -> Optional[dict]:
 
 
 def _ask_json(client: ChatClient, prompt: str, guidance: dict, seed: int) -> str:
-    """One answer meant to be JSON; guidance the server rejects (a 4xx) is dropped for this client."""
+    """One answer meant to be JSON. When the server rejects the guided request (a 4xx) but answers the same
+    request without guidance, guidance is dropped for this server from then on."""
     messages = [{"role": "user", "content": prompt}]
     mode = guidance.get("mode", "off")
     if mode != "off":
         try:
             return client.complete(messages, max_tokens=1024, temperature=0.2, seed=seed, extra=guided(mode))[0].text
         except RequestRejected:
-            guidance["mode"] = "off"  # the server does not support it: parse free text from now on
+            plain = client.complete(messages, max_tokens=1024, temperature=0.2, seed=seed)[0].text  # may raise too
+            guidance["mode"] = "off"  # the guidance was what the server refused
+            return plain
     return client.complete(messages, max_tokens=1024, temperature=0.2, seed=seed)[0].text
 
 
