@@ -507,7 +507,7 @@ def test_200_texts_from_a_dataset_resume_after_kill_9_asking_nothing_twice(tmp_p
             ReplayServer(logged("weak", weak_answer), "weak") as weak:
         args = [sys.executable, "-m", "argdown_lbl.cli", "pairs", "--dataset", str(data), "--text-column", "body",
                 "--id-column", "doc", "--strong", strong.url, "--weak", weak.url, "--out", str(tmp_path / "out"),
-                "--quiet", "--concurrency", "1"]
+                "--concurrency", "1"]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
         run["proc"] = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _, err = run["proc"].communicate(timeout=600)
@@ -520,7 +520,8 @@ def test_200_texts_from_a_dataset_resume_after_kill_9_asking_nothing_twice(tmp_p
         clean = args[:args.index("--out") + 1] + [str(tmp_path / "clean")] + args[args.index("--out") + 2:]
         assert subprocess.run(clean, env=env, capture_output=True, timeout=600).returncode == 0  # uninterrupted
     assert again.returncode == 0, again.stderr
-    assert "resuming: " in again.stderr
+    assert "resuming: " in again.stderr and "pairs: 200/200 texts mapped" in again.stderr  # a log line per 100
+    assert "pairs: 100/200 texts mapped" in err or "pairs: 100/200 texts mapped" in again.stderr
     interrupted = collections.Counter(log[:resumed])
     repeated = [body for body, n in interrupted.items() if n > 1]
     assert repeated in ([], [killed])  # only the request the run died in may be asked again

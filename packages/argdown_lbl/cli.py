@@ -250,7 +250,7 @@ def pairs_command(texts_dir, dataset, text_column, id_column, split_name, strong
     with progress_bar(disable=quiet) as bar:
         task = bar.add_task("texts", total=len(texts))
         result = build_pairs(texts, clients["strong"], clients["weak"], concurrency,
-                             progress=lambda _id: bar.advance(task), settings=settings, weights=weights,
+                             progress=_progress(bar, task, len(texts), quiet), settings=settings, weights=weights,
                              journal=journal)
     journal.close()
     for text_id, why in result.skipped[:20]:
@@ -268,6 +268,22 @@ def pairs_command(texts_dir, dataset, text_column, id_column, split_name, strong
     written = write_pairs(result, out, str(ends["strong"]), str(ends["weak"]))
     click.echo(f"wrote {len(written)} files to {out}", err=True)
     sys.exit(1 if strict and result.skipped else 0)
+
+
+def _progress(bar, task, total: int, quiet: bool):
+    """Advance the bar; where there is no terminal to draw it on (a cluster job's log), a line every 100 texts."""
+    import time
+
+    from .terminal import console
+
+    done, start = [0], time.monotonic()
+
+    def advance(_text_id):
+        bar.advance(task)
+        done[0] += 1
+        if not quiet and not console.is_terminal and (done[0] % 100 == 0 or done[0] == total):
+            click.echo(f"pairs: {done[0]}/{total} texts mapped ({time.monotonic() - start:.0f} s)", err=True)
+    return advance
 
 
 def _journal_key(*settings) -> str:
