@@ -160,8 +160,27 @@ def test_front_matter_and_yaml_data_flow_and_block():
     assert doc.statements["N"].data == {"a": [1, 2], "b": ["c"]}
 
 
+def test_repeated_data_blocks_give_each_element_its_own_value():
+    # The builder parses each distinct data block once; no two elements may share a mutable value.
+    doc = ok("[A]: a {k: [1], d: 2020-01-02}\n\n[B]: b {k: [1], d: 2020-01-02}\n\n[C]: c {k: [1]}\n\n[D]: d {k: [1]}\n")
+    a, b, c, d = (doc.statements[t].members[0].data for t in "ABCD")
+    assert a == b and c == d == {"k": [1]} and str(a["d"]) == "2020-01-02"
+    c["k"].append(2)
+    assert d == {"k": [1]} and doc.statements["D"].data == {"k": [1]}
+
+
 def test_bad_yaml_is_reported_with_position():
     bad("[N]: x {a: [1}\n", 1, 8, "Invalid YAML")
+    # a repeated bad block is reported at each of its places
+    doc = parse("[N]: x {a: [1}\n\n[M]: y {a: [1}\n")
+    assert [(e.line, e.column) for e in doc.errors] == [(1, 8), (3, 8)]
+
+
+def test_columns_count_utf16_units_after_astral_characters():
+    # As the reference (JavaScript strings; its output for this input): an emoji is two columns.
+    doc = ok("[A]: \U0001F600 x\n  + [B]: \U0001F600 y\n")
+    span = doc.statements["B"].members[0].span
+    assert (span.start_line, span.start_column, span.end_line, span.end_column) == (2, 5, 2, 14)
 
 
 def test_front_matter_must_come_first():
