@@ -49,3 +49,20 @@ def test_pathological_repetition_is_handled():
     for unit in ["{", "{a: 1} ", "[", "<", "*", "_a", "(1) ", "    + x\n", "===", "/*", "<!--"]:
         text = unit * 3000
         parse(text)  # must finish (pytest-timeout guards the suite)
+
+
+@given(st.text(alphabet=st.sampled_from("ab\n\r \U0001F600"), max_size=40), st.data())
+def test_line_index_positions_agree_with_counting(text, data):
+    # LineIndex finds line starts two ways (with and without "\r"); both must count as the reference:
+    # "\r\n", "\r" and "\n" end a line, and columns are UTF-16 units.
+    from argdown_lbl.argdown.document import LineIndex
+
+    offset = data.draw(st.integers(0, len(text)))
+    if text[offset - 1:offset + 1] == "\r\n":
+        offset -= 1  # the "\n" of a "\r\n" sits on the line that pair ends
+    before = text[:offset].replace("\r\n", "\n").replace("\r", "\n")
+    line = before.count("\n") + 1
+    column = len(before.rsplit("\n", 1)[-1].encode("utf-16-le")) // 2 + 1
+    index = LineIndex(text)
+    assert index.position(offset) == (line, column)
+    assert index.span(offset, offset) == (line, column, line, column)

@@ -178,9 +178,6 @@ class Builder:
 
     def walk(self, node, parent=None, index=0):
         name = node.name
-        if name is _FREESTYLE_TEXT:
-            self.on_freestyle(node)  # a leaf: its tokens are read there, none has a handler
-            return
         enter = _ENTER.get(name)
         if enter:
             enter(self, node, parent, index)
@@ -189,7 +186,10 @@ class Builder:
         i = 0
         for child in children:
             if child.__class__ is _NODE:
-                self.walk(child, node, i)
+                if child.name is _FREESTYLE_TEXT:
+                    self.on_freestyle(child)  # a leaf: its tokens are read there, none has a handler
+                else:
+                    self.walk(child, node, i)
             else:
                 handler = _TOKEN.get(child.kind)
                 if handler:

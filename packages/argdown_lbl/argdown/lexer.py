@@ -127,6 +127,14 @@ class _Lexer:
         freestyle, spaces, FREESTYLE = _FREESTYLE.match, _SPACES.match, T.FREESTYLE
         while pos < n:
             c = text[pos]
+            if c == " " or c == "\t":
+                # Spaces inside a line, not before a line break: every rule for them declines (measured:
+                # 100,000 dispatches of the 3.8 MB benchmark map), so skip them at once.
+                end = spaces(text, pos).end()
+                if (end == n or text[end] not in "\r\n") and (self.inference_mode or not _at_line_start(
+                        tokens[-1].kind if tokens else None)):
+                    pos = self.skipped_end = end
+                    continue
             rules = (_INFERENCE_RULES if self.inference_mode else _DEFAULT_RULES).get(c)
             if rules:
                 last = tokens[-1].kind if tokens else None
@@ -288,8 +296,9 @@ def _token(rx: re.Pattern, kind: str):
         m = rx.match(lx.text, pos)
         if m is None:
             return None
-        lx.emit(kind, pos, m.end())
-        return m.end()
+        end = m.end()
+        lx.tokens.append(Token(kind, m.group(), pos, end))  # emit, inlined
+        return end
     return rule
 
 
