@@ -338,7 +338,7 @@ class Builder:
                 section = section.parent
 
     def enter_statement(self, node, parent, index):
-        stmt = Statement()
+        stmt = Statement(span=self.span(node))
         if parent is not None and parent.name == P.ARGDOWN:
             stmt.role = M.TOP_LEVEL_STATEMENT
             stmt.is_top_level = True
@@ -350,7 +350,6 @@ class Builder:
 
     def exit_statement(self, node, parent, index):
         stmt = node.statement
-        stmt.span = self.span(node)
         stmt.data = node.data
         if not stmt.title:
             stmt.title = self.unique_title()
@@ -372,7 +371,7 @@ class Builder:
         self.statement = None
 
     def enter_argument(self, node, parent, index):
-        desc = Statement(role=M.ARGUMENT_DESCRIPTION, text="")
+        desc = Statement(role=M.ARGUMENT_DESCRIPTION, text="", span=self.span(node))
         desc.is_top_level = parent is None or parent.name == P.ARGDOWN
         if self.section is not None:
             desc.section = self.section
@@ -382,7 +381,6 @@ class Builder:
 
     def exit_argument(self, node, parent, index):
         desc = node.statement
-        desc.span = self.span(node)
         desc.data = node.data
         if not desc.title:
             desc.title = self.unique_title()

@@ -125,15 +125,16 @@ class _Lexer:
         pos = 0
         tokens = self.tokens
         freestyle, spaces, FREESTYLE = _FREESTYLE.match, _SPACES.match, T.FREESTYLE
+        NEWLINE, EMPTYLINE = T.NEWLINE, T.EMPTYLINE
         while pos < n:
             c = text[pos]
             if c == " " or c == "\t":
                 # Spaces inside a line, not before a line break: every rule for them declines (measured:
                 # 100,000 dispatches of the 3.8 MB benchmark map), so skip them at once.
                 end = spaces(text, pos).end()
-                if (end == n or text[end] not in "\r\n") and (self.inference_mode or not _at_line_start(
-                        tokens[-1].kind if tokens else None)):
-                    pos = self.skipped_end = end
+                if (end == n or text[end] not in "\r\n") and (self.inference_mode or (
+                        tokens and tokens[-1].kind is not NEWLINE and tokens[-1].kind is not EMPTYLINE)):
+                    pos = self.skipped_end = end  # (the second test: not at the start of a line)
                     continue
             rules = (_INFERENCE_RULES if self.inference_mode else _DEFAULT_RULES).get(c)
             if rules:
@@ -175,19 +176,6 @@ class _Lexer:
         """YAML data ``{...}``; without any ``}`` after ``pos`` no scan at all (else every ``{`` of a text
         without closers would scan to the end)."""
         return _DATA.match(self.text, pos) if self.find("}", pos + 1) >= 0 else None
-
-    def _link_end(self, pos) -> int | None:
-        """End of a Markdown link ``[text](url)`` at ``pos`` (either part may span lines, as in the
-        reference's ``\\[[^\\]]+?\\]\\([^)]+?\\)[ \\t]?``), found with memoised searches."""
-        text = self.text
-        close = self.find("]", pos + 1)
-        if close < pos + 2 or not text.startswith("(", close + 1):
-            return None
-        paren = self.find(")", close + 2)
-        if paren < close + 3:
-            return None
-        end = paren + 1
-        return end + 1 if end < len(text) and text[end] in " \t" else end
 
     def _comment_end(self, pos, last) -> int | None:
         """End offset of a comment at ``pos`` (with the line breaks it swallows), or None."""
@@ -334,8 +322,9 @@ def _line_breaks(lx: _Lexer, pos: int, last):
     m = _NEWLINE.match(text, pos)
     if m is None:
         return None
-    lx.emit(T.NEWLINE, pos, m.end())
-    return m.end()
+    end = m.end()
+    lx.tokens.append(Token(T.NEWLINE, m.group(), pos, end))  # emit, inlined: a line break is a frequent token
+    return end
 
 
 def _line_start(lx: _Lexer, pos: int, last):
@@ -354,9 +343,19 @@ def _emphasis(lx: _Lexer, pos: int, last):
 
 
 def _link(lx: _Lexer, pos: int, last):
-    end = lx._link_end(pos)
-    if end is not None:
-        lx.emit(T.LINK, pos, end)
+    """A Markdown link ``[text](url)`` at ``pos`` (either part may span lines, as in the reference's
+    ``\\[[^\\]]+?\\]\\([^)]+?\\)[ \\t]?``), found with memoised searches."""
+    text = lx.text
+    close = lx.find("]", pos + 1)
+    if close < pos + 2 or not text.startswith("(", close + 1):
+        return None
+    paren = lx.find(")", close + 2)
+    if paren < close + 3:
+        return None
+    end = paren + 1
+    if end < len(text) and text[end] in " \t":
+        end += 1
+    lx.emit(T.LINK, pos, end)
     return end
 
 

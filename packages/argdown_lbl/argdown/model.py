@@ -39,7 +39,7 @@ class Span:
     end_column: Optional[int] = None
 
 
-@dataclass
+@dataclass(slots=True)
 class TextRange:
     """A formatted or linked part of a text: ``text[start:stop + 1]``."""
 
@@ -51,7 +51,7 @@ class TextRange:
     tag: Optional[str] = None  # tags
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Section:
     """A heading and the part of the document it governs."""
 
@@ -68,7 +68,7 @@ class Section:
     is_closed: Optional[bool] = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Inference:
     """The step to a conclusion in a pcs (``----`` or ``-- rules {data} --``)."""
 
@@ -80,7 +80,7 @@ class Inference:
     argument_title: Optional[str] = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Statement:
     """One occurrence: a statement, a pcs line or an argument description."""
 
@@ -99,7 +99,7 @@ class Statement:
     pcs: Optional[list["Statement"]] = None  # argument descriptions followed by a pcs
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class EquivalenceClass:
     """All statements sharing one title (untitled ones get "Untitled N")."""
 
@@ -118,7 +118,7 @@ class EquivalenceClass:
     type = "equivalence-class"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Argument:
     """An argument: its descriptions, its pcs (if reconstructed) and relations."""
 
@@ -141,7 +141,7 @@ class Argument:
 Node = Union[EquivalenceClass, Argument, Inference]
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Relation:
     """A dialectical or logical relation ``source --type--> target``."""
 
