@@ -93,6 +93,7 @@ class Builder:
         self.problems: list[Issue] = []  # by offset; the document resolves line and column
         self.untitled = 0
         self.section_counter = 0
+        # The text being built is the heading's, else the statement's (``heading or statement``).
         self.statement: Optional[Statement] = None
         self.heading: Optional[_Heading] = None
         self.section: Optional[Section] = None
@@ -146,9 +147,6 @@ class Builder:
                 return self.get_argument(parent.title)
             return self.equivalence_class(parent.title)
         return parent
-
-    def target(self):
-        return self.heading or self.statement
 
     def load_yaml(self, source: str, offset: int):
         # Maps repeat their data blocks ({isGroup: true}, ...): each source is parsed once and each
@@ -223,7 +221,7 @@ class Builder:
             self.statement.title = m.group(1)
 
     def on_mention(self, tok, node, i, last):
-        target = self.target()
+        target = self.heading or self.statement
         m = _MENTION_TITLE.match(tok.image)
         if m and target is not None:
             old = target.text or ""
@@ -234,7 +232,7 @@ class Builder:
             target.ranges.append(TextRange(kind, len(old), len(target.text) - 1, title=m.group(1)))
 
     def on_link(self, tok, node, i, last):
-        target = self.target()
+        target = self.heading or self.statement
         if target is None:
             return
         m = _LINK_PARTS.match(tok.image)
@@ -248,7 +246,7 @@ class Builder:
         target.ranges.append(rng)
 
     def on_tag(self, tok, node, i, last):
-        target = self.target()
+        target = self.heading or self.statement
         if target is None:
             return
         m = _TAG_NAME.match(tok.image)
@@ -267,7 +265,7 @@ class Builder:
             self.tags[tag] = M.TagInfo(tag, css_class("tag-" + tag), len(self.tags))
 
     def on_newline(self, tok, node, i, last):
-        target = self.target()
+        target = self.heading or self.statement
         if target is None:
             return
         old = target.text or ""
@@ -532,12 +530,12 @@ class Builder:
             parts.append(piece)
         text = "".join(parts)
         node.text = text
-        target = self.target()
+        target = self.heading or self.statement
         if target is not None:
             target.text = (target.text or "") + text
 
     def enter_range(self, node, parent, index):
-        target = self.target()
+        target = self.heading or self.statement
         if target is None:
             return
         pos = len(target.text or "")
@@ -548,7 +546,7 @@ class Builder:
         target.ranges.append(rng)
 
     def exit_range(self, node, parent, index):
-        target = self.target()
+        target = self.heading or self.statement
         if target is None:
             return
         if self.ranges_stack:
