@@ -175,8 +175,7 @@ class Builder:
         return dict(self.settings)
 
     def walk(self, node, parent=None, index=0):
-        name = node.name
-        enter = _ENTER.get(name)
+        enter, leave = _RULES.get(node.name, _NO_RULES)  # one lookup: this runs for every node
         if enter:
             enter(self, node, parent, index)
         children = node.children
@@ -193,7 +192,6 @@ class Builder:
                 if handler:
                     handler(self, child, node, i, last)
             i += 1
-        leave = _EXIT.get(name)
         if leave:
             leave(self, node, parent, index)
 
@@ -596,31 +594,21 @@ _RELATION_TYPES = {
 }
 _OUTGOING = {T.OUTGOING_SUPPORT, T.OUTGOING_ATTACK, T.OUTGOING_UNDERCUT}
 
-_ENTER = {
-    P.HEADING: Builder.enter_heading,
-    P.STATEMENT: Builder.enter_statement,
-    P.ARGUMENT: Builder.enter_argument,
-    P.PCS: Builder.enter_pcs,
-    P.INFERENCE: Builder.enter_inference,
-    P.RELATIONS: Builder.enter_relations,
-    P.RELATION: Builder.enter_relation,
-    P.BOLD: Builder.enter_range,
-    P.ITALIC: Builder.enter_range,
+_RULES = {  # rule node -> (enter, exit)
+    P.ARGDOWN: (None, Builder.exit_document),
+    P.HEADING: (Builder.enter_heading, Builder.exit_heading),
+    P.STATEMENT: (Builder.enter_statement, Builder.exit_statement),
+    P.ARGUMENT: (Builder.enter_argument, Builder.exit_argument),
+    P.PCS: (Builder.enter_pcs, Builder.exit_pcs),
+    P.PCS_STATEMENT: (None, Builder.exit_pcs_statement),
+    P.INFERENCE: (Builder.enter_inference, Builder.exit_inference),
+    P.INFERENCE_RULES: (None, Builder.exit_inference_rules),
+    P.RELATIONS: (Builder.enter_relations, Builder.exit_relations),
+    P.RELATION: (Builder.enter_relation, Builder.exit_relation),
+    P.BOLD: (Builder.enter_range, Builder.exit_range),
+    P.ITALIC: (Builder.enter_range, Builder.exit_range),
 }
-_EXIT = {
-    P.ARGDOWN: Builder.exit_document,
-    P.HEADING: Builder.exit_heading,
-    P.STATEMENT: Builder.exit_statement,
-    P.ARGUMENT: Builder.exit_argument,
-    P.PCS: Builder.exit_pcs,
-    P.PCS_STATEMENT: Builder.exit_pcs_statement,
-    P.INFERENCE: Builder.exit_inference,
-    P.INFERENCE_RULES: Builder.exit_inference_rules,
-    P.RELATIONS: Builder.exit_relations,
-    P.RELATION: Builder.exit_relation,
-    P.BOLD: Builder.exit_range,
-    P.ITALIC: Builder.exit_range,
-}
+_NO_RULES = (None, None)
 _TOKEN = {
     T.STATEMENT_DEFINITION: Builder.on_statement_definition,
     T.STATEMENT_REFERENCE: Builder.on_statement_reference,

@@ -28,12 +28,12 @@ def _range(r: TextRange) -> dict:
 
 
 def relation_json(r: Relation) -> dict:
-    d = {"type": "relation", "relationType": r.type, "from": r.source.title, "fromType": r.source.type}
-    if isinstance(r.target, Inference):
-        d.update({"to": r.target.argument_title, "toType": "inference", "conclusionIndex": r.target.conclusion_index})
-    else:
-        d.update({"to": r.target.title, "toType": r.target.type})
-    return d
+    source, target = r.source, r.target
+    if isinstance(target, Inference):
+        return {"type": "relation", "relationType": r.type, "from": source.title, "fromType": source.type,
+                "to": target.argument_title, "toType": "inference", "conclusionIndex": target.conclusion_index}
+    return {"type": "relation", "relationType": r.type, "from": source.title, "fromType": source.type,
+            "to": target.title, "toType": target.type}
 
 
 def _inference(inf: Inference) -> dict:

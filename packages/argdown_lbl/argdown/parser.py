@@ -97,7 +97,7 @@ _TOP_LEVEL_HINT = (
 
 class Parser:
     def __init__(self, tokens: list[Token], text: str):
-        self.toks = tokens
+        self.toks = tokens + [_EOF, _EOF]  # lookahead of up to 2 needs no bounds test
         self.n = len(tokens)
         self.i = 0
         self.issues: list[Issue] = []
@@ -107,12 +107,10 @@ class Parser:
 
     # -- cursor ------------------------------------------------------------
     def peek(self, k: int = 0) -> Token:
-        j = self.i + k
-        return self.toks[j] if j < self.n else _EOF
+        return self.toks[self.i + k]
 
     def kind(self, k: int = 0) -> str:
-        j = self.i + k
-        return self.toks[j].kind if j < self.n else "EOF"
+        return self.toks[self.i + k].kind
 
     def take(self) -> Token:
         tok = self.toks[self.i]
@@ -130,7 +128,8 @@ class Parser:
         if found == "EOF":
             # Like the reference: point at the last character of the last token.
             where = "the end of the document"
-            offset = max(self.toks[-1].end - 1, self.toks[-1].start) if self.toks else 0
+            last = self.toks[self.n - 1] if self.n else None
+            offset = max(last.end - 1, last.start) if last else 0
         else:
             where, offset = self._describe(tok), tok.start
         self.issues.append(at_offset(offset, f"{message}, but found {where}." + (f" {fix}" if fix else ""), "syntax"))
