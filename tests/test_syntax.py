@@ -169,6 +169,13 @@ def test_repeated_data_blocks_give_each_element_its_own_value():
     assert d == {"k": [1]} and doc.statements["D"].data == {"k": [1]}
 
 
+def test_the_syntax_tree_is_kept_only_when_asked():
+    assert parse("[A]: a\n").tree is None
+    tree = parse("[A]: a\n  + b\n", keep_tree=True).tree
+    assert tree.name == "argdown" and tree.children[0].name == "statement"
+    assert parse("[A]: a\n\n  + b\n", keep_tree=True, model_on_errors=False).tree is not None
+
+
 def test_bad_yaml_is_reported_with_position():
     bad("[N]: x {a: [1}\n", 1, 8, "Invalid YAML")
     # a repeated bad block is reported at each of its places

@@ -17,17 +17,20 @@ MARKDOWN_SUFFIXES = {".md", ".markdown"}
 def _parse_path(path: Path, lenient: bool, mode: str | None, model_on_errors: bool = True):
     """-> list of (label, Document, line_offset) for an .argdown or Markdown file.
 
+    The documents keep their syntax trees: the process exits without freeing them (``_exit_now``).
+
     An unclosed fence is not parsed: its Document holds one error at the opening fence."""
     from .argdown import Document, Issue, find_snippets, parse, parse_file
     from .errors import read_text
 
     if path.suffix.lower() not in MARKDOWN_SUFFIXES:
-        doc = parse_file(str(path), lenient=lenient, mode=mode, model_on_errors=model_on_errors)
+        doc = parse_file(str(path), lenient=lenient, mode=mode, model_on_errors=model_on_errors, keep_tree=True)
         return [(str(path), doc, 0)]
     out = []
     for s in find_snippets(read_text(path)):
         if s.closed:
-            doc = parse(s.code, source=str(path), lenient=lenient, mode=mode, model_on_errors=model_on_errors)
+            doc = parse(s.code, source=str(path), lenient=lenient, mode=mode, model_on_errors=model_on_errors,
+                        keep_tree=True)
             out.append((f"{path}#{s.index}", doc, s.line - 1))
         else:
             unclosed = Issue(s.fence_line, 1, f"unclosed code fence ```{s.info} runs to the end of the file; "

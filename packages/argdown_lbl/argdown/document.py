@@ -78,6 +78,8 @@ class Document:
     front_matter: Any = None
     errors: list[Issue] = field(default_factory=list)
     source: Optional[str] = None
+    # The syntax tree (tokens included), only with parse(keep_tree=True).
+    tree: Optional[P.Node] = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -165,6 +167,7 @@ def parse(
     include_base: Optional[str] = None,
     raise_errors: bool = False,
     model_on_errors: bool = True,
+    keep_tree: bool = False,
 ) -> Document:
     """Parse Argdown ``text``; never raises on bad input unless ``raise_errors``.
 
@@ -173,19 +176,21 @@ def parse(
     ``include_base``: a file path; ``@include(...)`` is resolved relative to it.
     ``model_on_errors=False``: with syntax errors, stop after the parser (no model, no model-level
     errors), as the reference does; a caller that only reports errors saves the model's cost.
+    ``keep_tree``: keep the syntax tree as ``Document.tree``. A process that exits without freeing
+    its objects (the CLI) saves freeing the tree token by token (0.06 s of the 3.8 MB benchmark map).
     """
     # The parse allocates millions of short-lived objects and frees no cycles;
     # pausing the cyclic GC halves its run time (measured: benchmarks/parse_speed.py).
     paused = gc.isenabled()
     gc.disable()
     try:
-        return _parse(text, source, lenient, mode, include_base, raise_errors, model_on_errors)
+        return _parse(text, source, lenient, mode, include_base, raise_errors, model_on_errors, keep_tree)
     finally:
         if paused:
             gc.enable()
 
 
-def _parse(text, source, lenient, mode, include_base, raise_errors, model_on_errors=True) -> Document:
+def _parse(text, source, lenient, mode, include_base, raise_errors, model_on_errors, keep_tree) -> Document:
     pre: list[Issue] = []
     if include_base is not None and "@include(" in text:
         text, pre = expand_includes(text, include_base)
@@ -194,19 +199,24 @@ def _parse(text, source, lenient, mode, include_base, raise_errors, model_on_err
     lexed = lexer.tokenize(text)
     tree, issues = P.parse_tokens(lexed.tokens, text)
     index = LineIndex(text)
-    if not model_on_errors and (pre or lexed.errors or issues):
-        return _with_errors(Document(source=source), pre, lexed.errors + issues, index, text, raise_errors)
-    builder = Builder(text, index)
-    settings = builder.build(tree)
-    relations = R.normalize(
-        builder.statements, builder.arguments, builder.relations, mode or settings.get("mode"),
-        transform=bool(settings.get("transformArgumentRelations", True)),
-    )
-    doc = Document(
-        statements=builder.statements, arguments=builder.arguments, relations=relations,
-        sections=builder.sections, tags=builder.tags, front_matter=builder.front_matter, source=source,
-    )
-    return _with_errors(doc, pre, lexed.errors + issues + builder.problems, index, text, raise_errors)
+    found = lexed.errors + issues
+    if not model_on_errors and (pre or found):
+        doc = Document(source=source)
+    else:
+        builder = Builder(text, index)
+        settings = builder.build(tree)
+        relations = R.normalize(
+            builder.statements, builder.arguments, builder.relations, mode or settings.get("mode"),
+            transform=bool(settings.get("transformArgumentRelations", True)),
+        )
+        doc = Document(
+            statements=builder.statements, arguments=builder.arguments, relations=relations,
+            sections=builder.sections, tags=builder.tags, front_matter=builder.front_matter, source=source,
+        )
+        found += builder.problems
+    if keep_tree:
+        doc.tree = tree
+    return _with_errors(doc, pre, found, index, text, raise_errors)
 
 
 def _with_errors(doc: Document, pre: list[Issue], found: list[Issue], index: LineIndex, text: str,
@@ -222,7 +232,7 @@ def _with_errors(doc: Document, pre: list[Issue], found: list[Issue], index: Lin
 
 
 def parse_file(path: str, *, lenient: bool = False, mode: Optional[str] = None,
-               model_on_errors: bool = True) -> Document:
+               model_on_errors: bool = True, keep_tree: bool = False) -> Document:
     text = read_text(path)  # a binary or non-UTF-8 file is a UserError naming its line and column
     return parse(text, source=str(path), lenient=lenient, mode=mode, include_base=str(path),
-                 model_on_errors=model_on_errors)
+                 model_on_errors=model_on_errors, keep_tree=keep_tree)
