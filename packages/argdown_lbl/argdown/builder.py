@@ -508,8 +508,20 @@ class Builder:
         rel.target.relations.append(rel)
 
     def on_freestyle(self, node):
+        children = node.children
+        if len(children) == 1 and children[0].kind is T.FREESTYLE:
+            text = children[0].image  # most text: one plain token
+        else:
+            text = self.joined(children)
+        node.text = text
+        target = self.heading or self.statement
+        if target is not None:
+            target.text = (target.text or "") + text
+
+    def joined(self, tokens) -> str:
+        """The text of a run of text tokens: escapes resolved, shortcodes replaced."""
         parts = []
-        for tok in node.children:
+        for tok in tokens:
             kind = tok.kind
             image = tok.image
             if kind is T.ESCAPED_CHAR:
@@ -526,11 +538,7 @@ class Builder:
             else:
                 piece = image
             parts.append(piece)
-        text = "".join(parts)
-        node.text = text
-        target = self.heading or self.statement
-        if target is not None:
-            target.text = (target.text or "") + text
+        return "".join(parts)
 
     def enter_range(self, node, parent, index):
         target = self.heading or self.statement
