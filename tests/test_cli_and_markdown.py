@@ -106,3 +106,25 @@ def test_with_syntax_errors_the_cli_reports_them_without_building_the_model(tmp_
     assert res.returncode == 1 and f"{path}:4:1:" in res.stderr and "YAML" not in res.stderr
     summary = run_cli("parse", str(path), "--summary")
     assert "YAML" in summary.stderr and "2 errors" in summary.stdout
+
+
+def test_the_cli_json_is_to_json_written_element_by_element(tmp_path):
+    # parse --json writes lazy_json (arguments and classes converted while written): the same bytes
+    # as to_json, for one file and for several.
+    import orjson
+
+    from argdown_lbl.argdown.export import dumps, lazy_json
+
+    first = tmp_path / "a.argdown"
+    first.write_text("# S {isGroup: true}\n\n[A]: a #t {k: [1]}\n    + <B>: b\n    - [C]\n\n<B>\n\n(1) p\n----\n"
+                     "(2) [A]\n    _> <D>\n", encoding="utf-8")
+    second = tmp_path / "b.argdown"
+    second.write_text("[X]: x\n    >< [Y]: y\n", encoding="utf-8")
+    docs = {str(p): parse(p.read_text(encoding="utf-8"), source=str(p)) for p in (first, second)}
+    one = orjson.dumps(docs[str(first)].to_json(), option=orjson.OPT_APPEND_NEWLINE)
+    assert dumps(lazy_json(docs[str(first)])) == one
+    assert run_cli("parse", str(first), "--json").stdout.encode() == one
+    both = {label: doc.to_json() for label, doc in docs.items()}
+    assert dumps({label: lazy_json(doc) for label, doc in docs.items()}) == orjson.dumps(
+        both, option=orjson.OPT_APPEND_NEWLINE)
+    assert json.loads(run_cli("parse", str(first), str(second), "--json").stdout) == both

@@ -90,11 +90,11 @@ def parse_command(files, as_json, lenient, mode, summary, partial):
                     err=as_json,  # keep stdout pure JSON
                 )
     if as_json and (partial or not failed):
-        import orjson  # 0.11 s against json.dumps's 1.1 s for the 3.8 MB map's 50 MB export
+        from .argdown.export import dumps, lazy_json
 
-        payload = exports[0][1].to_json() if len(exports) == 1 else {label: d.to_json() for label, d in exports}
+        payload = lazy_json(exports[0][1]) if len(exports) == 1 else {label: lazy_json(d) for label, d in exports}
         sys.stdout.flush()
-        sys.stdout.buffer.write(orjson.dumps(payload, option=orjson.OPT_APPEND_NEWLINE))
+        sys.stdout.buffer.write(dumps(payload))
         sys.stdout.buffer.flush()
     _exit_now(1 if failed else 0)
 

@@ -145,9 +145,38 @@ def _section(s: Section) -> dict:
 
 def to_json(doc) -> dict:
     """The document as ``argdown json`` (@argdown/cli 1.7.5) exports it, minus map colours."""
+    return _document(doc, {t: _argument(a) for t, a in doc.arguments.items()},
+                     {t: _ec(ec) for t, ec in doc.statements.items()})
+
+
+def lazy_json(doc) -> dict:
+    """``to_json(doc)`` with its arguments and classes left as model objects, for ``dumps``: each is
+    converted while it is written and freed right after (for the 3.8 MB benchmark map: 0.07 s less
+    than dumping ``to_json``, and half its page faults)."""
+    return _document(doc, doc.arguments, doc.statements)
+
+
+def dumps(payload) -> bytes:
+    """``payload`` (made of ``to_json`` or ``lazy_json`` parts) as JSON bytes, with a final newline."""
+    import orjson  # 0.11 s against json.dumps's 1.1 s for the 3.8 MB map's 50 MB export
+
+    # Passthrough: orjson would otherwise write the model's dataclasses itself, field by field.
+    return orjson.dumps(payload, default=_lazy_part,
+                        option=orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATACLASS)
+
+
+def _lazy_part(value) -> dict:
+    if isinstance(value, Argument):
+        return _argument(value)
+    if isinstance(value, EquivalenceClass):
+        return _ec(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _document(doc, arguments: dict, statements: dict) -> dict:
     return {
-        "arguments": {t: _argument(a) for t, a in doc.arguments.items()},
-        "statements": {t: _ec(ec) for t, ec in doc.statements.items()},
+        "arguments": arguments,
+        "statements": statements,
         "relations": [relation_json(r) for r in doc.relations],
         "sections": [_section(s) for s in doc.sections],
         "tags": {t: {"tag": i.tag, "cssClass": i.css_class, "occurrenceIndex": i.occurrence_index}
