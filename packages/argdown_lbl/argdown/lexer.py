@@ -314,7 +314,7 @@ def _data(lx: _Lexer, pos: int, last):
 def _line_breaks(lx: _Lexer, pos: int, last):
     """An empty line (one or more blank lines; it ends every indented block), else one line break."""
     text = lx.text
-    if last is not T.EMPTYLINE:
+    if last is not T.EMPTYLINE and text.startswith(("\n", "\r", " ", "\t"), pos + 1):  # else no empty line
         m = _EMPTYLINE.match(text, pos)
         if m:
             if m.end() < len(text):
