@@ -41,6 +41,7 @@ _ESCAPED_CHAR = re.compile(r"\\" + _DOT + r"(?: )*")
 _SPECIAL_CHAR = re.compile(r"(?:\.[^\s]+?\.[ \t]?)|(?::[^\s]+?:[ \t]?)")
 _EMPTYLINE = re.compile(r"(?:[ \t]*(?:\r\n|\n)){2,}")
 _NEWLINE = re.compile(r"[ \t]*(?:\r\n|\n|\r)")
+_BLANK_AHEAD = re.compile(r"[ \t]*(?:[\r\n]|\Z)")  # the rest of the line is blank
 # Line-start rules; group 1 is the indentation.
 _LINE_START = re.compile(
     r"([ \t]*)(?:"
@@ -127,7 +128,7 @@ class _Lexer:
         pos = 0
         tokens = self.tokens
         freestyle, spaces, FREESTYLE = _FREESTYLE.match, _SPACES.match, T.FREESTYLE
-        NEWLINE, EMPTYLINE = T.NEWLINE, T.EMPTYLINE
+        NEWLINE, EMPTYLINE, blank_ahead = T.NEWLINE, T.EMPTYLINE, _BLANK_AHEAD.match
         while pos < n:
             c = text[pos]
             if c == " " or c == "\t":
@@ -138,6 +139,12 @@ class _Lexer:
                         tokens and tokens[-1].kind is not NEWLINE and tokens[-1].kind is not EMPTYLINE)):
                     pos = self.skipped_end = end  # (the second test: not at the start of a line)
                     continue
+            elif c == "\n" and not blank_ahead(text, pos + 1):
+                # A line break before a line with text: no empty line starts here, and both modes'
+                # rules make it this token (62,000 of them in the 3.8 MB benchmark map).
+                tokens.append(Token(NEWLINE, "\n", pos, pos + 1))
+                pos += 1
+                continue
             rules = (_INFERENCE_RULES if self.inference_mode else _DEFAULT_RULES).get(c)
             if rules:
                 last = tokens[-1].kind if tokens else None
