@@ -206,10 +206,8 @@ def _parse(text, source, lenient, mode, include_base, raise_errors, model_on_err
         text, pre = expand_includes(text, include_base)
     if lenient:
         text = _lenient_rewrite(text)
-    lexed = lexer.tokenize(text)
-    tree, issues = P.parse_tokens(lexed.tokens, text)
+    tree, found = syntax_tree(text)
     index = LineIndex(text)
-    found = lexed.errors + issues
     if not model_on_errors and (pre or found):
         doc = Document(source=source)
     else:
@@ -229,6 +227,13 @@ def _parse(text, source, lenient, mode, include_base, raise_errors, model_on_err
     if keep_tree:
         doc.tree = tree
     return _with_errors(doc, pre, found, index, text, raise_errors)
+
+
+def syntax_tree(text: str) -> tuple[P.Node, list[Issue]]:
+    """Lexer and parser only: the syntax tree, and the problems they found (positioned by offset)."""
+    lexed = lexer.tokenize(text)
+    tree, issues = P.parse_tokens(lexed.tokens, text)
+    return tree, lexed.errors + issues
 
 
 def _with_errors(doc: Document, pre: list[Issue], found: list[Issue], index: LineIndex, text: str,

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import lexer, parser as P, tokens as T
-from .document import LineIndex
+from . import parser as P, tokens as T
+from .document import LineIndex, syntax_tree
 
 # Element kinds, in the order a reader meets them in a reconstruction.
 FRONT_MATTER = "front-matter"
@@ -39,12 +39,6 @@ def source_lines(text: str) -> list[str]:
     """Lines as the lexer and ``LineIndex`` count them (only CR, LF and CRLF break lines)."""
     lines = re.split(r"\r\n|\r|\n", text)
     return lines[:-1] if lines and lines[-1] == "" else lines
-
-
-def _tree(text: str):
-    lexed = lexer.tokenize(text)
-    tree, issues = P.parse_tokens(lexed.tokens, text)
-    return tree, bool(lexed.errors or issues)
 
 
 def _mark(node, kind: str, index: LineIndex, out: dict[int, str]) -> None:
@@ -82,7 +76,7 @@ def _mark_pcs(node, index: LineIndex, out: dict[int, str]) -> None:
 
 def line_kinds(text: str) -> list[str]:
     """One element kind per line of ``text`` (see the constants above)."""
-    tree, _ = _tree(text)
+    tree, _ = syntax_tree(text)
     index = LineIndex(text)
     out: dict[int, str] = {}
     for child in tree.children:
@@ -128,7 +122,7 @@ def top_level_units(text: str) -> tuple[list[Unit], list[tuple[int, int]]]:
     headings are context, not units. Returns (units, rejected line ranges): the
     ranges are blocks the parser rejected (blank-line separated, 1-based).
     """
-    tree, _ = _tree(text)
+    tree, _ = syntax_tree(text)
     index = LineIndex(text)
     units: list[Unit] = []
     headings: list[tuple[int, str]] = []
