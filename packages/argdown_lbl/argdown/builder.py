@@ -349,7 +349,7 @@ class Builder:
         stmt.data = node.data
         if not stmt.title:
             stmt.title = self.unique_title()
-        ec = self.statements.get(stmt.title) or self.equivalence_class(stmt.title)
+        ec = self.equivalence_class(stmt.title)
         if stmt.tags:
             ec.tags = _union(ec.tags, stmt.tags)
         if stmt.data is not None:
@@ -436,7 +436,7 @@ class Builder:
 
     def exit_pcs_statement(self, node, parent, index):
         stmt = node.children[1].statement
-        ec = self.statements.get(stmt.title) or self.equivalence_class(stmt.title)
+        ec = self.equivalence_class(stmt.title)
         stmt.role = M.PREMISE
         stmt.argument_title = self.pcs_argument.title
         if index > 0:

@@ -32,12 +32,13 @@ class LineIndex:
 
     def __init__(self, text: str):
         self.text = text
+        # Line i spans starts[i]:starts[i + 1]; the last entry, sys.maxsize, closes the last line.
         if "\r" in text:
-            self.starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
+            self.starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)] + [sys.maxsize]
         else:  # the common case, without a Python step per line (0.01 s against 0.03 s for 80,000 lines)
-            self.starts = list(accumulate(map((1).__add__, map(len, text.split("\n"))), initial=0))[:-1]
+            self.starts = list(accumulate(map((1).__add__, map(len, text.split("\n"))), initial=0))
+            self.starts[-1] = sys.maxsize
         self.astral = not text.isascii() and _ASTRAL.search(text) is not None  # isascii: no scan
-        self.bounds = self.starts + [sys.maxsize]  # line i spans bounds[i]:bounds[i + 1]
         self.cursor = 0  # the line of span's last answer
 
     def position(self, offset: int) -> tuple[int, int]:
@@ -54,7 +55,7 @@ class LineIndex:
         are tried before a binary search (0.06 s against 0.10 s for the 3.8 MB benchmark map's spans)."""
         if self.astral:
             return self.position(start) + self.position(last)
-        starts = self.bounds
+        starts = self.starts
         i = self.cursor
         if start < starts[i] or start >= starts[i + 1]:
             i = i + 1 if starts[i + 1] <= start < starts[i + 2] else bisect.bisect_right(starts, start) - 1

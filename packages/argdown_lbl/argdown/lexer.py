@@ -162,9 +162,8 @@ class _Lexer:
                 if end is not None:
                     pos = end
                     continue
-            if c == " " or c == "\t":
-                pos = self.skipped_end = spaces(text, pos).end()
-                continue
+            # (Spaces never get here: those before text were skipped above, the line-break rule of
+            # either mode takes those before a line break.)
             m = freestyle(text, pos)
             if m:
                 end = m.end()
@@ -343,7 +342,7 @@ def _line_breaks(lx: _Lexer, pos: int, last):
 
 
 def _line_start(lx: _Lexer, pos: int, last):
-    # _at_line_start inlined: this rule runs for every space
+    # _at_line_start inlined: this rule runs for every +, -, <, >, _, (, digit and * in the text
     if last is None or last is T.NEWLINE or last is T.EMPTYLINE:
         return lx._line_start(pos, last)
     return None
