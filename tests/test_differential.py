@@ -91,3 +91,47 @@ def test_stored_results_are_the_references(need_reference, tmp_path_factory):
     live = oracle.record(cases, tmp_path_factory.mktemp("ref"))
     stale = [name for name in cases if live[name] != results.get(name)]
     assert stale == [], f"{len(stale)} stored results differ from the reference, e.g. {stale[:3]}; run `make reference`"
+
+
+REALWORLD = oracle.SHARED / "upstream" / "argdown-realworld"
+
+
+def _realworld_invalid() -> dict[str, list[tuple[int, int]]]:
+    """expected/INVALID.txt: file stem -> the reference's error positions."""
+    import re
+
+    out: dict[str, list[tuple[int, int]]] = {}
+    stem = None
+    for line in (REALWORLD / "expected" / "INVALID.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#") and not line.startswith(" "):
+            stem = line.strip()
+            out[stem] = []
+        elif (m := re.match(r"\s+At (\d+):(\d+)", line)) and stem is not None:
+            out[stem].append((int(m.group(1)), int(m.group(2))))
+    return out
+
+
+def test_real_world_files_agree_with_the_references_output():
+    """Files from public repositories: the reference's model where it accepts them, its first error line
+    where it does not (its outputs are stored in ../shared, so this runs without node)."""
+    if not REALWORLD.is_dir():
+        pytest.skip(f"{REALWORLD} is absent (the real-world Argdown files live in ../shared)")
+    import json
+
+    from argdown_lbl.argdown import parse
+
+    invalid = _realworld_invalid()
+    files = sorted((REALWORLD / "files").glob("*.argdown"))
+    problems = []
+    for path in files:
+        text = path.read_bytes().decode("utf-8-sig")  # as the CLI reads it: CRLF kept
+        if path.stem in invalid:
+            ours = parse(text).errors
+            if not ours or ours[0].line != invalid[path.stem][0][0]:
+                problems.append(f"{path.name}: ours {ours[:1]}, reference {invalid[path.stem][:1]}")
+        else:
+            ref = {"json": json.loads((REALWORLD / "expected" / f"{path.stem}.json").read_text(encoding="utf-8")),
+                   "errors": []}
+            problems += oracle.compare(path.name, text, ref)
+    assert len(files) >= 40 and len(invalid) >= 5
+    assert problems == [], "\n".join(problems)
