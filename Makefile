@@ -24,9 +24,11 @@ reference-cli:
 		cd tests/reference && npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "node/npm not found: live differential tests against @argdown/cli will be skipped"; fi
 
-# The CLI, then its results for our own cases, stored in tests/fixtures/ (checked without node too).
+# The CLI, then its results for our own cases and its js-yaml's answers for a generated sample of
+# data blocks, stored in tests/fixtures/ (checked without node too).
 reference: $(STAMP) reference-cli
 	$(PY) tests/oracle.py --record
+	$(PY) tests/test_yaml_data.py --record
 
 test: $(STAMP) reference-cli
 	$(PY) -m pytest -q

@@ -70,10 +70,18 @@ def run_reference(snippets: dict[str, str], workdir: Path) -> dict[str, dict]:
     return results
 
 
+def run_js_yaml(sources: list[str]) -> list[dict]:
+    """The reference's YAML reader (its js-yaml) on each data block source, in one node process:
+    -> {"json": value} or {"error": reason, "line": L, "column": C} per source."""
+    proc = subprocess.run(["node", str(ROOT / "tests" / "reference" / "load_yaml.js")],
+                          input=json.dumps(sources), capture_output=True, text=True, timeout=120, check=True)
+    return [json.loads(line) for line in proc.stdout.split("\n") if line]  # not splitlines: U+2028 is in strings
+
+
 def _member(m: dict) -> tuple:
     return (
         m.get("role"), m.get("title"), m.get("text"), bool(m.get("isReference")),
-        m.get("startLine"), m.get("startColumn"), m.get("endLine"), m.get("endColumn"),
+        m.get("startLine"), m.get("startColumn"), m.get("endLine"), m.get("endColumn"), m.get("data"),
     )
 
 
@@ -90,7 +98,8 @@ def projection(data: dict) -> dict:
         "arguments": {
             title: {
                 "members": [_member(m) for m in a["members"]],
-                "pcs": [(s.get("title"), s.get("role"), tuple(s.get("inference", {}).get("inferenceRules", [])))
+                "pcs": [(s.get("title"), s.get("role"), tuple(s.get("inference", {}).get("inferenceRules", [])),
+                         s.get("inference", {}).get("data"))
                         for s in a["pcs"]],
             }
             for title, a in data["arguments"].items()

@@ -164,7 +164,7 @@ def test_repeated_data_blocks_give_each_element_its_own_value():
     # The builder parses each distinct data block once; no two elements may share a mutable value.
     doc = ok("[A]: a {k: [1], d: 2020-01-02}\n\n[B]: b {k: [1], d: 2020-01-02}\n\n[C]: c {k: [1]}\n\n[D]: d {k: [1]}\n")
     a, b, c, d = (doc.statements[t].members[0].data for t in "ABCD")
-    assert a == b and c == d == {"k": [1]} and str(a["d"]) == "2020-01-02"
+    assert a == b and c == d == {"k": [1]} and a["d"] == "2020-01-02T00:00:00.000Z"  # as the reference's JSON
     c["k"].append(2)
     assert d == {"k": [1]} and doc.statements["D"].data == {"k": [1]}
 
@@ -177,10 +177,13 @@ def test_the_syntax_tree_is_kept_only_when_asked():
 
 
 def test_bad_yaml_is_reported_with_position():
-    bad("[N]: x {a: [1}\n", 1, 8, "Invalid YAML")
+    bad("[N]: x {a: [1}\n", 1, 14, "Invalid YAML")  # at the problem: the '}' where ']' belongs
     # a repeated bad block is reported at each of its places
     doc = parse("[N]: x {a: [1}\n\n[M]: y {a: [1}\n")
-    assert [(e.line, e.column) for e in doc.errors] == [(1, 8), (3, 8)]
+    assert [(e.line, e.column) for e in doc.errors] == [(1, 14), (3, 14)]
+    # in block data and front matter too, after the opening line
+    assert [(e.line, e.column) for e in parse("[N]: x {\na: [1\n}\n").errors] == [(3, 1)]
+    assert [(e.line, e.column) for e in parse("===\na: 1\na: 2\n===\n\n[A]: a\n").errors] == [(3, 1)]
 
 
 def test_columns_count_utf16_units_after_astral_characters():
