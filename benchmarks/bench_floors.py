@@ -3,9 +3,10 @@
     python benchmarks/bench_floors.py [--dataset runs/demo/argdown_line-by-line] [--config NAME ...]
 
 Every test-split item of the dataset (text -> map, text -> reconstruction, repair, Z3 formalisation),
-answered by the reference itself and by each of evaluate.FLOOR_ANSWERS (a fixed map, a fixed Z3 script,
-`<A>`, an empty fence, the prompt echoed back). Prints one row per answerer (pass@1 overall and on the
-Z3 items, graph similarity, structure similarity, isomorphic) and the items per task.
+answered by the reference itself, by each of floors.FLOOR_ANSWERS (a fixed map, a fixed Z3 script,
+`<A>`, an empty fence, the prompt echoed back) and by each of floors.HEURISTIC_ANSWERS (built from the
+item's own text, no model). Prints one row per answerer (solved@1 and pass@1 overall and per task,
+graph similarity, structure similarity, isomorphic) and the items per task.
 """
 
 from __future__ import annotations
@@ -29,19 +30,22 @@ def main() -> None:
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()
-    from spin_train.evaluate import FLOOR_ANSWERS, bench_of, reference_answer
+    from spin_train.evaluate import bench_of
+    from spin_train.floors import FLOOR_ANSWERS, HEURISTIC_ANSWERS, reference_answer
 
     items, dropped = items_of(args.dataset, args.config)
-    answerers = {"reference": reference_answer, **FLOOR_ANSWERS}
+    answerers = {"reference": reference_answer, **FLOOR_ANSWERS, **HEURISTIC_ANSWERS}
     tasks = {t: sum(it.task == t for it in items) for t in sorted({it.task for it in items})}
     print(f"{len(items)} items {tasks}; no item (per config and reason): {dropped}")
-    print("| answer | pass@1 | pass@1 z3 | graph similarity | structure similarity | isomorphic |")
-    print("|---|---|---|---|---|---|")
+    names = sorted(tasks)
+    print("| answer | solved@1 | pass@1 | " + " | ".join(f"solved@1 / pass@1 {t}" for t in names)
+          + " | graph similarity | structure similarity | isomorphic |")
+    print("|---|---|---|" + "---|" * len(names) + "---|---|---|")
     for name, answer in answerers.items():
         b = bench_of(items, answer)
-        print(f"| {name} | {b['pass@1']:.3f} | {b['per_task']['z3']['pass@1']:.3f} | {b['graph_similarity']:.3f} | "
-              f"{b['structure_similarity']:.3f} | "
-              f"{b['isomorphic']:.3f} |")
+        per = " | ".join(f"{b['per_task'][t]['solved@1']:.3f} / {b['per_task'][t]['pass@1']:.3f}" for t in names)
+        print(f"| {name} | {b['solved@1']:.3f} | {b['pass@1']:.3f} | {per} | {b['graph_similarity']:.3f} | "
+              f"{b['structure_similarity']:.3f} | {b['isomorphic']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from argdown_lbl.graphs import content_similarity, edge_f1, edge_triples, ged_si
 from argdown_lbl.synthetic import generate_sources
 from spin_train.chat import argdown_report
 from json_handler import JSONHandler
-from spin_train.evaluate import BENCH_INSTRUCTIONS, FLOOR_ANSWERS, bench, bench_items, bench_of, extract_argdown, \
-    next_line, pass_at_k, passes, reference_answer, seen_texts, z3_passes
+from spin_train.evaluate import BENCH_INSTRUCTIONS, bench, bench_items, bench_of, extract_argdown, \
+    next_line, pass_at_k, passes, seen_texts, z3_passes
+from spin_train.floors import FLOOR_ANSWERS, HEURISTIC_ANSWERS, reference_answer
 
 REF = "[A]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n"
 
@@ -127,10 +128,20 @@ def test_bench_items_from_closing_rows_and_scores():
     perfect = bench(lambda prompts: [["```argdown\n" + REF + "```", "prose"] for _ in prompts],
                     lambda prompts: ["```argdown\n" + REF + "```" for _ in prompts], [item], k=2)
     assert perfect["pass@1"] == 0.5 and perfect["pass@2"] == 1.0 and perfect["samples"] == 2
+    assert perfect["solved@1"] == 0.5 and perfect["solved@2"] == 1.0
     assert perfect["graph_similarity"] == 1.0 and perfect["isomorphic"] == 1.0  # of the greedy answer
     prose = bench(lambda prompts: [["```argdown\n" + REF + "```"] * 2 for _ in prompts],
                   lambda prompts: ["prose" for _ in prompts], [item], k=2)
     assert prose["pass@1"] == 1.0 and prose["graph_similarity"] == 0.0 and prose["isomorphic"] == 0.0
+    # a sample of the form, about the item, far from the reference: it passes but does not solve
+    [_, second] = [line for line in REF.splitlines() if line.strip()][:2]
+    near_miss = "```argdown\n[Other]: Something else entirely.\n" + second + "\n```"
+    far = bench(lambda prompts: [[near_miss] * 2 for _ in prompts], lambda prompts: [near_miss for _ in prompts],
+                [item], k=2)
+    assert far["pass@1"] == 1.0 and far["solved@1"] == 0.0 and far["graph_similarity"] < 0.5
+    fixed = bench(lambda prompts: [["```argdown\n" + REF + "```"] * 2 for _ in prompts],
+                  lambda prompts: ["" for _ in prompts], [repair], k=2)
+    assert fixed["solved@1"] == 1.0 and fixed["per_task"]["repair"]["solved@2"] == 1.0
     scores = next_line(lambda prompts: ["[A]:   a."] * len(prompts), rows[1:])
     assert scores == {"prompts": 1, "exact_match": 0.0, "argdown_match": 1.0}  # inner spacing: same parse only
 
@@ -202,7 +213,8 @@ def test_eval_against_an_openai_compatible_server(spin_dataset, tmp_path):
     result = json.loads(out.read_text())
     b = result["bench"]
     assert result["model"] == spec and b["prompts"] == 6 and b["samples"] == 4  # n = 2k samples per item
-    assert {"pass@1", "pass@2", "graph_similarity", "isomorphic"} <= set(b)
+    assert {"solved@1", "solved@2", "pass@1", "pass@2", "graph_similarity", "isomorphic"} <= set(b)
+    assert all("solved@1" in c for c in [*b["per_task"].values(), *b["per_config"].values()])
     assert sum(c["prompts"] for c in b["per_config"].values()) == 6 and "per_config" not in b["per_config"]
     bench_requests = [(n, t) for is_bench, n, t, _ in server.requests if is_bench]
     assert sorted(set(bench_requests)) == [(1, 0.0), (4, 0.7)]  # greedy for similarity, sampled for pass@k
@@ -285,12 +297,13 @@ def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_i
     items, dropped = all_items
     assert len(items) > 100
     ceiling = bench_of(items, reference_answer)
-    for key in ("pass@1", "graph_similarity", "structure_similarity", "edge_f1", "isomorphic"):
-        assert ceiling[key] == 1.0, key
+    for key in ("pass@1", "solved@1", "graph_similarity", "structure_similarity", "edge_f1", "isomorphic"):
+        assert ceiling[key] == 1.0 and all(t[key] in (1.0, None) for t in ceiling["per_task"].values()), key
     assert len(FLOOR_ANSWERS) == 5
     for name, answer in FLOOR_ANSWERS.items():
         floor = bench_of(items, answer)
         assert floor["pass@1"] <= 0.10 and all(t["pass@1"] <= 0.10 for t in floor["per_task"].values()), name
+        assert floor["solved@1"] <= floor["pass@1"], name
         assert floor["graph_similarity"] <= 0.05 and floor["isomorphic"] <= 0.05, name
     assert {it.task for it in items} == {"map", "reconstruction", "repair", "z3"}
     repairs = [it for it in items if it.task == "repair"]
@@ -298,6 +311,19 @@ def test_constant_answers_score_at_the_floor_and_references_at_the_ceiling(all_i
     assert {"synthetic_corpus-001"} <= {it.config for it in items}  # its arguments come with their prose now
     assert all(reason in ("no input", "fails its own checks", "input or snippet also in the train split") and n > 0
                for counts in dropped.values() for reason, n in counts.items())  # what is no item is counted
+
+
+def test_answers_built_from_the_items_text_do_not_solve_it(all_items):
+    """A skeptical reviewer's answerers (floors.HEURISTIC_ANSWERS): they use the item's own text, no model.
+    They may pass (valid, of the form, about the item), but solved@1 stays at the floor, overall and per task."""
+    items, _ = all_items
+    passed = {}
+    for name, answer in HEURISTIC_ANSWERS.items():
+        floor = bench_of(items, answer)
+        assert floor["solved@1"] <= 0.10 and all(t["solved@1"] <= 0.10 for t in floor["per_task"].values()), \
+            (name, {t: v["solved@1"] for t, v in floor["per_task"].items()})
+        passed[name] = floor["per_task"]["reconstruction"]["pass@1"]
+    assert max(passed.values()) >= 0.5, passed  # pass@1 alone is fooled (reconstructions): why solved@1 exists
 
 
 def test_a_formalisation_passes_when_it_asserts_what_the_reference_does_and_only_then():

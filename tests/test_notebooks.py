@@ -62,12 +62,13 @@ def test_run_with_evaluation_and_report(evaluated_run):
     for r in results:
         assert r["next_line"]["prompts"] == 4 and r["bench"]["k"] == 2
         assert 0 <= r["bench"]["pass@1"] <= r["bench"]["pass@2"] <= 1
+        assert 0 <= r["bench"]["solved@1"] <= r["bench"]["solved@2"] <= 1 and r["bench"]["solved@1"] <= r["bench"]["pass@1"]
     report = write_report(evaluated_run)
     text = report.read_text()
     assert "| after epoch |" in text and "![Training (DPO) per epoch](training.png)" in text
     for key, what in (("per_task", "task"), ("per_config", "config")):  # base vs after SPIN, per task and config
         names = sorted(results[0]["bench"][key])
-        assert f"Argdown Bench pass@1 per {what}:" in text and names
+        assert f"Argdown Bench solved@1 / pass@1 per {what}:" in text and names
         assert f"| {names[0]} (n={results[0]['bench'][key][names[0]]['prompts']})" in text
     for png in ("curriculum.png", "training.png", "filtering.png", "evaluation.png"):
         assert (report.parent / png).stat().st_size > 1000

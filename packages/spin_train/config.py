@@ -143,7 +143,8 @@ class EvaluationConfig:
     configs: list[str] = field(default_factory=list)  # empty: every config of the dataset
     k: int = 5
     samples: Optional[int] = None  # per Argdown Bench item for pass@1 and pass@k; None: 2k
-    max_prompts: int = 64
+    max_prompts: int = 64  # Argdown Bench items (and next-line prompts unless next_line_prompts is set)
+    next_line_prompts: Optional[int] = None  # next-line prompts; None: max_prompts (docs/evaluation.md: sample size)
     max_tokens: int = 256
     seed: int = 0
     baseline: bool = True  # also evaluate the base model (epoch 0)
@@ -293,6 +294,9 @@ def _check(cfg: RunConfig) -> None:
         raise ConfigError("evaluation.dataset: required when evaluation.enabled is true")
     if cfg.evaluation.k < 1 or cfg.evaluation.max_prompts < 1:
         raise ConfigError("evaluation.k and evaluation.max_prompts: expected positive ints")
+    if cfg.evaluation.next_line_prompts is not None and cfg.evaluation.next_line_prompts < 1:
+        raise ConfigError(f"evaluation.next_line_prompts: expected a positive int or null, got "
+                          f"{cfg.evaluation.next_line_prompts}")
     if cfg.evaluation.samples is not None and cfg.evaluation.samples < cfg.evaluation.k:
         raise ConfigError(f"evaluation.samples: {cfg.evaluation.samples} samples cannot estimate pass@"
                           f"{cfg.evaluation.k}; use at least k (2k or more keeps the variance low)")

@@ -5,7 +5,9 @@
 - Argdown Bench: from every held-out Argdown snippet with prose before it (the closing row of a
   snippet in the test split carries the whole snippet and its context), a task: reconstruct the
   text as the snippet's kind (map or premise-conclusion structure). n >= k samples per prompt (2k by
-  default); pass@1 and pass@k (unbiased estimator) of answers that do the task (``passes``); on one
+  default); pass@1 and pass@k (unbiased estimator) of answers of the task's form about the item
+  (``passes``: validity and form), solved@1 and solved@k of answers that also come near the reference
+  (``solves``: graph similarity >= 0.5; a formalisation: when it passes); on one
   greedy answer, content-aware and content-blind graph similarity, edge F1, a normalised graph edit
   distance and isomorphism. Overall, per task and per dataset config.
 - The answers come from a local checkpoint or from an OpenAI-compatible server (``--server``).
@@ -25,7 +27,7 @@ from argdown_lbl.graphs import content_similarity, edge_f1, ged_similarity, isom
     structure_similarity
 
 from .config import ConfigError, GenerationConfig, ModelConfig
-from .filtering import matcher
+from .filtering import matcher, without_positions
 
 # What each task asks for; the item's text follows.
 BENCH_INSTRUCTIONS = {
@@ -49,6 +51,8 @@ MUTATIONS = {
     "a data block left open": lambda c: re.sub(r"\}", "", c, count=1),
     "an inference line shortened": lambda c: re.sub(r"^-{4,}\s*$", "--", c, count=1, flags=re.M),
 }
+# A sample that passes solves an Argdown item when its graph is at least this similar to the reference's.
+SOLVED_SIMILARITY = 0.5
 _FENCE = re.compile(r"```argdown[^\n]*\n(.*?)(?:```|\Z)", re.S)
 
 
@@ -274,23 +278,6 @@ def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callabl
     return out
 
 
-# Answers that know nothing about the item: the bench must not reward them (docs/evaluation.md, floors).
-FLOOR_ANSWERS = {
-    "fixed 3-node map": lambda item: "```argdown\n[Claim]: We should act now.\n    <+ <Reason>: Waiting costs "
-                                     "more.\n    <- <Objection>: Acting now is risky.\n```",
-    "fixed Z3 script (a modus ponens)": lambda item: "```smt2\n(declare-const a Bool)\n(declare-const b Bool)\n"
-                                                     "(assert (=> a b))\n(assert a)\n(assert (not b))\n(check-sat)\n```",
-    "<A>": lambda item: "```argdown\n<A>\n```",
-    "empty fence": lambda item: "```argdown\n```",
-    "prompt echoed": lambda item: item.prompt[-1]["content"],
-}
-
-
-def reference_answer(item: BenchItem) -> str:
-    """The reference, fenced as an answer would be: it must score 1.0 everywhere (the ceiling)."""
-    return f"```{'smt2' if item.task == 'z3' else 'argdown'}\n{item.gold}```"
-
-
 def bench_of(items: list[BenchItem], answer: Callable[[BenchItem], str], k: int = 1) -> dict:
     """The bench with ``answer(item)`` as every sample and as the greedy answer (floors and ceilings)."""
     cursor = {"sample": 0, "greedy": 0}
@@ -304,18 +291,37 @@ def bench_of(items: list[BenchItem], answer: Callable[[BenchItem], str], k: int 
                  lambda ps: [answer(it) for it in take("greedy", ps)], items, k)
 
 
+def _at(n: int, passed: int, solved: int, k: int) -> dict:
+    """pass@1, pass@k, solved@1 and solved@k of n samples (the same unbiased estimator for both)."""
+    return {"samples": n, "pass@1": pass_at_k(n, passed, 1), "pass@k": pass_at_k(n, passed, min(k, n)),
+            "solved@1": pass_at_k(n, solved, 1), "solved@k": pass_at_k(n, solved, min(k, n))}
+
+
+def solves(doc, gold, task: str, reference=None) -> bool:
+    """A sample solves an Argdown item when it passes and does the task in substance, not only in form:
+    its graph is at least SOLVED_SIMILARITY like the reference's (content-aware similarity); a repair
+    gives back the reference's model (positions aside), since its input already holds the reference's
+    text (rebuilding a structure from the input's sentences reaches the similarity without repairing)."""
+    if not passes(doc, gold):
+        return False
+    if task == "repair":
+        return without_positions(doc.to_json()) == without_positions(gold.to_json())
+    return content_similarity(doc.to_networkx(), gold.to_networkx() if reference is None else reference) \
+        >= SOLVED_SIMILARITY
+
+
 def _item_scores(answers: list[str], best: str, gold_text: str, k: int, task: str = "map") -> dict:
-    if task == "z3":  # checked by running; no graph to compare
+    if task == "z3":  # checked by running; no graph to compare: a formalisation that passes solves the item
         c = sum(z3_passes(a, gold_text) for a in answers)
-        return {"samples": len(answers), "pass@1": pass_at_k(len(answers), c, 1),
-                "pass@k": pass_at_k(len(answers), c, min(k, len(answers))), "graph_similarity": None,
+        return {**_at(len(answers), c, c, k), "graph_similarity": None,
                 "structure_similarity": None, "edge_f1": None, "isomorphic": None, "ged_similarity": None}
     gold = parse(gold_text)
+    reference = gold.to_networkx()
     docs = [parse(extract_argdown(a)) for a in answers]
     c = sum(passes(d, gold) for d in docs)
-    first, reference = parse(extract_argdown(best)), gold.to_networkx()
-    scores = {"samples": len(docs), "pass@1": pass_at_k(len(docs), c, 1),
-              "pass@k": pass_at_k(len(docs), c, min(k, len(docs))), "graph_similarity": 0.0,
+    solved = sum(solves(d, gold, task, reference) for d in docs)
+    first = parse(extract_argdown(best))
+    scores = {**_at(len(docs), c, solved, k), "graph_similarity": 0.0,
               "structure_similarity": 0.0, "edge_f1": 0.0, "isomorphic": 0.0, "ged_similarity": 0.0}
     if passes(first, gold):  # a greedy answer that did not do the task scores 0 on every measure
         graph = first.to_networkx()
@@ -335,7 +341,8 @@ def _summary(scores: list[tuple[BenchItem, dict]], k: int) -> dict:
 
     known = [s["ged_similarity"] for _, s in scores if s["ged_similarity"] is not None]
     return {"prompts": n, "k": k, "samples": min((s["samples"] for _, s in scores), default=0),
-            "pass@1": mean("pass@1"), f"pass@{k}": mean("pass@k"), "graph_similarity": mean("graph_similarity"),
+            "pass@1": mean("pass@1"), f"pass@{k}": mean("pass@k"),
+            "solved@1": mean("solved@1"), f"solved@{k}": mean("solved@k"), "graph_similarity": mean("graph_similarity"),
             "structure_similarity": mean("structure_similarity"), "edge_f1": mean("edge_f1"),
             "ged_similarity": sum(known) / len(known) if known else None, "ged_prompts": len(known),
             "isomorphic": mean("isomorphic")}
@@ -343,10 +350,12 @@ def _summary(scores: list[tuple[BenchItem, dict]], k: int) -> dict:
 
 def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str]], k: int = 5,
              max_prompts: int = 64, max_tokens: int = 256, seed: int = 0, model_cfg=None, device: str = "auto",
-             server: Optional[str] = None, samples: Optional[int] = None) -> dict:
+             server: Optional[str] = None, samples: Optional[int] = None,
+             next_line_prompts: Optional[int] = None) -> dict:
     """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
     (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
-    (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity."""
+    (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity.
+    ``max_prompts`` bench items and ``next_line_prompts`` (default: ``max_prompts``) next-line prompts."""
     n = samples or 2 * k
     if n < k:
         raise ConfigError(f"--samples: {n} samples cannot estimate pass@{k}; use at least {k} (2k = {2 * k} or more "
@@ -365,7 +374,7 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
         return {
             "model": server or model_path, "dataset": dataset, "configs": names, "seed": seed,
             "next_line": next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)],
-                                   line_rows[:max_prompts]),
+                                   line_rows[:next_line_prompts or max_prompts]),
             "bench": {**bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
                               lambda ps: [_first(c) for c in backend.generate(ps, seed, greedy)],
                               items, k),
@@ -465,10 +474,12 @@ def table(result: dict) -> str:
     return "\n".join([
         f"model {result['model']}",
         f"  next line ({nl['prompts']} prompts): exact {f(nl['exact_match'])}, argdown-aware {f(nl['argdown_match'])}",
-        f"  Argdown Bench ({b['prompts']} prompts, {b['samples']} samples each, k={k}): pass@1 {f(b['pass@1'])}, "
+        f"  Argdown Bench ({b['prompts']} prompts, {b['samples']} samples each, k={k}): solved@1 "
+        f"{f(b['solved@1'])}, solved@{k} {f(b[f'solved@{k}'])}, pass@1 {f(b['pass@1'])}, "
         f"pass@{k} {f(b[f'pass@{k}'])}, graph similarity {f(b['graph_similarity'])}, structure similarity "
         f"{f(b['structure_similarity'])}, GED similarity "
         f"{f(b['ged_similarity'])} ({b['ged_prompts']} graphs), isomorphic {f(b['isomorphic'])}",
-    ] + [f"    {name} (n={c['prompts']}): pass@1 {f(c['pass@1'])}, pass@{k} {f(c[f'pass@{k}'])}, graph similarity "
+    ] + [f"    {name} (n={c['prompts']}): solved@1 {f(c['solved@1'])}, solved@{k} {f(c[f'solved@{k}'])}, "
+         f"pass@1 {f(c['pass@1'])}, pass@{k} {f(c[f'pass@{k}'])}, graph similarity "
          f"{f(c['graph_similarity'])}, isomorphic {f(c['isomorphic'])}"
          for name, c in {**b.get("per_task", {}), **b.get("per_config", {})}.items()])

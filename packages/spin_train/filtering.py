@@ -37,11 +37,12 @@ def same_exact(candidate: str, gold: str, prefix: str = "") -> bool:
     return _trailing_stripped(candidate) == _trailing_stripped(gold)
 
 
-def _without_positions(value):
+def without_positions(value):
+    """A ``to_json`` model with every line and column left out."""
     if isinstance(value, dict):
-        return {k: _without_positions(v) for k, v in value.items() if k not in _POSITION_KEYS}
+        return {k: without_positions(v) for k, v in value.items() if k not in _POSITION_KEYS}
     if isinstance(value, list):
-        return [_without_positions(v) for v in value]
+        return [without_positions(v) for v in value]
     return value
 
 
@@ -49,7 +50,7 @@ def _parse_in_context(prefix: str, line: str):
     from argdown_lbl.argdown import parse
 
     doc = parse(prefix + line + "\n")
-    return _without_positions(doc.to_json()), [(e.line, e.message) for e in doc.errors]
+    return without_positions(doc.to_json()), [(e.line, e.message) for e in doc.errors]
 
 
 def same_argdown(candidate: str, gold: str, prefix: str = "") -> bool:

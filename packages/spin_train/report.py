@@ -15,7 +15,8 @@ from .run import status
 from .run_dir import RunDir
 
 TRAIN_METRICS = [("loss", "loss"), ("rewards/margins", "reward margin"), ("rewards/accuracies", "reward accuracy")]
-EVAL_METRICS = [("next_line", "exact_match", "next-line exact match"), ("bench", "pass@1", "Argdown Bench pass@1"),
+EVAL_METRICS = [("next_line", "exact_match", "next-line exact match"), ("bench", "solved@1", "Argdown Bench solved@1"),
+                ("bench", "pass@1", "Argdown Bench pass@1 (form)"),
                 ("bench", "graph_similarity", "graph similarity (edge F1)"), ("bench", "isomorphic", "isomorphic")]
 
 
@@ -148,18 +149,26 @@ def mixture_table(info: dict) -> list[str]:
 
 
 def breakdown_table(results: list[dict], key: str, what: str) -> list[str]:
-    """Bench pass@1 per task or per config (``key``: per_task, per_config; n items each) after every epoch."""
+    """Bench solved@1 / pass@1 per task or per config (``key``: per_task, per_config; n items each) after every
+    epoch."""
     names = sorted({t for r in results for t in r["bench"].get(key, {})})
     if not names:
         return []
     first = results[0]["bench"][key]
-    lines = ["", f"Argdown Bench pass@1 per {what}:", "",
+    lines = ["", f"Argdown Bench solved@1 / pass@1 per {what}:", "",
              "| after epoch | " + " | ".join(f"{t} (n={first.get(t, {}).get('prompts', 0)})" for t in names) + " |",
              "|---|" + "---|" * len(names)]
+
+    def cell(c):
+        return "-" if c.get("pass@1") is None else f"{_f(c.get('solved@1'))} / {_f(c['pass@1'])}"
+
     for r in results:
-        cells = [r["bench"].get(key, {}).get(t, {}).get("pass@1") for t in names]
-        lines.append(f"| {r['epoch']} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in cells) + " |")
+        lines.append(f"| {r['epoch']} | " + " | ".join(cell(r["bench"].get(key, {}).get(t, {})) for t in names) + " |")
     return lines
+
+
+def _f(x) -> str:
+    return "-" if x is None else f"{x:.3f}"
 
 
 def write_report(run_dir: Path) -> Path:
@@ -187,14 +196,16 @@ def write_report(run_dir: Path) -> Path:
     lines += mixture_table(info)
     results = eval_results(run_dir)
     if results:
-        lines += ["", "| after epoch | next-line exact | argdown-aware | pass@1 | pass@k | graph sim. | GED sim. | "
-                  "isomorphic |", "|---|---|---|---|---|---|---|---|"]
+        lines += ["", "solved@k: the task done in substance (graph similarity >= 0.5); pass@k: validity and form "
+                  "(docs/evaluation.md).", "",
+                  "| after epoch | next-line exact | argdown-aware | solved@1 | solved@k | pass@1 | pass@k | graph sim. | "
+                  "GED sim. | isomorphic |", "|---|---|---|---|---|---|---|---|---|---|"]
         for r in results:
             nl, b = r["next_line"], r["bench"]
             kk = b["k"]
-            cells = [nl["exact_match"], nl["argdown_match"], b["pass@1"], b[f"pass@{kk}"], b["graph_similarity"],
-                     b["ged_similarity"], b["isomorphic"]]
-            lines.append(f"| {r['epoch']} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in cells) + " |")
+            cells = [nl["exact_match"], nl["argdown_match"], b.get("solved@1"), b.get(f"solved@{kk}"), b["pass@1"],
+                     b[f"pass@{kk}"], b["graph_similarity"], b["ged_similarity"], b["isomorphic"]]
+            lines.append(f"| {r['epoch']} | " + " | ".join(_f(v) for v in cells) + " |")
         lines += breakdown_table(results, "per_task", "task") + breakdown_table(results, "per_config", "config")
     for title, figure in figures:
         if figure is not None:

@@ -152,7 +152,8 @@ class Loop:
         e = self.cfg.evaluation
         t = time.time()
         result = evaluate(self.start_checkpoint(epoch + 1), e.dataset, e.configs or None, e.k, e.max_prompts,
-                          e.max_tokens, e.seed, self.cfg.model, self.cfg.generation.device, samples=e.samples)
+                          e.max_tokens, e.seed, self.cfg.model, self.cfg.generation.device, samples=e.samples,
+                          next_line_prompts=e.next_line_prompts)
         result["epoch"] = epoch
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, result)

@@ -126,7 +126,8 @@ def load_rows(dataset_dir: Path, configs: Optional[list[str]] = None, split: str
 def bench_rows(dataset_dir: Path, configs: Optional[list[str]] = None, split: str = "train") -> list[dict]:
     """The Argdown Bench's items built from ``split`` (evaluate.bench_items), each answered by its reference:
     SFT rows that teach the bench's tasks (map, reconstruction, repair, Z3) on texts the bench never asks."""
-    from .evaluate import bench_items, reference_answer
+    from .evaluate import bench_items
+    from .floors import reference_answer
 
     return [{"prompt": item.prompt, "completion": [{"role": "assistant", "content": reference_answer(item)}]}
             for item in bench_items(_split_rows(dataset_dir, configs, split))]
