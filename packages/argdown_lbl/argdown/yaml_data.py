@@ -253,20 +253,20 @@ else:  # PyYAML built without libyaml
 
 def load(source: str):
     """The value of one YAML data block as the reference reads it; raises ``yaml.YAMLError``."""
-    text, placeholders = _prepass(source) if _PREPASS_NEEDED.search(source) else (source, False)
-    value = _MISSING = object()
+    text, marks = _prepass(source) if _PREPASS_NEEDED.search(source) else (source, None)
+    value = unread = object()
     if _CLoader is not None:
         try:
             value = yaml.load(text, Loader=_CLoader)
         except yaml.YAMLError:
             pass  # libyaml is stricter than js-yaml in flow context: ask the Python scanner
-    if value is _MISSING:
+    if value is unread:
         value = yaml.load(text, Loader=_PyLoader)
-    return _restore(value, placeholders) if placeholders else value
+    return _restore(value, marks) if marks else value
 
 
-# Stand-ins for content characters the PyYAML scanners would read as syntax (private use, so a
-# block that holds one is left as it is).
+# Content characters the PyYAML scanners would read as syntax; the pre-pass puts a private-use
+# stand-in (one the block lacks) in their place and ``_restore`` puts them back.
 _STANDS_IN_FOR = "?\t:\x85\u2028\u2029"  # PyYAML reads the last three as line breaks (YAML 1.1)
 _FLOW_INDICATORS = ",[]{}"
 _PREPASS_NEEDED = re.compile("[-?\t:\x85\u2028\u2029]")
