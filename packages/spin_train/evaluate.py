@@ -7,7 +7,8 @@
   text as the snippet's kind (map or premise-conclusion structure). n >= k samples per prompt (2k by
   default); pass@1 and pass@k (unbiased estimator) of answers of the task's form about the item
   (``passes``: validity and form), solved@1 and solved@k of answers that also come near the reference
-  (``solves``: graph similarity >= 0.5; a formalisation: when it passes); on one
+  (``solves``: graph similarity >= 0.5; a repair: the reference's model back; a formalisation: when it
+  passes); on one
   greedy answer, content-aware and content-blind graph similarity, edge F1, a normalised graph edit
   distance and isomorphism. Overall, per task and per dataset config.
 - The answers come from a local checkpoint or from an OpenAI-compatible server (``--server``).
