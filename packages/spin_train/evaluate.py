@@ -7,7 +7,7 @@
   text as the snippet's kind (map or premise-conclusion structure). n >= k samples per prompt (2k by
   default); pass@1 and pass@k (unbiased estimator) of answers of the task's form about the item
   (``passes``: validity and form), solved@1 and solved@k of answers that also come near the reference
-  (``solves``: graph similarity >= 0.5; a repair: the reference's model back; a formalisation: when it
+  (``in_substance``: graph similarity >= 0.5; a repair: the reference's model back; a formalisation: when it
   passes); on one
   greedy answer, content-aware and content-blind graph similarity, edge F1, a normalised graph edit
   distance and isomorphism. Overall, per task and per dataset config.
@@ -298,17 +298,15 @@ def _at(n: int, passed: int, solved: int, k: int) -> dict:
             "solved@1": pass_at_k(n, solved, 1), "solved@k": pass_at_k(n, solved, min(k, n))}
 
 
-def solves(doc, gold, task: str, reference=None) -> bool:
-    """A sample solves an Argdown item when it passes and does the task in substance, not only in form:
-    its graph is at least SOLVED_SIMILARITY like the reference's (content-aware similarity); a repair
-    gives back the reference's model (positions aside), since its input already holds the reference's
-    text (rebuilding a structure from the input's sentences reaches the similarity without repairing)."""
-    if not passes(doc, gold):
-        return False
+def in_substance(doc, gold, task: str, reference) -> bool:
+    """Whether a sample that passes (``passes``) also solves its Argdown item, the task done in substance
+    and not only in form: its graph is at least SOLVED_SIMILARITY like the ``reference`` graph (content-aware
+    similarity); a repair gives back the reference's model (positions aside), since its input already holds
+    the reference's text (rebuilding a structure from the input's sentences reaches the similarity without
+    repairing)."""
     if task == "repair":
         return without_positions(doc.to_json()) == without_positions(gold.to_json())
-    return content_similarity(doc.to_networkx(), gold.to_networkx() if reference is None else reference) \
-        >= SOLVED_SIMILARITY
+    return content_similarity(doc.to_networkx(), reference) >= SOLVED_SIMILARITY
 
 
 def _item_scores(answers: list[str], best: str, gold_text: str, k: int, task: str = "map") -> dict:
@@ -319,10 +317,10 @@ def _item_scores(answers: list[str], best: str, gold_text: str, k: int, task: st
     gold = parse(gold_text)
     reference = gold.to_networkx()
     docs = [parse(extract_argdown(a)) for a in answers]
-    c = sum(passes(d, gold) for d in docs)
-    solved = sum(solves(d, gold, task, reference) for d in docs)
+    passing = [d for d in docs if passes(d, gold)]
+    solved = sum(in_substance(d, gold, task, reference) for d in passing)
     first = parse(extract_argdown(best))
-    scores = {**_at(len(docs), c, solved, k), "graph_similarity": 0.0,
+    scores = {**_at(len(docs), len(passing), solved, k), "graph_similarity": 0.0,
               "structure_similarity": 0.0, "edge_f1": 0.0, "isomorphic": 0.0, "ged_similarity": 0.0}
     if passes(first, gold):  # a greedy answer that did not do the task scores 0 on every measure
         graph = first.to_networkx()

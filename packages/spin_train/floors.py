@@ -37,6 +37,12 @@ def sentences(text: str) -> list[str]:
     return [re.sub(r"\s+", " ", s) for s in out if len(s.split()) >= 3] or ["Nothing to say here."]
 
 
+def _last_sentences(item, n: int = 6) -> list[str]:
+    """The item's last ``n`` sentences, at least two (a lone sentence twice)."""
+    ss = sentences(item.context)[-n:]
+    return ss if len(ss) >= 2 else ss * 2
+
+
 def _fenced(code: str) -> str:
     return f"```argdown\n{code}\n```"
 
@@ -51,9 +57,7 @@ def sentence_map(item) -> str:
 
 def chain_map(item) -> str:
     """Every sentence an argument; each supports the one after it, the last is the main one."""
-    ss = sentences(item.context)[-6:]
-    if len(ss) < 2:
-        ss = ss * 2
+    ss = _last_sentences(item)
     lines = [f"<S{len(ss)}>: {ss[-1]}"] + [f"{'    ' * (len(ss) - i - 1)}<+ <S{i + 1}>: {s}"
                                           for i, s in reversed(list(enumerate(ss[:-1])))]
     return _fenced("\n".join(lines))
@@ -61,9 +65,7 @@ def chain_map(item) -> str:
 
 def sentence_reconstruction(item) -> str:
     """The sentences as premises, the last one as the conclusion."""
-    ss = sentences(item.context)[-6:]
-    if len(ss) < 2:
-        ss = ss * 2
+    ss = _last_sentences(item)
     premises = "".join(f"({i + 1}) {s}\n" for i, s in enumerate(ss[:-1]))
     return _fenced(f"<Argument>: {ss[0]}\n\n{premises}-----\n({len(ss)}) {ss[-1]}")
 

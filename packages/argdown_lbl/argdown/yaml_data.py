@@ -5,14 +5,14 @@ core scalars (``yes`` is a string, ``0o17`` an octal, no ``1_000`` or ``1:20``),
 merge keys, duplicate keys rejected, and a lenient flow context where ``{from:["2"]}`` is a
 mapping. We keep PyYAML's safe loading (no object construction) and give it that schema:
 
-- the scanner: libyaml (fast) first; it rejects a ``:`` directly before a flow indicator, which
-  PyYAML's Python scanner accepts as js-yaml does, so a block libyaml rejects is read again by the
-  Python scanner, and only an error of that one is reported;
-- a pre-pass (``_prepass``) for what both PyYAML scanners read as YAML 1.1 and js-yaml as YAML
-  1.2: a ``?`` inside a plain scalar of a flow collection (``{title: Why?}``) and a tab inside a
-  plain scalar (``a: b<TAB>c``) are content, another tab outside a quoted scalar or the
+- first a pre-pass (``_prepass``) for what both PyYAML scanners read as YAML 1.1 and js-yaml as
+  YAML 1.2: a ``?`` inside a plain scalar of a flow collection (``{title: Why?}``) and a tab inside
+  a plain scalar (``a: b<TAB>c``) are content, another tab outside a quoted scalar or the
   indentation is white space, and a lone ``-`` in a flow collection (``[-, a]``) is an error. It
   changes no character's position, so errors keep their line and column;
+- then the scanner: libyaml (fast); it rejects a ``:`` directly before a flow indicator, which
+  PyYAML's Python scanner accepts as js-yaml does, so a block libyaml rejects is read again by the
+  Python scanner, and only an error of that one is reported;
 - the values: what the reference's JSON export holds. Numbers follow JavaScript (an integral
   float is an integer, a big integer is rounded to a double's digits), mapping keys are strings
   in JavaScript's order, and a timestamp is the ISO string ``JSON.stringify`` writes for a Date.
@@ -117,7 +117,8 @@ def _js_order(mapping: dict) -> dict:
     index = [k for k in mapping if _ARRAY_INDEX.match(k) and int(k) < 2 ** 32 - 1]
     if not index:
         return mapping
-    rest = {k: v for k, v in mapping.items() if k not in index}
+    indices = set(index)
+    rest = {k: v for k, v in mapping.items() if k not in indices}
     return {**{k: mapping[k] for k in sorted(index, key=int)}, **rest}
 
 
@@ -253,7 +254,7 @@ else:  # PyYAML built without libyaml
 
 def load(source: str):
     """The value of one YAML data block as the reference reads it; raises ``yaml.YAMLError``."""
-    text, marks = _prepass(source) if _PREPASS_NEEDED.search(source) else (source, None)
+    text, table = _prepass(source) if _PREPASS_NEEDED.search(source) else (source, None)
     value = unread = object()
     if _CLoader is not None:
         try:
@@ -262,7 +263,7 @@ def load(source: str):
             pass  # libyaml is stricter than js-yaml in flow context: ask the Python scanner
     if value is unread:
         value = yaml.load(text, Loader=_PyLoader)
-    return _restore(value, marks) if marks else value
+    return _restore(value, table) if table else value
 
 
 # Content characters the PyYAML scanners would read as syntax; the pre-pass puts a private-use
@@ -277,8 +278,9 @@ class _PrepassError(yaml.scanner.ScannerError):
 
 
 def _prepass(source: str) -> tuple[str, dict | None]:
-    """``source`` with the YAML 1.2 readings above made explicit; -> (text, {stand-in: character}
-    or None where none was needed). A stand-in is a private-use character ``source`` lacks."""
+    """``source`` with the YAML 1.2 readings above made explicit; -> (text, the table that restores
+    the stand-ins, or None where none was needed). A stand-in is a private-use character ``source``
+    lacks."""
     free = (chr(c) for c in range(0xE000, 0xF900) if chr(c) not in source)
     marks = dict(zip(_STANDS_IN_FOR, free))
     out = [marks.get(ch, ch) if ch in "\x85\u2028\u2029" else ch for ch in source]
@@ -312,7 +314,7 @@ def _prepass(source: str) -> tuple[str, dict | None]:
         elif ch == ":" and json_key:  # after a JSON-like key a value may follow the ':' at once
             start = True
         elif start and not flow and ch in "|>":  # a block scalar keeps every character from here
-            return "".join(out[:i]) + source[i:], ({v: k for k, v in marks.items()} if used else None)
+            return "".join(out[:i]) + source[i:], (_restoring(marks) if used else None)
         elif ch in _FLOW_INDICATORS:
             if ch in "[{" and not flow:
                 outer = i
@@ -338,7 +340,7 @@ def _prepass(source: str) -> tuple[str, dict | None]:
         if ch not in " \t\n":
             indentation = plain = json_key = False
         i += 1
-    return "".join(out), ({v: k for k, v in marks.items()} if used else None)
+    return "".join(out), (_restoring(marks) if used else None)
 
 
 def _mark(source: str, i: int) -> yaml.Mark:
@@ -396,12 +398,17 @@ def _plain(source: str, out: list, i: int, flow: int, used: bool, marks: dict) -
     return i, used
 
 
-def _restore(value, marks: dict):
+def _restoring(marks: dict) -> dict:
+    """The ``str.translate`` table from each stand-in back to the character it stands for."""
+    return str.maketrans({stand_in: ch for ch, stand_in in marks.items()})
+
+
+def _restore(value, table: dict):
     """``value`` with the pre-pass's stand-ins turned back into the characters they stand for."""
     if isinstance(value, str):
-        return value.translate(str.maketrans(marks))
+        return value.translate(table)
     if isinstance(value, list):
-        return [_restore(v, marks) for v in value]
+        return [_restore(v, table) for v in value]
     if isinstance(value, dict):
-        return {_restore(k, marks): _restore(v, marks) for k, v in value.items()}
+        return {_restore(k, table): _restore(v, table) for k, v in value.items()}
     return value
