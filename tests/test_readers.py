@@ -2,7 +2,7 @@
 
 import json
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from argdown_lbl.readers import decode, read_argdown, read_chat_jsonl, read_html, read_markdown, read_source
 from argdown_lbl.snippets import language_of
@@ -180,6 +180,7 @@ FENCE_PIECES = ["```argdown\n", "```z3\n", "~~~python\n", "```\n", "# Head\n", "
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(FENCE_PIECES), st.text(max_size=20)), max_size=40))
+@example(["```argdown\n", "\x00", "```argdown\n", "```\n"])  # markdown-it turned NUL into U+FFFD in the code
 def test_readers_never_raise_and_positions_lie_inside_the_source(pieces):
     text = "".join(pieces).replace("\r\n", "\n").replace("\r", "\n")  # as read_source normalises
     n_lines = text.count("\n") + 1

@@ -15,11 +15,23 @@ def fence_is_closed(tok, lines: list[str]) -> bool:
     return tok.map[1] - tok.map[0] >= 2 and last.startswith(tok.markup) and not last.strip(tok.markup[0])
 
 
-def find_snippets(markdown: str, languages=ARGDOWN_LANGUAGES) -> list[Snippet]:
-    """All fenced Argdown blocks of a Markdown document, in order (an unclosed one with ``closed=False``)."""
+def _newlines_only(state) -> None:
+    """CommonMark's normalize step without its NUL -> U+FFFD (an HTML safeguard): code stays the source's text."""
+    state.src = state.src.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def markdown_parser():
+    """markdown-it (CommonMark) as every Markdown reader here uses it."""
     from markdown_it import MarkdownIt
 
     md = MarkdownIt("commonmark")
+    md.core.ruler.at("normalize", _newlines_only)
+    return md
+
+
+def find_snippets(markdown: str, languages=ARGDOWN_LANGUAGES) -> list[Snippet]:
+    """All fenced Argdown blocks of a Markdown document, in order (an unclosed one with ``closed=False``)."""
+    md = markdown_parser()
     lines = markdown.split("\n")
     out: list[Snippet] = []
     for tok in md.parse(markdown):

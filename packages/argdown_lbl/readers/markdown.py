@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import yaml
-from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
-from ..argdown.markdown import fence_is_closed
+from ..argdown.markdown import fence_is_closed, markdown_parser
 from ..issues import Issue
 from ..snippets import ReadResult, Snippet, language_of
 
-_MD = MarkdownIt("commonmark").use(front_matter_plugin)
+_MD = markdown_parser().use(front_matter_plugin)
 PROSE_BLOCKS = ("paragraph_open", "html_block")
 
 
