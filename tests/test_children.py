@@ -45,7 +45,7 @@ def wait_for(path: Path, seconds: float, proc: subprocess.Popen) -> None:
 
 
 def pgid_of(run_dir: Path, name: str) -> int:
-    return json.loads((RunDir(run_dir).children_dir / f"{name}.json").read_text())["pgid"]
+    return json.loads((RunDir(run_dir).children_dir() / f"{name}.json").read_text())["pgid"]
 
 
 PARENT = """

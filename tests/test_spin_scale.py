@@ -25,8 +25,9 @@ def test_dry_run_of_the_8b_recipe_prints_plan_commands_and_memory(tmp_path):
     header = next(line for line in text.splitlines() if line.startswith("dataset"))
     assert header.split()[-12:] == [str(e) for e in range(1, 13)]
     assert text.count("vllm serve ") == 12 and f"vllm serve {tmp_path / 'r'}/epoch-11/checkpoint" in text
-    assert text.count("-m accelerate.commands.launch --config_file configs/accelerate-zero3.yaml --num_processes 2") \
-        == 12
+    assert text.count("-m accelerate.commands.launch --num_processes 2 --num_machines 1 --mixed_precision bf16 "
+                      f"--use_deepspeed --deepspeed_config_file {ROOT / 'configs' / 'deepspeed-zero3.json'} "
+                      "--zero3_init_flag true -m spin_train.launch") == 12
     assert "effective batch 64 = 4 x 8 x 2 x 1" in text and "lr 2e-07" in text and "Spectrum top 30 %" in text
     assert "memory plan per GPU (8.03 B parameters, 30% trainable, 2 process(es), ZeRO-3 sharding x2)" in text
     assert "reference weights             0.0 GiB" in text  # precomputed reference log-probs
@@ -43,13 +44,14 @@ def test_memory_plan_counts_a_reference_copy_without_precompute():
 def test_multi_node_launch_command():
     raw = tiny_config("m", "d", dpo={"num_processes": 8, "num_machines": 2, "per_device_batch_size": 2,
                                      "gradient_accumulation_steps": 2, "effective_batch_size": 64,
-                                     "accelerate_config": "configs/accelerate-zero3.yaml"})
+                                     "deepspeed": str(ROOT / "configs" / "deepspeed-zero3.json")})
     cfg = from_dict(raw)
     cmd = launch_command(cfg, Path("/runs/x"), 3, "/runs/x/epoch-02/checkpoint", Machine(1, "10.0.0.1"))
     assert use_accelerate(cfg)
     joined = " ".join(cmd)
-    assert "--config_file configs/accelerate-zero3.yaml --num_processes 16 --num_machines 2 --mixed_precision no " \
-           "--machine_rank 1 --main_process_ip 10.0.0.1 --main_process_port 29500" in joined
+    assert "--num_processes 16 --num_machines 2 --mixed_precision no --use_deepspeed --deepspeed_config_file " \
+           f"{ROOT / 'configs' / 'deepspeed-zero3.json'} --zero3_init_flag true --deepspeed_multinode_launcher " \
+           "standard --same_network --machine_rank 1 --main_process_ip 10.0.0.1 --main_process_port 29500" in joined
     assert joined.endswith("-m spin_train.launch --run-dir /runs/x --epoch 3 --start /runs/x/epoch-02/checkpoint")
 
 

@@ -1,7 +1,6 @@
-"""The DPO phase under DeepSpeed ZeRO-3 with Spectrum, through `spin-train run`, on CPU (one process, gloo).
+"""The DPO phase under DeepSpeed ZeRO-3 with Spectrum, through `spin-train run`, on CPU: two ranks (gloo).
 
-`make test` installs DeepSpeed (DS_BUILD_OPS=0). With two CPU processes accelerate's state reports one
-process and the run fails, so one process is what a CPU can test; the GPU figures are measured on a GPU.
+`make test` installs DeepSpeed (DS_BUILD_OPS=0); the GPU figures are measured on a GPU.
 """
 
 from __future__ import annotations
@@ -10,6 +9,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -18,23 +19,79 @@ from spin_fixtures import ROOT, tiny_config, write_config
 SPIN = [sys.executable, "-m", "spin_train.cli"]
 
 
+def processes_of(run_dir) -> list[str]:
+    """Command lines of live processes that name ``run_dir`` (the run, its supervisors, launchers and ranks)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(run_dir) in cmd and state != "Z":
+            found.append(f"{entry.name}: {cmd[:160]}")
+    return found
+
+
+def wait_until(predicate, timeout_s: float, what: str):
+    deadline = time.time() + timeout_s
+    while not predicate():
+        assert time.time() < deadline, what
+        time.sleep(0.5)
+
+
+def zero3_config(path: Path, persistence_threshold: int = 0) -> Path:
+    """The project's one ZeRO-3 config; a threshold of 0 partitions every tensor (by default those under 1e5
+    elements, all of the tiny model's, stay whole on every rank)."""
+    raw = json.loads((ROOT / "configs" / "deepspeed-zero3.json").read_text())
+    raw["zero_optimization"]["stage3_param_persistence_threshold"] = persistence_threshold
+    path.write_text(json.dumps(raw))
+    return path
+
+
 @pytest.mark.timeout(900)
-def test_the_dpo_phase_runs_under_zero3_with_spectrum_and_saves_a_plain_checkpoint(tmp_path, tiny_model,
-                                                                                   spin_dataset):
+def test_two_ranks_shard_the_model_under_zero3_and_a_killed_run_leaves_nothing(tmp_path, tiny_model, spin_dataset):
     pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (make test installs it with DS_BUILD_OPS=0)")
     config = write_config(tmp_path / "run.yaml", tiny_config(
         tiny_model, spin_dataset,
-        dpo={"launcher": "accelerate", "accelerate_config": str(ROOT / "configs" / "accelerate-zero3.yaml")},
+        dpo={"num_processes": 2, "per_device_batch_size": 1, "gradient_accumulation_steps": 2,
+             "effective_batch_size": 4, "deepspeed": str(zero3_config(tmp_path / "zero3.json"))},
         curriculum={"examples_per_epoch": 8, "weights": [{"critical-thinking-ten-arguments": 1}]}))
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "DS_ACCELERATOR"}  # the launcher sets it on a CPU host
-    out = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(run_dir)], capture_output=True, text=True,
-                         timeout=900, env=env)
+    cmd = SPIN + ["run", str(config), "--run-dir", str(run_dir)]
+    # SIGKILL of the run while rank 0 is inside a DPO step (rank 1 waits in the next collective)
+    with open(tmp_path / "killed.log", "w") as log:
+        killed = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**env, "SPIN_TRAIN_STALL": "train"})
+    try:
+        wait_until(lambda: (run_dir / ".stall-train").exists() or killed.poll() is not None, 600,
+                   "the DPO phase never reached its first step")
+        assert killed.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
+        ranks = sorted((run_dir / ".children").rglob("dpo-rank-*.json"))
+        assert [p.name for p in ranks] == ["dpo-rank-0.json", "dpo-rank-1.json"]
+        killed.kill()
+        killed.wait()
+        wait_until(lambda: not processes_of(run_dir), 20, f"left running: {processes_of(run_dir)}")
+    finally:
+        killed.kill()
+
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
     assert out.returncode == 0, out.stderr[-3000:] + (run_dir / "epoch-01" / "dpo-launch.log").read_text()[-3000:]
+    assert not processes_of(run_dir) and not list((run_dir / ".children").rglob("*.json"))
     epoch = json.loads((run_dir / "state.json").read_text())["epochs"]["1"]
-    assert epoch["distributed"] == {"distributed_type": "DEEPSPEED", "zero_stage": 3, "num_processes": 1,
-                                    "mixed_precision": "no", "zero3_init": True, "device": "cpu:0",
-                                    "master_weights": "DeepSpeed optimizer"}
+    distributed = epoch["distributed"]
+    shares, total = distributed.pop("parameter_shares"), json.loads(
+        (run_dir / "epoch-01" / "checkpoint" / "train_metrics.json").read_text())["total_parameters"]
+    assert len(shares) == 2 and all(0 < share < total for share in shares) and total <= sum(shares) < total + 64
+    # The killed attempt computed the reference log-probs (sharded over both ranks) into the run dir's cache;
+    # the rerun reads them back instead of computing them again.
+    assert distributed.pop("reference_rows") == [0, 0]
+    assert len(list((run_dir / "epoch-01" / "dpo-cache").rglob("cache-*.arrow"))) >= 2  # tokenised, ref log-probs
+    assert distributed == {"distributed_type": "DEEPSPEED", "zero_stage": 3, "num_processes": 2, "world_size": 2,
+                           "mixed_precision": "no", "zero3_init": True, "device": "cpu",
+                           "master_weights": "DeepSpeed optimizer"}
 
     # The checkpoint loads without DeepSpeed; only the Spectrum-selected matrices changed.
     check = f"""

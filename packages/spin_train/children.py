@@ -8,8 +8,11 @@ cleanup code runs:
   (Linux ``PR_SET_PDEATHSIG``): when the run dies, it terminates every process of its group (SIGTERM,
   then SIGKILL), whatever the child does with signals. It does the same when told to stop and when
   the child exits (workers a launcher left behind);
-- a pid file per child in the run dir (``.children/HOST/NAME.json``: pid, process group, command) that
-  the next run on that host reads first: whatever of that group is still alive is terminated;
+- a pid file per child in the run dir (``.children/HOST/machine-M/NAME.json``: pid, process group, start time,
+  boot id, command) that the next run on that host reads first: whatever of that group is still alive
+  is terminated, once the pid's start time and boot id show that it is still the recorded process.
+  Processes that leave the supervisor's group register themselves the same way (``register``): the
+  DPO ranks, which torchrun starts in sessions of their own;
 - on a normal or failed stop, the run terminates the whole group and removes the pid file.
 """
 
@@ -25,7 +28,10 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
+from .run_dir import write_json
+
 PR_SET_PDEATHSIG = 1
+BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def die_with_parent(sig: int = signal.SIGTERM) -> None:
@@ -36,6 +42,36 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     except (OSError, AttributeError):  # no libc prctl: the pid file still covers it
         pass
+
+
+def _boot_id() -> str | None:
+    try:
+        return BOOT_ID.read_text().strip()
+    except OSError:
+        return None
+
+
+def start_time(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, /proc/PID/stat field 22); None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(")") + 2:].split()[19])
+
+
+def identity(pid: int) -> dict:
+    """What tells this process from a later one that gets its pid: start time and boot id."""
+    return {"start_time": start_time(pid), "boot_id": _boot_id()}
+
+
+def _still_recorded(info: dict) -> bool:
+    """Whether the pid file's process may still run: same boot, and its pid (if alive) is the same process.
+    (While a process group has members, Linux gives its id to no new process.)"""
+    if info.get("boot_id") and _boot_id() and info["boot_id"] != _boot_id():
+        return False
+    now = start_time(info["pid"]) if isinstance(info.get("pid"), int) else None
+    return now is None or info.get("start_time") in (None, now)
 
 
 def _group_alive(pgid: int) -> bool:
@@ -74,16 +110,17 @@ class Children:
         self.folder = Path(folder)
         self.log = log
 
-    def reap(self, grace_s: float = 30.0) -> list[str]:
-        """Terminate what an earlier run of this run dir left running; -> the names of what was found alive."""
+    def reap(self, grace_s: float = 30.0, prefix: str = "") -> list[str]:
+        """Terminate what an earlier run of this run dir left running (pid files named ``prefix*``); -> the
+        names of what was found alive."""
         found = []
-        for pid_file in sorted(self.folder.glob("*.json")):
+        for pid_file in sorted(self.folder.glob(f"{prefix}*.json")):
             try:
                 info = json.loads(pid_file.read_text(encoding="utf-8"))
             except ValueError:
                 info = {}
             pgid = info.get("pgid")
-            if isinstance(pgid, int) and pgid > 1 and terminate_group(pgid, grace_s):
+            if isinstance(pgid, int) and pgid > 1 and _still_recorded(info) and terminate_group(pgid, grace_s):
                 found.append(pid_file.stem)
                 self.log(f"stopped {pid_file.stem} (process group {pgid}) left running by an earlier run: "
                          f"{' '.join(info.get('cmd', []))[:200]}")
@@ -97,9 +134,15 @@ class Children:
         with open(log_path, "ab") as log:
             proc = subprocess.Popen([sys.executable, "-m", "spin_train.children", *cmd], stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, env=env)
-        (self.folder / f"{name}.json").write_text(
-            json.dumps({"pid": proc.pid, "pgid": proc.pid, "cmd": cmd, "started": time.time()}), encoding="utf-8")
+        self.register(name, proc.pid, cmd)
         return proc
+
+    def register(self, name: str, pid: int, cmd: list[str], pgid: Optional[int] = None) -> Path:
+        """Record ``pid`` (and its process group, by default its own) in the pid file ``name``."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{name}.json"
+        write_json(path, {"pid": pid, "pgid": pgid or pid, "cmd": cmd, "started": time.time(), **identity(pid)})
+        return path
 
     def stop(self, name: str, proc: subprocess.Popen, grace_s: float = 60.0) -> None:
         """Terminate ``proc``'s whole group (also when it already exited: its workers may not have)."""
@@ -110,6 +153,7 @@ class Children:
             proc.kill()
             proc.wait()
         (self.folder / f"{name}.json").unlink(missing_ok=True)
+        self.reap(grace_s=10.0, prefix=f"{name}-")  # what registered itself under this child (DPO ranks)
 
     def run(self, name: str, cmd: list[str], log_path: Path, env: Optional[dict] = None) -> int:
         """Start ``cmd``, wait for it, and stop its group; -> its exit status."""

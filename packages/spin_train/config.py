@@ -112,11 +112,12 @@ class DPOSection:
     gradient_checkpointing: bool = False
     bf16: bool = False
     precompute_ref_log_probs: bool = True  # reference log-probs once, before training: no second model copy
-    deepspeed: Optional[str] = None  # a DeepSpeed JSON config, for runs launched without accelerate
+    deepspeed: Optional[str] = None  # a DeepSpeed JSON config (configs/deepspeed-zero3.json): the Trainer's, and
+    # accelerate's launch flags come from it (launch.deepspeed_arguments); one file, never two to keep in step
     # The DPO phase always runs in child processes: "python" (`python -m spin_train.launch`, one process),
     # "accelerate" (`accelerate launch`), "auto": accelerate for more than one process, else python.
     launcher: Literal["auto", "python", "accelerate"] = "auto"
-    accelerate_config: Optional[str] = None  # e.g. configs/accelerate-zero3.yaml
+    accelerate_config: Optional[str] = None  # an accelerate config file of the user's (without DeepSpeed settings)
     cpu: bool = False  # accelerate's --cpu for the launched phase (it turns DeepSpeed off); never added unasked
     num_machines: int = 1  # the machines' ranks and rendezvous address are `spin-train run` arguments (machines.py)
 

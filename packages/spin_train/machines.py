@@ -3,9 +3,12 @@
 Every machine runs the same ``spin-train run CONFIG --run-dir DIR`` with its own ``--machine-rank``
 (launch arguments, not config: the config and its hash are the same everywhere). Machine 0 owns the
 run: it plans, generates, mixes, records every phase in state.json and evaluates. The others join
-(they wait for machine 0's state.json, which proves the run dir is shared), wait for each epoch's
-pairs, take part in its DPO launch (accelerate's ``--machine_rank``) and wait for machine 0 to record
-the epoch as trained.
+(they wait for machine 0's state.json, which proves the run dir is shared), wait for machine 0's call
+to each epoch's DPO launch, answer it and take part (accelerate's ``--machine_rank``), and wait for
+machine 0 to record the epoch as trained.
+
+Each start of machine 0 opens a new session (``.machines/session.json``); calls and answers name it,
+so after a crash the machines meet again instead of trusting an answer from before it.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import json
 import os
 import socket
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 from argdown_lbl.errors import UserError
 
 from .config import RunConfig
-from .run_dir import EpochState, RunDir
+from .run_dir import EpochState, RunDir, write_json
 
 POLL_S = 2.0
 SHARED_HINT = ("the run dir must be one folder on a filesystem that every machine mounts at the same path "
@@ -46,11 +50,15 @@ class Machine:
             raise UserError(f"--main-process-ip: required with dpo.num_machines {n} (the address of machine 0, "
                             "the same on every machine)")
 
-    def announce(self, run: RunDir) -> None:
-        marker = run.machine_marker(self.rank)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}),
-                          encoding="utf-8")
+
+
+def open_session(run: RunDir) -> str:
+    """Machine 0, when a run (or a rerun) starts: a new session id; calls and answers of earlier ones are void."""
+    session = uuid.uuid4().hex
+    run.dpo_call_path.unlink(missing_ok=True)
+    write_json(run.session_path, {"session": session, "host": socket.gethostname(), "pid": os.getpid(),
+                                  "time": time.time()})
+    return session
 
 
 def join(run: RunDir, cfg: RunConfig, machine: Machine, log: Callable[[str], None]) -> None:
@@ -64,28 +72,71 @@ def join(run: RunDir, cfg: RunConfig, machine: Machine, log: Callable[[str], Non
         time.sleep(POLL_S)
     run.refresh()
     run.check_config(cfg)
-    machine.announce(run)
 
 
-def wait_for_machines(run: RunDir, cfg: RunConfig, machine: Machine, log: Callable[[str], None]) -> None:
-    """Machine 0, before a DPO launch over several machines: every other machine has joined the run dir."""
+def call_machines(run: RunDir, cfg: RunConfig, machine: Machine, session: str, epoch: int,
+                  log: Callable[[str], None]) -> None:
+    """Machine 0, before epoch ``epoch``'s DPO launch: call the others and wait until each has answered this
+    session's call. The call carries a heartbeat, so a machine that joins while machine 0 is down (or already
+    launching) never answers a call that no one waits on."""
     n = cfg.dpo.num_machines
     deadline = time.time() + machine.join_timeout_s
-    missing = [r for r in range(1, n) if not run.machine_marker(r).exists()]
-    if missing:
-        log(f"waiting for machines {missing} to join {run.root}")
-    while missing:
+    beat = 0
+    while True:
+        write_json(run.dpo_call_path, {"session": session, "epoch": epoch, "beat": beat})
+        missing = [r for r in range(1, n) if _answer(run, r) != (session, epoch)]
+        if not missing:
+            return
+        if beat == 0:
+            log(f"epoch {epoch}: waiting for machines {missing} to join the DPO launch")
         if time.time() > deadline:
             raise UserError(f"{run.root}: machines {missing} have not joined after {machine.join_timeout_s:g} s; "
                             f"start `spin-train run CONFIG --run-dir {run.root} --machine-rank R --main-process-ip "
                             f"{machine.main_process_ip}` on each; {SHARED_HINT}")
+        beat += 1
         time.sleep(POLL_S)
-        missing = [r for r in missing if not run.machine_marker(r).exists()]
+
+
+def _answer(run: RunDir, rank: int) -> tuple | None:
+    try:
+        marker = json.loads(run.machine_marker(rank).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker.get("session"), marker.get("epoch")
+
+
+def _read_call(run: RunDir) -> dict | None:
+    try:
+        return json.loads(run.dpo_call_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for_call(run: RunDir, epoch: int, machine: Machine, log: Callable[[str], None]) -> bool:
+    """A machine above 0: wait until machine 0 calls for epoch ``epoch``'s DPO launch (-> True, answered) or
+    records the epoch as trained without one (-> False). A call counts once its heartbeat moves.
+    No deadline: generation takes hours; a dead machine 0 stops beating and is waited for."""
+    last_log, seen = time.time(), None
+    while True:
+        entry = run.refresh().epochs.get(epoch)
+        if entry is not None and entry.reached("trained"):
+            return False
+        call = _read_call(run)
+        if call and call.get("epoch") == epoch:
+            if seen is not None and seen["session"] == call["session"] and call["beat"] != seen["beat"]:
+                write_json(run.machine_marker(machine.rank), {"session": call["session"], "epoch": epoch,
+                                                              "host": socket.gethostname(), "pid": os.getpid()})
+                return True
+            seen = call
+        if time.time() - last_log > 300:
+            log(f"epoch {epoch}: still waiting for machine 0 ({entry.phase if entry else 'not started'})")
+            last_log = time.time()
+        time.sleep(POLL_S)
 
 
 def wait_for_phase(run: RunDir, epoch: int, phase: str, log: Callable[[str], None]) -> EpochState:
     """Wait until machine 0 has recorded ``phase`` (or a later one) for ``epoch``; -> that epoch's state.
-    No deadline: generation takes hours; a dead machine 0 breaks the DPO rendezvous, which times out."""
+    No deadline: a dead machine 0 breaks the DPO rendezvous, which times out."""
     last_log = time.time()
     while True:
         entry = run.refresh().epochs.get(epoch)

@@ -12,7 +12,7 @@ import shlex
 from pathlib import Path
 
 from .config import RunConfig
-from .launch import launch_command, use_accelerate
+from .launch import launch_command, zero_stage
 from .machines import Machine
 from .run_dir import RunDir
 
@@ -103,7 +103,7 @@ def memory_plan(cfg: RunConfig) -> list[str]:
         return ["memory plan: unknown model size (set model.num_parameters, hidden_size, num_layers)"]
     d = cfg.dpo
     world = d.num_processes * d.num_machines
-    shard = world if use_accelerate(cfg) and d.accelerate_config else 1
+    shard = world if zero_stage(cfg) == 3 else 1
     wbytes = 2 if cfg.model.dtype in ("bfloat16", "float16") else 4
     trainable = params * (cfg.spectrum.top_percent / 100 if cfg.spectrum.top_percent else 1.0)
     policy = params * wbytes / shard

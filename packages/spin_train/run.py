@@ -20,19 +20,9 @@ from typing import Callable
 from . import filtering
 from .children import Children
 from .config import RunConfig
-from .machines import Machine, join, wait_for_machines, wait_for_phase
+from .faults import stall
+from .machines import Machine, call_machines, join, open_session, wait_for_call, wait_for_phase
 from .run_dir import RunDir, RunState, atomic_write, write_json
-
-# Fault injection for the resume tests: SPIN_TRAIN_STALL=generate|mix|train makes the run stop
-# at a dangerous point (after a partial write), announce it with DIR/.stall-POINT, and wait to be killed.
-STALL_ENV = "SPIN_TRAIN_STALL"
-
-
-def stall(point: str, root: Path) -> None:
-    if os.environ.get(STALL_ENV) == point:
-        (Path(root) / f".stall-{point}").write_text(str(os.getpid()))
-        time.sleep(600)
-
 
 def pairs_sha256(pairs: list[dict]) -> str:
     canon = json.dumps(pairs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -46,8 +36,9 @@ class Loop:
                  machine: Machine = Machine()):
         self.cfg, self.log, self.machine = cfg, log, machine
         self.run = RunDir(run_dir)
-        self.children = Children(self.run.children_dir, log)
+        self.children = Children(self.run.children_dir(machine.rank), log)
         self._mixture = None
+        self.session = None  # machine 0 of several: the session its calls to the DPO launches name
 
     # The epoch, top to bottom: the phase each step records when it is done. A resumed epoch skips the
     # steps its state already records.
@@ -60,7 +51,7 @@ class Loop:
             return self.follow()
         self.run.start(self.cfg)
         if self.cfg.dpo.num_machines > 1:
-            self.machine.announce(self.run)
+            self.session = open_session(self.run)
         self.children.reap()  # a server or launch an earlier, killed run left behind on this machine
         self.spectrum()
         if self.cfg.evaluation.enabled and self.cfg.evaluation.baseline:
@@ -86,12 +77,11 @@ class Loop:
             self.run.record(epoch, phase, timings=timings, **info)
 
     def follow(self) -> RunState:
-        """A machine above 0: wait for each epoch's pairs, take part in its DPO launch, wait until recorded."""
+        """A machine above 0: answer machine 0's call to each epoch's DPO launch, take part, wait until recorded."""
         join(self.run, self.cfg, self.machine, self.log)
         self.children.reap()
         for epoch in range(1, self.cfg.curriculum.epochs + 1):
-            entry = wait_for_phase(self.run, epoch, "mixed", self.log)
-            if not entry.reached("trained") and entry.counts.get("pairs"):
+            if wait_for_call(self.run, epoch, self.machine, self.log):
                 from .launch import run_dpo
 
                 self.log(f"epoch {epoch}: DPO as machine {self.machine.rank}")
@@ -261,7 +251,7 @@ class Loop:
         out, partial = self.run.checkpoint_path(epoch), self.run.partial_checkpoint_path(epoch)
         shutil.rmtree(partial, ignore_errors=True)
         if self.cfg.dpo.num_machines > 1:
-            wait_for_machines(self.run, self.cfg, self.machine, self.log)
+            call_machines(self.run, self.cfg, self.machine, self.session, epoch, self.log)
         self.log(f"epoch {epoch}: DPO on {n_pairs} pairs from {start}")
         run_dpo(self.cfg, self.run, epoch, start, self.machine, self.children, self.log)
         metrics = json.loads((partial / "train_metrics.json").read_text(encoding="utf-8"))

@@ -3,11 +3,15 @@
     DIR/config.yaml                 the resolved config (a changed config is refused)
     DIR/state.json                  RunState: per epoch an EpochState (phase, counts, pairs_sha256, checkpoint, timings)
     DIR/unfrozen_parameters.yaml    the Spectrum scan's trainable weights (spectrum.top_percent), with snr.json
-    DIR/.children/HOST/NAME.json    pid files of the children running on HOST (reaped by the next run there)
-    DIR/.machines/rank-R.json       machine R joined this run (multi-node: the run dir is shared)
+    DIR/.children/HOST/machine-M/NAME.json  pid files of machine M's children on HOST (the next run there reaps them);
+                                    dpo-rank-R.json: DPO rank R (torchrun starts each rank in a session of its own)
+    DIR/.machines/session.json      machine 0's current session (multi-node: the run dir is shared)
+    DIR/.machines/dpo-call.json     machine 0 calls the others to an epoch's DPO launch (with a heartbeat)
+    DIR/.machines/rank-R.json       machine R's answer to that call
     DIR/epoch-NN/plan.json          the epoch's selfplay prompts and preference rows
     DIR/epoch-NN/candidates.jsonl   k candidates per prompt, appended per batch (resume point)
     DIR/epoch-NN/pairs.parquet      the epoch's training set
+    DIR/epoch-NN/dpo-cache/         its Arrow files, tokenised and with reference log-probs, shared by all ranks
     DIR/epoch-NN/checkpoint/        the model after the epoch (next epoch's generator and reference)
     DIR/epoch-NN/eval.json          evaluation of the checkpoint after the epoch (epoch-00: the base model)
     DIR/epoch-NN/dpo-launch.log     the DPO launch's output
@@ -39,7 +43,8 @@ PHASES = ("planned", "generated", "mixed", "trained", "evaluated")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # a process of its own: two writers never share one
     with open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -126,13 +131,25 @@ class RunDir:
     def snr_path(self) -> Path:
         return self.root / "snr.json"
 
+    def children_dir(self, machine_rank: int = 0) -> Path:
+        """Pid files of this machine's children: on a shared run dir each machine reaps only its own (by host,
+        and by rank for several machines on one host)."""
+        return self.root / ".children" / socket.gethostname() / f"machine-{machine_rank}"
+
     @property
-    def children_dir(self) -> Path:
-        """Pid files of this host's children: on a shared run dir each machine reaps only its own."""
-        return self.root / ".children" / socket.gethostname()
+    def machines_dir(self) -> Path:
+        return self.root / ".machines"
+
+    @property
+    def session_path(self) -> Path:
+        return self.machines_dir / "session.json"
+
+    @property
+    def dpo_call_path(self) -> Path:
+        return self.machines_dir / "dpo-call.json"
 
     def machine_marker(self, rank: int) -> Path:
-        return self.root / ".machines" / f"rank-{rank}.json"
+        return self.machines_dir / f"rank-{rank}.json"
 
     def epoch_dir(self, epoch: int) -> Path:
         return self.root / f"epoch-{epoch:02d}"
@@ -145,6 +162,11 @@ class RunDir:
 
     def pairs_path(self, epoch: int) -> Path:
         return self.epoch_dir(epoch) / "pairs.parquet"
+
+    def dpo_cache_dir(self, epoch: int) -> Path:
+        """The datasets cache of the epoch's DPO phase: TRL's reference log-probs are written by global rank 0
+        and read back by every rank, so the cache must be one folder that all machines see."""
+        return self.epoch_dir(epoch) / "dpo-cache"
 
     def checkpoint_path(self, epoch: int) -> Path:
         return self.epoch_dir(epoch) / "checkpoint"

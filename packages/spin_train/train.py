@@ -22,7 +22,9 @@ def dpo_args(cfg: RunConfig, out: Path, autocast: str | None = None):
     from trl import DPOConfig
 
     d = cfg.dpo
+    configured = _cpu_process_group()
     return DPOConfig(
+        accelerator_config={"use_configured_state": True} if configured else None,
         output_dir=str(out), loss_type=[d.loss], beta=d.beta, learning_rate=d.learning_rate,
         lr_scheduler_type=d.scheduler, warmup_steps=d.warmup_ratio,  # transformers 5: a float < 1 is a ratio
         num_train_epochs=d.epochs,
@@ -33,6 +35,18 @@ def dpo_args(cfg: RunConfig, out: Path, autocast: str | None = None):
         precompute_ref_log_probs=d.precompute_ref_log_probs,
         save_strategy="no", logging_steps=1, use_cpu=not cuda_available(), dataloader_num_workers=0,
     )
+
+
+def _cpu_process_group() -> bool:
+    """Several ranks without CUDA: accelerate finds no backend for them and its state says 1 process while
+    DeepSpeed's gloo group has them all (DeepSpeed then fails its batch-size check); a gloo state set up
+    first, which the Trainer then uses as configured, counts every rank."""
+    if cuda_available() or int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return False
+    from accelerate import PartialState
+
+    PartialState(backend="gloo")
+    return True
 
 
 def numel(param) -> int:
@@ -50,6 +64,36 @@ def distributed_setup(trainer, zero3_init: bool) -> dict:
             "zero3_init": zero3_init, "device": str(trainer.args.device)}
 
 
+def parameter_shares(model) -> list[int]:
+    """Elements of the model's parameters each rank holds (ZeRO-3: its partitions), one entry per rank."""
+    return _gathered(sum(p.ds_tensor.numel() if hasattr(p, "ds_tensor") else p.numel() for p in model.parameters()))
+
+
+def _gathered(value: int) -> list[int]:
+    """``value`` from every rank, in rank order (one entry without a process group)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return [value]
+    out = [None] * dist.get_world_size()
+    dist.all_gather_object(out, value)
+    return out
+
+
+def _trainer_class():
+    """TRL's DPOTrainer, counting the rows whose reference log-probs this rank computes."""
+    from trl import DPOTrainer
+
+    class CountingDPOTrainer(DPOTrainer):
+        reference_rows = 0
+
+        def compute_ref_log_probs(self, model, inputs):
+            self.reference_rows += int(inputs["input_ids"].shape[0]) // 2  # chosen and rejected in one batch
+            return super().compute_ref_log_probs(model, inputs)
+
+    return CountingDPOTrainer
+
+
 def _step_callback(fn):
     from transformers import TrainerCallback
 
@@ -64,7 +108,6 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
                 on_step=None) -> dict:
     """Train on ``pairs`` (a datasets.Dataset) from ``start_checkpoint``; save the model to ``out``."""
     import torch
-    from trl import DPOTrainer
 
     from .models import load_model, load_tokenizer
     from .spectrum import freeze
@@ -86,16 +129,22 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
     partitioned = hasattr(next(model.parameters()), "ds_id")
     trained = next(p for p in model.parameters() if p.requires_grad)
     masters = "DeepSpeed optimizer" if under_deepspeed else str(trained.dtype)
-    trainer = DPOTrainer(model=model, args=args, train_dataset=pairs, processing_class=tok,
+    trainer = _trainer_class()(model=model, args=args, train_dataset=pairs, processing_class=tok,
                          callbacks=[_step_callback(on_step)] if on_step else None)
     result = trainer.train()
     if autocast:  # the checkpoint keeps the model's dtype
         trainer.model.to(getattr(torch, autocast))
     trainer.save_model(str(out))  # under ZeRO-3 the 16-bit weights are gathered: loads without DeepSpeed
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
+    distributed = {**distributed_setup(trainer, partitioned), "master_weights": masters,
+                   "parameter_shares": parameter_shares(trainer.model_wrapped),
+                   # pairs per rank whose reference log-probs it computed: summed, each pair once
+                   # (a sampler may pad the last batch by a few)
+                   "reference_rows": _gathered(trainer.reference_rows)}
+    distributed["world_size"] = len(distributed["parameter_shares"])
     metrics = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
                "trainable_parameters": trainable, "total_parameters": total, "log": logs,
-               "distributed": {**distributed_setup(trainer, partitioned), "master_weights": masters}}
+               "distributed": distributed}
     if trainer.is_world_process_zero():
         tok.save_pretrained(str(out))
         shutil.rmtree(work, ignore_errors=True)
