@@ -396,3 +396,37 @@ def test_prompts_that_cannot_fit_the_context_are_counted_and_not_generated(tiny_
     tok = load_tokenizer(str(tiny_model), ModelConfig(path=str(tiny_model)))
     items = [{"id": "short", "prompt": [_m("user", "hi")]}, {"id": "long", "prompt": [_m("user", "word " * 200)]}]
     assert too_long(items, tok, limit=64, max_tokens=8) == {"long"}
+
+
+def test_a_complete_checkpoint_left_by_a_kill_is_not_trained_again(spin_dataset, tmp_path, monkeypatch):
+    """Killed after the DPO phase saved its checkpoint (train_metrics.json is written last) but before
+    state.json recorded it: the rerun takes the checkpoint; a partial one without it is trained again."""
+    from spin_train import launch
+    from spin_train import run as R
+
+    cfg = C.from_dict(tiny_config(tmp_path / "model", spin_dataset, spectrum={"top_percent": None}))
+    loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
+    loop.run.start(cfg)
+    loop.run.record(1, "mixed", counts={"pairs": 4})
+    partial = loop.run.partial_checkpoint_path(1)
+    partial.mkdir(parents=True)
+    (partial / "model.safetensors").write_bytes(b"weights")
+    launched = []
+
+    def run_dpo(cfg, run, epoch, start, machine, children, log):
+        launched.append(partial.exists())  # the partial checkpoint was cleared before the launch
+        partial.mkdir()
+        metrics = {"train_loss": 0.5, "steps": 1, "trainable_parameters": 1, "total_parameters": 2}
+        (partial / "train_metrics.json").write_text(json.dumps(metrics))
+
+    monkeypatch.setattr(launch, "run_dpo", run_dpo)
+    info = loop.train(1)  # no train_metrics.json: partial, discarded and trained again
+    assert launched == [False] and info["train_loss"] == 0.5
+    assert (loop.run.checkpoint_path(1) / "train_metrics.json").exists() and not partial.exists()
+
+    partial.mkdir()
+    (partial / "train_metrics.json").write_text(json.dumps({"train_loss": 0.25, "steps": 2,
+                                                            "trainable_parameters": 1, "total_parameters": 2}))
+    info = loop.train(1)
+    assert launched == [False] and info["train_loss"] == 0.25 and info["steps"] == 2  # not launched again
+    assert json.loads((loop.run.checkpoint_path(1) / "train_metrics.json").read_text())["steps"] == 2

@@ -249,11 +249,14 @@ class Loop:
         from .launch import run_dpo
 
         out, partial = self.run.checkpoint_path(epoch), self.run.partial_checkpoint_path(epoch)
-        shutil.rmtree(partial, ignore_errors=True)
-        if self.cfg.dpo.num_machines > 1:
-            call_machines(self.run, self.cfg, self.machine, self.session, epoch, self.log)
-        self.log(f"epoch {epoch}: DPO on {n_pairs} pairs from {start}")
-        run_dpo(self.cfg, self.run, epoch, start, self.machine, self.children, self.log)
+        if (partial / "train_metrics.json").exists():  # written last: a kill came after the checkpoint was done
+            self.log(f"epoch {epoch}: {partial} is complete (a run stopped before recording it); not trained again")
+        else:
+            shutil.rmtree(partial, ignore_errors=True)
+            if self.cfg.dpo.num_machines > 1:
+                call_machines(self.run, self.cfg, self.machine, self.session, epoch, self.log)
+            self.log(f"epoch {epoch}: DPO on {n_pairs} pairs from {start}")
+            run_dpo(self.cfg, self.run, epoch, start, self.machine, self.children, self.log)
         metrics = json.loads((partial / "train_metrics.json").read_text(encoding="utf-8"))
         self.log(f"epoch {epoch}: {metrics['trainable_parameters']:,} of {metrics['total_parameters']:,} parameters "
                  f"trained; {metrics['steps']} steps, loss {metrics['train_loss']:.4f}")

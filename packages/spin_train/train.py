@@ -8,13 +8,13 @@ chosen = gold and rejected = own candidate give exactly SPIN's loss.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import shutil
 from pathlib import Path
 
 from .config import RunConfig
 from .models import cuda_available
+from .run_dir import write_json
 
 
 def dpo_args(cfg: RunConfig, out: Path, autocast: str | None = None):
@@ -148,5 +148,5 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
     if trainer.is_world_process_zero():
         tok.save_pretrained(str(out))
         shutil.rmtree(work, ignore_errors=True)
-        (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+        write_json(out / "train_metrics.json", metrics)  # last and atomic: it marks the checkpoint complete
     return metrics
