@@ -205,3 +205,20 @@ def test_the_local_backend_and_the_scan_run_where_they_are_told(tiny_model):
     assert backend.model.device.type == "cpu" and len(backend.generate([[{"role": "user", "content": "x"}]], 0)[0]) == 2
     model = load_model(str(tiny_model), ModelConfig(path=str(tiny_model)))
     assert spectrum.scan(model, device="cpu") == spectrum.scan(model)
+
+
+def test_a_spectrum_yaml_cut_by_a_kill_is_never_left_behind(tmp_path, monkeypatch):
+    """The run takes an existing unfrozen_parameters.yaml as the finished scan: it appears whole or not at all."""
+    import os
+
+    from spin_train import spectrum
+
+    target = tmp_path / "unfrozen_parameters.yaml"
+
+    def killed(*_args):
+        raise KeyboardInterrupt  # the process dies between writing and renaming
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        spectrum.write_yaml(["model.layers.0.mlp.down_proj.weight"], target)
+    assert not target.exists()

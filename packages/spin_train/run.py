@@ -127,8 +127,8 @@ class Loop:
         model = load_model(self.cfg.model.path, self.cfg.model)
         snrs = spectrum.scan(model, sp.include_embeddings, resolve_device("auto"))  # SVDs on the GPU if any
         names = spectrum.top(snrs, sp.top_percent / 100)
-        spectrum.write_yaml(names, self.run.spectrum_path)
         spectrum.write_snr_json(snrs, self.run.snr_path)
+        spectrum.write_yaml(names, self.run.spectrum_path)  # last: its presence means the scan is done
         self.log(f"spectrum: {len(names)} weight matrices trainable (top {sp.top_percent:g} % per type) -> "
                  f"{self.run.spectrum_path}")
 

@@ -19,6 +19,8 @@ import yaml
 from argdown_lbl.errors import UserError, read_text
 from argdown_lbl.yamlfile import load_yaml
 
+from .run_dir import atomic_write
+
 
 def snr(weight, device: str = "cpu") -> float:
     import torch
@@ -76,7 +78,7 @@ def write_snr_json(snrs: dict[str, float], path: Path) -> None:
     ranked = {t: sorted(((v, n) for n, v in snrs.items() if module_type(n) == t), reverse=True)
               for t in {module_type(n) for n in snrs}}
     data = {t: [{"name": n, "snr": v if v != float("inf") else None} for v, n in items] for t, items in ranked.items()}
-    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    atomic_write(path, json.dumps(data, indent=2).encode())
 
 
 def to_regexes(names: list[str]) -> list[str]:
@@ -95,7 +97,8 @@ def unfrozen_patterns(cfg, scanned: Path) -> Optional[list[str]]:
 
 
 def write_yaml(names: list[str], path: Path) -> None:
-    path.write_text(yaml.safe_dump({"unfrozen_parameters": to_regexes(names)}, sort_keys=False), encoding="utf-8")
+    # atomic: a run takes an existing YAML as the finished scan, so a kill must never leave half of one
+    atomic_write(path, yaml.safe_dump({"unfrozen_parameters": to_regexes(names)}, sort_keys=False).encode())
 
 
 def read_yaml(path: Path) -> list[str]:
