@@ -73,7 +73,7 @@ def test_two_ranks_shard_the_model_under_zero3_and_a_killed_run_leaves_nothing(t
         assert [p.name for p in ranks] == ["dpo-rank-0.json", "dpo-rank-1.json"]
         killed.kill()
         killed.wait()
-        wait_until(lambda: not processes_of(run_dir), 20, f"left running: {processes_of(run_dir)}")
+        wait_until(lambda: not processes_of(run_dir), 40, f"left running: {processes_of(run_dir)}")
     finally:
         killed.kill()
 
