@@ -97,19 +97,17 @@ def call_machines(run: RunDir, cfg: RunConfig, machine: Machine, session: str, e
         time.sleep(POLL_S)
 
 
+def _read_json(path) -> dict | None:
+    """A file another machine writes (atomically): None while it is absent or unreadable."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
 def _answer(run: RunDir, rank: int) -> tuple | None:
-    try:
-        marker = json.loads(run.machine_marker(rank).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return marker.get("session"), marker.get("epoch")
-
-
-def _read_call(run: RunDir) -> dict | None:
-    try:
-        return json.loads(run.dpo_call_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    marker = _read_json(run.machine_marker(rank))
+    return (marker.get("session"), marker.get("epoch")) if marker else None
 
 
 def wait_for_call(run: RunDir, epoch: int, machine: Machine, log: Callable[[str], None]) -> bool:
@@ -121,7 +119,7 @@ def wait_for_call(run: RunDir, epoch: int, machine: Machine, log: Callable[[str]
         entry = run.refresh().epochs.get(epoch)
         if entry is not None and entry.reached("trained"):
             return False
-        call = _read_call(run)
+        call = _read_json(run.dpo_call_path)
         if call and call.get("epoch") == epoch:
             if seen is not None and seen["session"] == call["session"] and call["beat"] != seen["beat"]:
                 write_json(run.machine_marker(machine.rank), {"session": call["session"], "epoch": epoch,
