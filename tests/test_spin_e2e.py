@@ -28,7 +28,9 @@ def status(run_dir):
 
 @pytest.fixture(scope="module")
 def config_path(tiny_model, spin_dataset, tmp_path_factory):
-    return write_config(tmp_path_factory.mktemp("cfg") / "run.yaml", tiny_config(tiny_model, spin_dataset))
+    # max_length 400: some prompts leave no room for max_tokens, some pairs do not fit (pair lengths 66-600)
+    return write_config(tmp_path_factory.mktemp("cfg") / "run.yaml",
+                        tiny_config(tiny_model, spin_dataset, dpo={"max_length": 400}))
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +48,21 @@ def test_full_run_writes_epochs_pairs_and_checkpoints(reference_run):
     for epoch in ("1", "2"):
         e = info["epochs"][epoch]
         assert e["phase"] == "trained" and len(e["pairs_sha256"]) == 64
-        assert e["counts"]["prompts"] == 8 and e["counts"]["pairs"] == e["counts"]["kept"]
+        c = e["counts"]
+        assert c["prompts"] == 8 and c["pairs"] == c["kept"] - sum(c["too_long"].values())
+        # what the count says is what trained: TRL computed reference log-probs for every pair (one rank)
+        assert e["distributed"]["reference_rows"] == [c["pairs"]]
         assert Path(e["checkpoint"], "model.safetensors").exists()
-        assert sum(e["filtering"]["l_histogram"].values()) == 8
+        # a prompt not generated (too long) is a question without candidates
+        assert e["filtering"]["no_candidates"] == c["prompts_too_long"]
+        assert sum(e["filtering"]["l_histogram"].values()) == 8 - c["prompts_too_long"]
         assert {"plan", "generate", "mix", "train"} <= set(e["timings"])
     assert set(info["epochs"]["2"]["counts"]["pairs_per_source"]) == {"critical-thinking-ten-arguments"}
+    # both length rules had something to do in this run
+    assert sum(info["epochs"][e]["counts"]["prompts_too_long"] for e in ("1", "2")) >= 1
+    assert "prompts do not fit 400 tokens" in log
     assert (run_dir / "unfrozen_parameters.yaml").exists()
-    assert "generating 3 candidates for 8 prompts" in log and "trained" in log
+    assert "generating 3 candidates for" in log and "trained" in log
 
 
 def test_training_changes_only_the_unfrozen_weights(reference_run, tiny_model):
@@ -119,7 +129,7 @@ def test_generation_and_training_render_the_same_prompt_ids(tiny_model, spin_dat
     from trl import DPOTrainer
 
     from spin_train.config import from_dict
-    from spin_train.generation import render_prompt_ids
+    from spin_train.lengths import render_prompt_ids
     from spin_train.tiny import load_rows
     from spin_train.train import dpo_args
 

@@ -166,7 +166,7 @@ def test_spectrum_snr_ranks_and_writes_upstream_yaml(tmp_path):
 
 def test_model_config_chat_template_overrides_the_tokenizers(tiny_model):
     from spin_train.config import ModelConfig
-    from spin_train.generation import render_prompt_ids
+    from spin_train.lengths import render_prompt_ids
     from spin_train.models import load_tokenizer
 
     template = "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}[assistant]"

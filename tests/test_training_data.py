@@ -386,7 +386,7 @@ def test_a_prompt_the_server_refuses_gets_no_candidates_and_nothing_restarts():
 
 def test_prompts_that_cannot_fit_the_context_are_counted_and_not_generated(tiny_model):
     from spin_train.config import GenerationConfig, ModelConfig
-    from spin_train.generation import context_length, too_long
+    from spin_train.lengths import context_length, generation_limit, too_long
     from spin_train.models import load_tokenizer
 
     vllm = GenerationConfig(backend="vllm", vllm_args=["--tensor-parallel-size", "2", "--max-model-len", "64"])
@@ -396,6 +396,43 @@ def test_prompts_that_cannot_fit_the_context_are_counted_and_not_generated(tiny_
     tok = load_tokenizer(str(tiny_model), ModelConfig(path=str(tiny_model)))
     items = [{"id": "short", "prompt": [_m("user", "hi")]}, {"id": "long", "prompt": [_m("user", "word " * 200)]}]
     assert too_long(items, tok, limit=64, max_tokens=8) == {"long"}
+    # one limit: the generator's context and the DPO phase's max_length, whichever is smaller
+    base = {"model": {"path": str(tiny_model)}, "train_mixture": [{"path": "d", "type": "selfplay"}],
+            "curriculum": {"examples_per_epoch": 1, "weights": [{"d": 1}]},
+            "dpo": {"effective_batch_size": 8, "per_device_batch_size": 1, "max_length": 100}}
+    assert generation_limit(C.from_dict(base), str(tiny_model)) == 100  # the checkpoint's 4096 is larger
+    with_vllm = {**base, "generation": {"backend": "vllm", "vllm_args": ["--max-model-len=64"]}}
+    assert generation_limit(C.from_dict(with_vllm), str(tiny_model)) == 64
+    remote = {**base, "generation": {"backend": "openai", "url": "http://x/v1"}}
+    assert generation_limit(C.from_dict(remote), str(tiny_model)) == 100
+
+
+def test_pairs_longer_than_dpo_max_length_are_dropped_at_mix_time_and_counted(tiny_model, spin_dataset, tmp_path):
+    """TRL would truncate them (or drop those whose prompt alone fills max_length) without a word: the
+    pair count would overstate what trained. Tokenised with the policy's chat template, as TRL does."""
+    from datasets import Dataset
+
+    from spin_train import run as R
+    from spin_train.lengths import pair_length
+    from spin_train.models import load_tokenizer
+
+    cfg = C.from_dict(tiny_config(tiny_model, spin_dataset, dpo={"max_length": 120}))
+    loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
+    loop.run.start(cfg)
+
+    def pair(words, source):
+        return {"prompt": [_m("user", "claim " * words)], "chosen": [_m("assistant", "yes")],
+                "rejected": [_m("assistant", "no " * 5)], "source": source}
+
+    preference = [pair(3, "tulu"), pair(300, "tulu"), pair(300, "maps"), pair(10, "maps")]
+    (loop.run.epoch_dir(1)).mkdir(parents=True)
+    loop.run.plan_path(1).write_text(json.dumps({"selfplay": [], "preference": preference, "plan": {}}))
+    info = loop.mix(1)
+    assert info["counts"]["too_long"] == {"tulu": 1, "maps": 1} and info["counts"]["pairs"] == 2
+    tok = load_tokenizer(str(tiny_model), cfg.model)
+    written = Dataset.from_parquet(str(loop.run.pairs_path(1))).to_list()
+    assert len(written) == 2 and all(pair_length(tok, p) <= 120 for p in written)
+    assert sorted(pair_length(tok, p) for p in preference)[2] > 120  # the dropped two really were too long
 
 
 def test_a_complete_checkpoint_left_by_a_kill_is_not_trained_again(spin_dataset, tmp_path, monkeypatch):

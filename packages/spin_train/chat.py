@@ -44,7 +44,7 @@ def chat(model_path: str, model_cfg, max_new_tokens: int = 256, temperature: flo
     import torch
     from transformers import TextIteratorStreamer
 
-    from .generation import render_prompt_ids
+    from .lengths import render_prompt_ids
     from .models import load_model, load_tokenizer
 
     tok, model = load_tokenizer(model_path, model_cfg), load_model(model_path, model_cfg, device=device)

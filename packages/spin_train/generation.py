@@ -7,7 +7,7 @@
 - ``vllm``: starts ``vllm serve CHECKPOINT`` as a subprocess, waits for /health,
   talks to it as ``openai``, and stops it before training.
 
-Prompts are rendered with ``render_prompt_ids``, the same call TRL's DPOTrainer
+Prompts are rendered with ``lengths.render_prompt_ids``, the same call TRL's DPOTrainer
 makes for conversational prompts, so generation and training see the same tokens.
 Every backend samples with the config's settings (temperature, top_p, top_k, min_p,
 repetition_penalty), sent explicitly, and reports per candidate whether max_tokens cut it.
@@ -30,34 +30,7 @@ from argdown_lbl.errors import ServerError
 
 from .children import Children
 from .config import GenerationConfig, ModelConfig
-
-
-def context_length(cfg: GenerationConfig, checkpoint: str) -> Optional[int]:
-    """The context the generator has: vLLM's --max-model-len, else the checkpoint's max_position_embeddings
-    (local folder); None when unknown (an external server: it answers 4xx to what does not fit)."""
-    import json
-
-    args = cfg.vllm_args if cfg.backend == "vllm" else []
-    for i, arg in enumerate(args):
-        if arg == "--max-model-len" and i + 1 < len(args):
-            return int(args[i + 1])
-        if arg.startswith("--max-model-len="):
-            return int(arg.split("=", 1)[1])
-    config = Path(checkpoint) / "config.json"
-    if cfg.backend != "openai" and config.is_file():
-        return json.loads(config.read_text(encoding="utf-8")).get("max_position_embeddings")
-    return None
-
-
-def too_long(items: list[dict], tokenizer, limit: int, max_tokens: int) -> set[str]:
-    """Ids of the prompts whose tokens plus max_tokens exceed the context (the server would refuse them)."""
-    return {it["id"] for it in items if len(render_prompt_ids(tokenizer, it["prompt"])) + max_tokens > limit}
-
-
-def render_prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
-    """Token ids of a chat prompt followed by the assistant turn's opening (as DPOTrainer tokenizes it)."""
-    out = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
-    return list(out["input_ids"])
+from .lengths import render_prompt_ids
 
 
 @dataclass(frozen=True)

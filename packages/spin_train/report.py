@@ -133,18 +133,20 @@ def mixture_table(info: dict) -> list[str]:
     """Per epoch and dataset: the weight, what was drawn (weights apply here) and the pairs left after filtering."""
     lines = ["", "## Mixture", "", "Weights set the shares of the drawn examples (selfplay prompts before filtering, "
              "preference pairs); filtering then changes the shares of the pairs trained on.", "",
-             "| epoch | dataset | weight | requested | drawn (repeats) | share drawn | pairs | share of pairs |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| epoch | dataset | weight | requested | drawn (repeats) | share drawn | pairs | share of pairs | "
+             "too long |", "|---|---|---|---|---|---|---|---|---|"]
     for e, x in info["epochs"].items():
         drawn = x.get("drawn") or {}
         pairs = x.get("counts", {}).get("pairs_per_source") or {}
         total_drawn, total_pairs = sum(d["drawn"] for d in drawn.values()), sum(pairs.values())
         mixed = "pairs" in x.get("counts", {})
+        too_long = x.get("counts", {}).get("too_long") or {}
         for key, d in drawn.items():
             n_pairs = pairs.get(key, 0) if mixed else "-"
             share_pairs = f"{pairs.get(key, 0) / total_pairs:.1%}" if total_pairs else "-"
             lines.append(f"| {e} | {key} | {d['weight']:g} | {d['requested']} | {d['drawn']} ({d['repeats']}) | "
-                         f"{d['drawn'] / total_drawn:.1%} | {n_pairs} | {share_pairs} |")
+                         f"{d['drawn'] / total_drawn:.1%} | {n_pairs} | {share_pairs} | "
+                         f"{too_long.get(key, 0) if mixed else '-'} |")
     return lines
 
 
@@ -186,11 +188,15 @@ def write_report(run_dir: Path) -> Path:
     ]
     lines = [f"# SPIN run report: {run_dir}", "", f"Epochs completed: {info['epochs_completed']} of "
              f"{len(cfg['curriculum']['weights'])}; model `{cfg['model']['path']}`.", "",
-             "| epoch | prompts | kept | pairs | train loss | generate s | train s | pairs_sha256 |",
-             "|---|---|---|---|---|---|---|---|"]
+             "Prompts too long: not generated (no room for max_tokens within the context and dpo.max_length); "
+             "pairs too long: dropped (longer than dpo.max_length).", "",
+             "| epoch | prompts | prompts too long | kept | pairs | pairs too long | train loss | generate s | train s | pairs_sha256 |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for e, x in info["epochs"].items():
         c, t = x.get("counts", {}), x.get("timings", {})
-        lines.append(f"| {e} | {c.get('prompts', '-')} | {c.get('kept', '-')} | {c.get('pairs', '-')} | "
+        dropped = sum(c["too_long"].values()) if "too_long" in c else "-"
+        lines.append(f"| {e} | {c.get('prompts', '-')} | {c.get('prompts_too_long', '-')} | {c.get('kept', '-')} | "
+                     f"{c.get('pairs', '-')} | {dropped} | "
                      f"{x.get('train_loss', float('nan')):.4f} | {t.get('generate', '-')} | {t.get('train', '-')} | "
                      f"`{x.get('pairs_sha256', '')[:12]}` |")
     lines += mixture_table(info)

@@ -177,8 +177,9 @@ class Loop:
         skipped = self.too_long(epoch, items)
         items = [it for it in items if it["id"] not in skipped]
         batches = [items[i:i + g.batch_size] for i in range(0, len(items), g.batch_size)]
+        counts = {"counts": {**self.run.state.epoch(epoch).counts, "prompts_too_long": len(skipped)}}
         if done == len(batches):
-            return {}
+            return counts
         self.log(f"epoch {epoch}: generating {g.k} candidates for {len(items)} prompts "
                  f"({len(batches) - done} of {len(batches)} batches left)")
         with session(self.cfg, self.start_checkpoint(epoch), self.run.epoch_dir(epoch), self.children,
@@ -195,21 +196,20 @@ class Loop:
                 stall("generate", self.run.root)
             for why in generator.rejected:
                 self.log(f"  a prompt was refused by the server and gets no candidates: {why}")
-        return {}
+        return counts
 
     def too_long(self, epoch: int, items: list[dict]) -> set[str]:
-        """Prompts that cannot fit the generator's context with max_tokens: counted, logged and not generated."""
-        from .generation import context_length, too_long
+        """Prompts that leave no room for max_tokens within the generator's context and dpo.max_length:
+        counted, logged and not generated."""
+        from .lengths import generation_limit, too_long
         from .models import load_tokenizer
 
         checkpoint = self.start_checkpoint(epoch)
-        limit = context_length(self.cfg.generation, checkpoint)
-        if not limit:
-            return set()
-        skipped = too_long(items, load_tokenizer(checkpoint, self.cfg.model), limit, self.cfg.generation.max_tokens)
+        limit, max_tokens = generation_limit(self.cfg, checkpoint), self.cfg.generation.max_tokens
+        skipped = too_long(items, load_tokenizer(checkpoint, self.cfg.model), limit, max_tokens)
         if skipped:
-            self.log(f"epoch {epoch}: {len(skipped)} of {len(items)} prompts do not fit the context of {limit} "
-                     f"tokens with max_tokens {self.cfg.generation.max_tokens}; they are not generated")
+            self.log(f"epoch {epoch}: {len(skipped)} of {len(items)} prompts do not fit {limit} tokens (the "
+                     f"generator's context and dpo.max_length) with max_tokens {max_tokens}; they are not generated")
         return skipped
 
     def mix(self, epoch: int) -> dict:
@@ -223,7 +223,7 @@ class Loop:
         f = self.cfg.filtering
         pairs, stats = filtering.build_pairs(plan["selfplay"], candidates, f.rule, f.seed, epoch, truncated,
                                              f.truncated_as_rejected)
-        pairs = pairs + plan["preference"]
+        pairs, too_long = self.fitting(epoch, pairs + plan["preference"])
         random.Random(f"{f.seed}/{epoch}/shuffle").shuffle(pairs)
         target = self.run.pairs_path(epoch)
         tmp = target.with_name(target.name + ".tmp")
@@ -236,8 +236,19 @@ class Loop:
         self.log(f"epoch {epoch}: {stats['kept']} of {stats['questions']} selfplay questions kept "
                  f"(l histogram {stats['l_histogram']}), {len(pairs)} pairs in all")
         counts = {**self.run.state.epoch(epoch).counts, "kept": stats["kept"], "pairs": len(pairs),
-                  "pairs_per_source": per_source}
+                  "pairs_per_source": per_source, "too_long": too_long}
         return {"pairs_sha256": pairs_sha256(pairs), "filtering": stats, "counts": counts}
+
+    def fitting(self, epoch: int, pairs: list[dict]) -> tuple[list[dict], dict[str, int]]:
+        """The pairs that fit dpo.max_length with the policy's chat template, and those dropped per source."""
+        from .lengths import fitting_pairs
+        from .models import load_tokenizer
+
+        max_length = self.cfg.dpo.max_length
+        kept, dropped = fitting_pairs(pairs, load_tokenizer(self.start_checkpoint(epoch), self.cfg.model), max_length)
+        for source, n in sorted(dropped.items()):
+            self.log(f"epoch {epoch}: {n} pairs from {source} are longer than dpo.max_length {max_length}; dropped")
+        return kept, dropped
 
     def train(self, epoch: int) -> dict:
         """DPO in child processes (launch.py), which read the pairs and the Spectrum list from the run dir."""
