@@ -28,9 +28,11 @@ def status(run_dir):
 
 @pytest.fixture(scope="module")
 def config_path(tiny_model, spin_dataset, tmp_path_factory):
+    # save_steps 1: a Trainer checkpoint after every step (of 2 pairs), for the kill inside the DPO phase.
     # max_length 400: some prompts leave no room for max_tokens, some pairs do not fit (pair lengths 66-600)
     return write_config(tmp_path_factory.mktemp("cfg") / "run.yaml",
-                        tiny_config(tiny_model, spin_dataset, dpo={"max_length": 400}))
+                        tiny_config(tiny_model, spin_dataset, dpo={"max_length": 400, "save_steps": 1, "effective_batch_size": 2,
+                                                                "gradient_accumulation_steps": 1}))
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +103,9 @@ def test_changed_config_is_refused(reference_run, tiny_model, spin_dataset, tmp_
 def test_sigkill_and_rerun_ends_with_the_same_pairs(point, config_path, reference_run, tmp_path):
     straight, _ = reference_run
     run_dir = tmp_path / f"killed-{point}"
+    # train: killed at the end of step 2, after step 1's checkpoint (dpo.save_steps 1) and before step 2's
     proc = subprocess.Popen(SPIN + ["run", str(config_path), "--run-dir", str(run_dir)],
-                            env={**os.environ, "SPIN_TRAIN_STALL": point},
+                            env={**os.environ, "SPIN_TRAIN_STALL": point, "SPIN_TRAIN_STALL_STEP": "2"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = run_dir / f".stall-{point}"
     deadline = time.time() + 300
@@ -112,15 +115,21 @@ def test_sigkill_and_rerun_ends_with_the_same_pairs(point, config_path, referenc
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert status(run_dir)["epochs_completed"] == 0
+    steps = sorted(p.name for p in (run_dir / "epoch-01" / "dpo-steps").glob("checkpoint-*"))
+    assert steps == (["checkpoint-1"] if point == "train" else [])
     out = spin("run", str(config_path), "--run-dir", str(run_dir))
     assert out.returncode == 0, out.stderr[-3000:]
     a, b = status(straight), status(run_dir)
     assert [a["epochs"][e]["pairs_sha256"] for e in ("1", "2")] == [b["epochs"][e]["pairs_sha256"] for e in ("1", "2")]
+    assert b["epochs"]["1"].get("resumed_from_step") == (1 if point == "train" else None)
+    assert a["epochs"]["1"]["steps"] == b["epochs"]["1"]["steps"] >= 2
+    assert not (run_dir / "epoch-01" / "dpo-steps").exists()  # removed with the finished epoch
     from safetensors.torch import load_file
 
     x = load_file(str(straight / "epoch-02" / "checkpoint" / "model.safetensors"))
     y = load_file(str(run_dir / "epoch-02" / "checkpoint" / "model.safetensors"))
-    assert all((x[n] == y[n]).all() for n in x)  # deterministic CPU training: the same final weights
+    # deterministic CPU training: the same final weights, also across the resumed DPO phase
+    assert all((x[n] == y[n]).all() for n in x)
 
 
 def test_generation_and_training_render_the_same_prompt_ids(tiny_model, spin_dataset):

@@ -56,18 +56,20 @@ def test_two_ranks_shard_the_model_under_zero3_and_a_killed_run_leaves_nothing(t
     pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (make test installs it with DS_BUILD_OPS=0)")
     config = write_config(tmp_path / "run.yaml", tiny_config(
         tiny_model, spin_dataset,
-        dpo={"num_processes": 2, "per_device_batch_size": 1, "gradient_accumulation_steps": 2,
-             "effective_batch_size": 4, "deepspeed": str(zero3_config(tmp_path / "zero3.json"))},
+        dpo={"num_processes": 2, "per_device_batch_size": 1, "gradient_accumulation_steps": 1,
+             "effective_batch_size": 2, "deepspeed": str(zero3_config(tmp_path / "zero3.json")), "save_steps": 1},
         curriculum={"examples_per_epoch": 8, "weights": [{"critical-thinking-ten-arguments": 1}]}))
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "DS_ACCELERATOR"}  # the launcher sets it on a CPU host
     cmd = SPIN + ["run", str(config), "--run-dir", str(run_dir)]
-    # SIGKILL of the run while rank 0 is inside a DPO step (rank 1 waits in the next collective)
+    # SIGKILL of the run while rank 0 is inside DPO step 2 (rank 1 waits in the next collective), after the
+    # ZeRO-3 checkpoint of step 1 (dpo.save_steps 1: each rank's optimizer shard)
     with open(tmp_path / "killed.log", "w") as log:
-        killed = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**env, "SPIN_TRAIN_STALL": "train"})
+        killed = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                  env={**env, "SPIN_TRAIN_STALL": "train", "SPIN_TRAIN_STALL_STEP": "2"})
     try:
         wait_until(lambda: (run_dir / ".stall-train").exists() or killed.poll() is not None, 600,
-                   "the DPO phase never reached its first step")
+                   "the DPO phase never reached its second step")
         assert killed.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
         ranks = sorted((run_dir / ".children").rglob("dpo-rank-*.json"))
         assert [p.name for p in ranks] == ["dpo-rank-0.json", "dpo-rank-1.json"]
@@ -81,6 +83,7 @@ def test_two_ranks_shard_the_model_under_zero3_and_a_killed_run_leaves_nothing(t
     assert out.returncode == 0, out.stderr[-3000:] + (run_dir / "epoch-01" / "dpo-launch.log").read_text()[-3000:]
     assert not processes_of(run_dir) and not list((run_dir / ".children").rglob("*.json"))
     epoch = json.loads((run_dir / "state.json").read_text())["epochs"]["1"]
+    assert epoch["resumed_from_step"] == 1 and epoch["steps"] >= 2  # the rerun went on from step 1's checkpoint
     distributed = epoch["distributed"]
     shares, total = distributed.pop("parameter_shares"), json.loads(
         (run_dir / "epoch-01" / "checkpoint" / "train_metrics.json").read_text())["total_parameters"]
@@ -133,14 +136,15 @@ def test_a_bf16_model_trains_on_fp32_master_weights(tmp_path, tiny_model, spin_d
     base = {n: t.to(torch.bfloat16).float() for n, t in load_file(str(tiny_model / "model.safetensors")).items()}
     seen = {}
 
-    def measure(model):
+    def measure(_step, model):
         params = dict(model.named_parameters())
         changed = [(params[n].detach().float() != base[n]).float().mean().item() for n in base
                    if n in params and params[n].requires_grad]
         seen["changed"] = sum(changed) / len(changed)
         seen["dtype"] = next(p for p in model.parameters() if p.requires_grad).dtype
 
-    metrics = train_epoch(cfg, str(tiny_model), Dataset.from_list([row] * 20), tmp_path / "out", None, measure)
+    metrics = train_epoch(cfg, str(tiny_model), Dataset.from_list([row] * 20), tmp_path / "out",
+                          tmp_path / "steps", None, measure)
     assert seen["dtype"] == torch.float32 and metrics["distributed"]["master_weights"] == "torch.float32"
     assert seen["changed"] > 0.9, seen  # with bf16 weights and plain AdamW: well under 1 %
     saved = load_file(str(tmp_path / "out" / "model.safetensors"))

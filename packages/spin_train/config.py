@@ -112,6 +112,9 @@ class DPOSection:
     gradient_checkpointing: bool = False
     bf16: bool = False
     precompute_ref_log_probs: bool = True  # reference log-probs once, before training: no second model copy
+    # A Trainer checkpoint (weights, optimizer, scheduler, RNG) every N optimizer steps in epoch-NN/dpo-steps;
+    # a rerun after a crash resumes from the last complete one. None: a crash mid-DPO trains the epoch again.
+    save_steps: Optional[int] = None
     deepspeed: Optional[str] = None  # a DeepSpeed JSON config (configs/deepspeed-zero3.json): the Trainer's, and
     # accelerate's launch flags come from it (launch.deepspeed_arguments); one file, never two to keep in step
     # The DPO phase always runs in child processes: "python" (`python -m spin_train.launch`, one process),
@@ -289,6 +292,8 @@ def _check(cfg: RunConfig) -> None:
             f" x gradient_accumulation_steps ({d.gradient_accumulation_steps}) x num_processes ({d.num_processes})"
             f" x num_machines ({d.num_machines})"
             f" = {product}")
+    if d.save_steps is not None and d.save_steps < 1:
+        raise ConfigError(f"dpo.save_steps: expected a positive int or null, got {d.save_steps}")
     if d.learning_rate <= 0 or d.beta <= 0:
         raise ConfigError("dpo.learning_rate and dpo.beta: expected positive numbers")
     if cfg.evaluation.enabled and not cfg.evaluation.dataset:

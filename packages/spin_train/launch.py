@@ -111,8 +111,9 @@ def main(argv: Optional[list[str]] = None) -> None:
         pairs = Dataset.from_parquet(str(run.pairs_path(args.epoch)), cache_dir=str(run.dpo_cache_dir(args.epoch)))
         pairs = pairs.remove_columns(["source"])
         unfrozen = unfrozen_patterns(cfg, run.spectrum_path)
-        on_step = (lambda _model: stall("train", run.root)) if stalls("train") else None
-        train_epoch(cfg, args.start, pairs, run.partial_checkpoint_path(args.epoch), unfrozen, on_step)
+        on_step = (lambda step, _model: stall("train", run.root, step)) if stalls("train") else None
+        train_epoch(cfg, args.start, pairs, run.partial_checkpoint_path(args.epoch), run.dpo_steps_dir(args.epoch),
+                    unfrozen, on_step)
     finally:
         pid_file.unlink(missing_ok=True)
 

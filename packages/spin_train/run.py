@@ -269,13 +269,15 @@ class Loop:
             self.log(f"epoch {epoch}: DPO on {n_pairs} pairs from {start}")
             run_dpo(self.cfg, self.run, epoch, start, self.machine, self.children, self.log)
         metrics = json.loads((partial / "train_metrics.json").read_text(encoding="utf-8"))
+        if metrics.get("resumed_from_step"):
+            self.log(f"epoch {epoch}: the DPO phase resumed from its checkpoint at step {metrics['resumed_from_step']}")
         self.log(f"epoch {epoch}: {metrics['trainable_parameters']:,} of {metrics['total_parameters']:,} parameters "
                  f"trained; {metrics['steps']} steps, loss {metrics['train_loss']:.4f}")
         shutil.rmtree(out, ignore_errors=True)
         os.replace(partial, out)
         self.prune(epoch)
         return {"checkpoint": str(out), "train_loss": metrics["train_loss"], "steps": metrics["steps"],
-                "distributed": metrics.get("distributed")}
+                "resumed_from_step": metrics.get("resumed_from_step"), "distributed": metrics.get("distributed")}
 
     def prune(self, epoch: int) -> None:
         limit = self.cfg.output.save_total_limit

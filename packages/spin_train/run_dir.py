@@ -66,6 +66,7 @@ class EpochState:
     pairs_sha256: Optional[str] = None
     checkpoint: Optional[str] = None  # what the next epoch starts from
     steps: Optional[int] = None
+    resumed_from_step: Optional[int] = None  # the DPO phase resumed from its checkpoint at this step (save_steps)
     train_loss: Optional[float] = None
     distributed: Optional[dict] = None  # the DPO setup that actually ran
     skipped: Optional[str] = None  # why no DPO ran ("no pairs")
@@ -167,6 +168,10 @@ class RunDir:
         """The datasets cache of the epoch's DPO phase: TRL's reference log-probs are written by global rank 0
         and read back by every rank, so the cache must be one folder that all machines see."""
         return self.epoch_dir(epoch) / "dpo-cache"
+
+    def dpo_steps_dir(self, epoch: int) -> Path:
+        """The Trainer's output dir in the epoch's DPO phase: its checkpoints every dpo.save_steps steps."""
+        return self.epoch_dir(epoch) / "dpo-steps"
 
     def checkpoint_path(self, epoch: int) -> Path:
         return self.epoch_dir(epoch) / "checkpoint"

@@ -18,7 +18,8 @@ from .run_dir import write_json
 
 
 def dpo_args(cfg: RunConfig, out: Path, autocast: str | None = None):
-    """TRL's DPOConfig for the epoch; ``autocast`` ("bfloat16"/"float16"): mixed precision over fp32 weights."""
+    """TRL's DPOConfig for the epoch; ``autocast`` ("bfloat16"/"float16"): mixed precision over fp32 weights.
+    With dpo.save_steps, a checkpoint every N steps in ``out``; the newest replaces the one before."""
     from trl import DPOConfig
 
     d = cfg.dpo
@@ -33,7 +34,9 @@ def dpo_args(cfg: RunConfig, out: Path, autocast: str | None = None):
         fp16=autocast == "float16",
         gradient_checkpointing=d.gradient_checkpointing, deepspeed=d.deepspeed, report_to="none",
         precompute_ref_log_probs=d.precompute_ref_log_probs,
-        save_strategy="no", logging_steps=1, use_cpu=not cuda_available(), dataloader_num_workers=0,
+        save_strategy="steps" if d.save_steps else "no", save_steps=d.save_steps or 500,
+        save_total_limit=1 if d.save_steps else None,  # removed only after the newer one is complete
+        logging_steps=1, use_cpu=not cuda_available(), dataloader_num_workers=0,
     )
 
 
@@ -99,14 +102,23 @@ def _step_callback(fn):
 
     class OnStep(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
-            fn(kwargs.get("model"))
+            fn(state.global_step, kwargs.get("model"))  # before the step's checkpoint is saved
 
     return OnStep()
 
 
-def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfrozen: list[str] | None,
-                on_step=None) -> dict:
-    """Train on ``pairs`` (a datasets.Dataset) from ``start_checkpoint``; save the model to ``out``."""
+def last_complete_step(work: Path) -> Path | None:
+    """The newest ``checkpoint-N`` of the Trainer in ``work`` that is complete: trainer_state.json is written
+    last (a kill during a save leaves a newer, torn one, which the resumed run writes again)."""
+    steps = [p for p in work.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()
+             and (p / "trainer_state.json").is_file()]
+    return max(steps, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, work: Path, unfrozen: list[str] | None,
+                on_step=None, log=print) -> dict:
+    """Train on ``pairs`` (a datasets.Dataset) from ``start_checkpoint``; save the model to ``out``. ``work`` is
+    the Trainer's output dir: with dpo.save_steps its checkpoints are there, and training resumes from the last."""
     import torch
 
     from .models import load_model, load_tokenizer
@@ -114,7 +126,6 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
 
     torch.manual_seed(cfg.dpo.seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
-    work = out.parent / (out.name + ".work")
     # 16-bit models train on fp32 master weights (at lr 2e-7, updates of 16-bit weights round to nothing):
     # DeepSpeed keeps them itself; otherwise the policy is loaded in float32 and the Trainer autocasts.
     under_deepspeed = bool(cfg.dpo.deepspeed) or os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true"
@@ -131,7 +142,10 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
     masters = "DeepSpeed optimizer" if under_deepspeed else str(trained.dtype)
     trainer = _trainer_class()(model=model, args=args, train_dataset=pairs, processing_class=tok,
                          callbacks=[_step_callback(on_step)] if on_step else None)
-    result = trainer.train()
+    resume = last_complete_step(work) if cfg.dpo.save_steps else None
+    if resume is not None:
+        log(f"resuming the DPO phase from {resume}")
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     if autocast:  # the checkpoint keeps the model's dtype
         trainer.model.to(getattr(torch, autocast))
     trainer.save_model(str(out))  # under ZeRO-3 the 16-bit weights are gathered: loads without DeepSpeed
@@ -144,6 +158,7 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, unfroze
     distributed["world_size"] = len(distributed["parameter_shares"])
     metrics = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
                "trainable_parameters": trainable, "total_parameters": total, "log": logs,
+               "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None,
                "distributed": distributed}
     if trainer.is_world_process_zero():
         tok.save_pretrained(str(out))
