@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import yaml
@@ -54,3 +55,26 @@ def tiny_config(model: Path, dataset: Path, **overrides) -> dict:
 def write_config(path: Path, cfg: dict) -> Path:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path
+
+
+def processes_of(run_dir) -> list[str]:
+    """Command lines of live processes that name ``run_dir`` (the run, its supervisors, launchers and ranks)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(run_dir) in cmd and state != "Z":
+            found.append(f"{entry.name}: {cmd[:160]}")
+    return found
+
+
+def wait_until(predicate, timeout_s: float, what: str):
+    deadline = time.time() + timeout_s
+    while not predicate():
+        assert time.time() < deadline, what
+        time.sleep(0.5)

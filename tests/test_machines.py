@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from spin_fixtures import ROOT, tiny_config, write_config
+from spin_fixtures import ROOT, processes_of, tiny_config, wait_until, write_config
 
 SPIN = [sys.executable, "-m", "spin_train.cli"]
 
@@ -60,37 +60,80 @@ def _machine_env(tmp_path, rank: int) -> dict:
     return {**env, "HF_HOME": str(home / "hf"), "HF_DATASETS_CACHE": str(home / "datasets")}
 
 
-@pytest.mark.timeout(900)
+def _start_machines(tmp_path, config, run_dir, attempt: str, env: dict | None = None) -> list:
+    """Machine 1, then machine 0, as two `spin-train run` processes (logs in tmp_path/ATTEMPT-mR.log)."""
+    common = ["run", str(config), "--run-dir", str(run_dir), "--main-process-ip", "127.0.0.1"]
+    procs = []
+    for rank in (1, 0):  # machine 1 first: it waits for machine 0's state.json instead of starting a run
+        with open(tmp_path / f"{attempt}-m{rank}.log", "w") as log:
+            procs.append(subprocess.Popen(SPIN + common + ["--machine-rank", str(rank)], stdout=log,
+                                          stderr=subprocess.STDOUT, env={**_machine_env(tmp_path, rank), **(env or {})}))
+    return procs[::-1]  # [machine 0, machine 1]
+
+
+def _kill_machine_in_dpo(tmp_path, config, run_dir, attempt: str, machine: int) -> None:
+    """SIGKILL machine ``machine``'s `spin-train run` while its rank is inside a DPO step: the other machine's
+    rank fails in its next collective, and nothing of either machine is left after a few seconds."""
+    (run_dir / ".stall-train").unlink(missing_ok=True)
+    procs = _start_machines(tmp_path, config, run_dir, attempt,
+                            {"SPIN_TRAIN_STALL": "train", "SPIN_TRAIN_STALL_RANK": str(machine)})
+    try:
+        wait_until(lambda: (run_dir / ".stall-train").exists() or any(p.poll() is not None for p in procs), 600,
+                   f"{attempt}: the DPO phase never reached its first step")
+        assert all(p.poll() is None for p in procs), _logs(tmp_path, attempt)
+        procs[machine].kill()
+        wait_until(lambda: not processes_of(run_dir), 60, f"{attempt}: left running: {processes_of(run_dir)}")
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    survivor = procs[1 - machine]
+    assert survivor.returncode == 1, _logs(tmp_path, attempt)  # its DPO launch failed; it says so and stops
+    assert "the DPO launch failed" in (tmp_path / f"{attempt}-m{1 - machine}.log").read_text()
+
+
+def _logs(tmp_path, attempt: str) -> str:
+    return "".join(p.read_text()[-3000:] for p in sorted(tmp_path.glob(f"{attempt}-m*.log")))
+
+
+@pytest.mark.timeout(1200)
 def test_two_machines_run_one_curriculum_machine_0_generates(tmp_path, tiny_model, spin_dataset):
+    """Killed in the DPO phase, machine 1 and then machine 0: the rerun of both finishes the curriculum."""
     pytest.importorskip("deepspeed", reason="DeepSpeed is not installed (make test installs it with DS_BUILD_OPS=0)")
     config = _two_machine_config(tmp_path, tiny_model, spin_dataset)
     run_dir = tmp_path / "shared"
-    common = ["run", str(config), "--run-dir", str(run_dir), "--main-process-ip", "127.0.0.1"]
-    # machine 1 first: it waits for machine 0's state.json instead of starting a run of its own
-    follower = subprocess.Popen(SPIN + common + ["--machine-rank", "1"], stderr=subprocess.PIPE, text=True,
-                                env=_machine_env(tmp_path, 1))
-    main = subprocess.run(SPIN + common + ["--machine-rank", "0"], capture_output=True, text=True,
-                          env=_machine_env(tmp_path, 0), timeout=800)
-    follower_err = follower.communicate(timeout=120)[1]
+    _kill_machine_in_dpo(tmp_path, config, run_dir, "kill-1", machine=1)
+    _kill_machine_in_dpo(tmp_path, config, run_dir, "kill-0", machine=0)
+    assert json.loads((run_dir / "state.json").read_text())["epochs"]["1"]["phase"] == "mixed"
+
+    main, follower = _start_machines(tmp_path, config, run_dir, "rerun")
+    for p in (main, follower):
+        p.wait(timeout=800)
+    main_log, follower_log = (tmp_path / "rerun-m0.log").read_text(), (tmp_path / "rerun-m1.log").read_text()
     logs = "".join(p.read_text()[-2000:] for p in run_dir.glob("epoch-*/dpo-launch.log"))
-    assert main.returncode == 0, main.stderr[-3000:] + logs
-    assert follower.returncode == 0, follower_err[-3000:] + logs
+    assert main.returncode == 0, main_log[-3000:] + logs
+    assert follower.returncode == 0, follower_log[-3000:] + logs
+    assert not processes_of(run_dir)
 
     state = json.loads((run_dir / "state.json").read_text())
     assert [state["epochs"][e]["phase"] for e in ("1", "2")] == ["trained", "trained"]
-    assert "generating" in main.stderr and "generating" not in follower_err  # machine 0 alone generates
-    assert "waiting for machine 0" in follower_err and "all 2 epochs trained" in follower_err
+    # machine 0 alone generates (the rerun had nothing left to generate for epoch 1)
+    assert "generating" in main_log and "generating" not in follower_log
+    assert "waiting for machine 0" in follower_log and "all 2 epochs trained" in follower_log
     for epoch in (1, 2):
         entry = state["epochs"][str(epoch)]
         assert entry["distributed"]["world_size"] == 2 and len(entry["distributed"]["parameter_shares"]) == 2
-        # each pair's reference once, over both ranks (the sampler pads the last batch: 2 ranks x 2 rows)
-        assert entry["counts"]["pairs"] <= sum(entry["distributed"]["reference_rows"]) < entry["counts"]["pairs"] + 4
         assert entry["distributed"]["zero_stage"] == 3
-    for rank, err in ((0, main.stderr), (1, follower_err)):
+    # epoch 1: a killed attempt computed the reference log-probs into the shared cache, the rerun read them
+    assert state["epochs"]["1"]["distributed"]["reference_rows"] == [0, 0]
+    # epoch 2: each pair's reference once, over both ranks (the sampler pads the last batch: 2 ranks x 2 rows)
+    pairs, rows = state["epochs"]["2"]["counts"]["pairs"], sum(state["epochs"]["2"]["distributed"]["reference_rows"])
+    assert pairs <= rows < pairs + 4
+    for rank, err in ((0, main_log), (1, follower_log)):
         assert f"--num_machines 2 --mixed_precision no --use_deepspeed" in err
         assert f"--deepspeed_multinode_launcher standard --same_network --machine_rank {rank} --main_process_ip " \
                "127.0.0.1 --main_process_port 29500" in err
-    assert f"--start {run_dir / 'epoch-01' / 'checkpoint'}" in follower_err
+    assert f"--start {run_dir / 'epoch-01' / 'checkpoint'}" in follower_log
     answers = [json.loads((run_dir / ".machines" / "rank-1.json").read_text())]
     session = json.loads((run_dir / ".machines" / "session.json").read_text())["session"]
     assert answers[0]["session"] == session and answers[0]["epoch"] == 2

@@ -9,37 +9,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from spin_fixtures import ROOT, tiny_config, write_config
+from spin_fixtures import ROOT, processes_of, tiny_config, wait_until, write_config
 
 SPIN = [sys.executable, "-m", "spin_train.cli"]
-
-
-def processes_of(run_dir) -> list[str]:
-    """Command lines of live processes that name ``run_dir`` (the run, its supervisors, launchers and ranks)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if str(run_dir) in cmd and state != "Z":
-            found.append(f"{entry.name}: {cmd[:160]}")
-    return found
-
-
-def wait_until(predicate, timeout_s: float, what: str):
-    deadline = time.time() + timeout_s
-    while not predicate():
-        assert time.time() < deadline, what
-        time.sleep(0.5)
 
 
 def zero3_config(path: Path, persistence_threshold: int = 0) -> Path:
