@@ -117,8 +117,15 @@ def test_two_machines_run_one_curriculum_machine_0_generates(tmp_path, tiny_mode
 
     state = json.loads((run_dir / "state.json").read_text())
     assert [state["epochs"][e]["phase"] for e in ("1", "2")] == ["trained", "trained"]
-    # machine 0 alone generates (the rerun had nothing left to generate for epoch 1)
-    assert "generating" in main_log and "generating" not in follower_log
+    # each machine generates its share of the batches (the rerun had only epoch 2 left to generate)
+    assert "as machine 0 of 2" in main_log and "as machine 1 of 2" in follower_log
+    for epoch in (1, 2):
+        shares = [[json.loads(line)["batch"] for line in (run_dir / f"epoch-0{epoch}" / name).read_text().splitlines()]
+                  for name in ("candidates.jsonl", "candidates-machine-1.jsonl")]
+        assert shares[1] and all(b % 2 == r for r in (0, 1) for b in shares[r])
+        entry = state["epochs"][str(epoch)]  # every planned prompt that fits got its candidates
+        c = entry["counts"]
+        assert sum(entry["filtering"]["l_histogram"].values()) == c["prompts"] - c["prompts_too_long"]
     assert "waiting for machine 0" in follower_log and "all 2 epochs trained" in follower_log
     for epoch in (1, 2):
         entry = state["epochs"][str(epoch)]

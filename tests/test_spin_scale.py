@@ -1,6 +1,7 @@
 """Scaling out, tested on CPU: the dry-run plan of the 8B recipe, launch commands, accelerate launch, Spectrum scan."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -25,20 +26,88 @@ def test_dry_run_of_the_8b_recipe_prints_plan_commands_and_memory(tmp_path):
     header = next(line for line in text.splitlines() if line.startswith("dataset"))
     assert header.split()[-12:] == [str(e) for e in range(1, 13)]
     assert text.count("vllm serve ") == 12 and f"vllm serve {tmp_path / 'r'}/epoch-11/checkpoint" in text
-    assert text.count("-m accelerate.commands.launch --num_processes 2 --num_machines 1 --mixed_precision bf16 "
+    assert text.count("-m accelerate.commands.launch --num_processes 8 --num_machines 1 --mixed_precision bf16 "
                       f"--use_deepspeed --deepspeed_config_file {ROOT / 'configs' / 'deepspeed-zero3.json'} "
                       "--zero3_init_flag true -m spin_train.launch") == 12
-    assert "effective batch 64 = 4 x 8 x 2 x 1" in text and "lr 2e-07" in text and "Spectrum top 30 %" in text
-    assert "memory plan per GPU (8.03 B parameters, 30% trainable, 2 process(es), ZeRO-3 sharding x2)" in text
+    assert "effective batch 64 = 4 x 2 x 8 x 1" in text and "lr 2e-07" in text and "Spectrum top 30 %" in text
+    # no idle GPU on a node of 8: vLLM's 8 data-parallel engines, then 8 DPO ranks
+    assert "DPO: 8 rank(s) per machine, 8 in all" in text and "data parallel 8 x tensor parallel 1 = 8 GPU(s)" in text
+    assert "GPUs idle" not in text
+    assert ("memory plan per GPU (8.03 B parameters, 30% trainable, 8 process(es), ZeRO-3 sharding x8; bfloat16 "
+            "weights, fp32 masters in DeepSpeed's optimizer)") in text
     assert "reference weights             0.0 GiB" in text  # precomputed reference log-probs
     assert not (tmp_path / "r").exists()
+
+
+def _gib(lines: list[str], name: str) -> float:
+    return float(next(line for line in lines if line.split()[:len(name.split())] == name.split()).split()[-2])
+
+
+def test_memory_plan_without_deepspeed_counts_the_fp32_weights_the_policy_loads_in():
+    """Without DeepSpeed a bf16 model is loaded in fp32 and autocast (train.py): 4 bytes a weight, fp32
+    gradients, Adam's m and v; nothing is sharded."""
+    cfg = load(ROOT / "configs" / "argunaut-1-8b-spin.yaml")
+    cfg.dpo.deepspeed, cfg.dpo.num_processes = None, 1
+    lines = memory_plan(cfg)
+    assert "no ZeRO sharding; fp32 weights, autocast to bfloat16" in lines[0]
+    gib = 1024 ** 3
+    assert _gib(lines, "policy weights") == round(8.03e9 * 4 / gib, 1)
+    assert _gib(lines, "gradients") == round(8.03e9 * 0.3 * 4 / gib, 1)
+    assert _gib(lines, "optimizer states") == round(8.03e9 * 0.3 * 8 / gib, 1)
+    ds = memory_plan(load(ROOT / "configs" / "argunaut-1-8b-spin.yaml"))  # ZeRO-3 over 8: bf16 weights, sharded
+    assert _gib(ds, "policy weights") == round(8.03e9 * 2 / 8 / gib, 1)
+    assert _gib(ds, "optimizer states") == round(8.03e9 * 0.3 * 12 / 8 / gib, 1)
+
+
+def test_the_dry_run_says_when_a_phase_leaves_gpus_idle():
+    from spin_train.plan import topology
+
+    cfg = load(ROOT / "configs" / "argunaut-1-8b-spin.yaml")
+    cfg.generation.vllm_args = ["--tensor-parallel-size", "2"]
+    cfg.dpo.num_processes, cfg.dpo.gradient_accumulation_steps = 2, 8
+    text = "\n".join(topology(cfg))
+    assert "generation uses 2 GPU(s) and DPO 2" not in text  # 2 = 2: none idle between the phases
+    cfg.generation.vllm_args = ["--data-parallel-size=4", "--tensor-parallel-size", "2"]
+    assert "generation uses 8 GPU(s) and DPO 2: GPUs idle" in "\n".join(topology(cfg))
+    cfg.dpo.num_machines = 2
+    assert "the 2 servers share each epoch's batches" in "\n".join(topology(cfg))
+
+
+def test_the_dry_run_never_asks_the_hub(tmp_path):
+    """On a login node without Hub access the plan took minutes of retries: it reads only disk and cache."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from json_handler import JSONHandler
+
+    class Handler(JSONHandler):
+        def do_GET(self):
+            self.server.asked.append(self.path)
+            self._reply({"error": "not here"}, 404)
+
+        do_HEAD = do_POST = do_GET
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.asked = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.server_port}", HF_HOME=str(tmp_path / "hf"))
+    try:
+        out = subprocess.run(SPIN + ["run", str(ROOT / "configs" / "argunaut-1-8b-spin.yaml"), "--run-dir",
+                                     str(tmp_path / "r"), "--dry-run"], capture_output=True, text=True, timeout=300,
+                             env=env)
+    finally:
+        server.shutdown()
+    assert out.returncode == 0, out.stderr
+    assert server.asked == []
+    assert "not on disk and not in the local Hugging Face cache" in out.stdout
 
 
 def test_memory_plan_counts_a_reference_copy_without_precompute():
     cfg = load(ROOT / "configs" / "argunaut-1-8b-spin.yaml")
     cfg.dpo.precompute_ref_log_probs = False
     lines = memory_plan(cfg)
-    assert any(line.split()[:2] == ["reference", "weights"] and float(line.split()[2]) > 7 for line in lines)
+    assert _gib(lines, "reference weights") == _gib(lines, "policy weights") > 1  # a second (sharded) copy
 
 
 def test_multi_node_launch_command():

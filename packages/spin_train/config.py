@@ -87,6 +87,15 @@ class GenerationConfig:
     vllm_executable: str = "vllm"
     vllm_max_restarts: int = 2  # a server that dies mid-phase is restarted and the batch retried
 
+    def vllm_option(self, flag: str) -> Optional[str]:
+        """The value given to ``flag`` (``--max-model-len 8192`` or ``--max-model-len=8192``) in vllm_args."""
+        for i, arg in enumerate(self.vllm_args):
+            if arg == flag and i + 1 < len(self.vllm_args):
+                return self.vllm_args[i + 1]
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+        return None
+
 
 @dataclass
 class FilteringConfig:

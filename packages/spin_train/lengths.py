@@ -20,12 +20,8 @@ from .config import GenerationConfig, RunConfig
 def context_length(cfg: GenerationConfig, checkpoint: str) -> Optional[int]:
     """The context the generator has: vLLM's --max-model-len, else the checkpoint's max_position_embeddings
     (local folder); None when unknown (an external server: it answers 4xx to what does not fit)."""
-    args = cfg.vllm_args if cfg.backend == "vllm" else []
-    for i, arg in enumerate(args):
-        if arg == "--max-model-len" and i + 1 < len(args):
-            return int(args[i + 1])
-        if arg.startswith("--max-model-len="):
-            return int(arg.split("=", 1)[1])
+    if cfg.backend == "vllm" and cfg.vllm_option("--max-model-len"):
+        return int(cfg.vllm_option("--max-model-len"))
     config = Path(checkpoint) / "config.json"
     if cfg.backend != "openai" and config.is_file():
         return json.loads(config.read_text(encoding="utf-8")).get("max_position_embeddings")

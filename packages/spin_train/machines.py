@@ -2,10 +2,11 @@
 
 Every machine runs the same ``spin-train run CONFIG --run-dir DIR`` with its own ``--machine-rank``
 (launch arguments, not config: the config and its hash are the same everywhere). Machine 0 owns the
-run: it plans, generates, mixes, records every phase in state.json and evaluates. The others join
-(they wait for machine 0's state.json, which proves the run dir is shared), wait for machine 0's call
-to each epoch's DPO launch, answer it and take part (accelerate's ``--machine_rank``), and wait for
-machine 0 to record the epoch as trained.
+run: it plans, mixes, records every phase in state.json and evaluates. Every machine generates a share
+of each epoch's batches on its own server (an external ``openai`` server: machine 0 alone), and machine
+0 waits for the shares. The others join (they wait for machine 0's state.json, which proves the run dir
+is shared), generate their share, wait for machine 0's call to each epoch's DPO launch, answer it and
+take part (accelerate's ``--machine_rank``), and wait for machine 0 to record the epoch as trained.
 
 Each start of machine 0 opens a new session (``.machines/session.json``); calls and answers name it,
 so after a crash the machines meet again instead of trusting an answer from before it.
@@ -128,6 +129,22 @@ def wait_for_call(run: RunDir, epoch: int, machine: Machine, log: Callable[[str]
             seen = call
         if time.time() - last_log > 300:
             log(f"epoch {epoch}: still waiting for machine 0 ({entry.phase if entry else 'not started'})")
+            last_log = time.time()
+        time.sleep(POLL_S)
+
+
+def wait_for_shares(run: RunDir, epoch: int, expected: dict[int, int], done: Callable[[int], int],
+                    log: Callable[[str], None]) -> None:
+    """Machine 0: wait until each other machine has generated its share of epoch ``epoch``'s batches
+    (``expected``: rank -> batches; ``done(rank)``: how many are in its file). No deadline: a machine that
+    died mid-share resumes it when it is started again."""
+    last_log = 0.0
+    while True:
+        missing = {r: f"{done(r)}/{n}" for r, n in expected.items() if done(r) < n}
+        if not missing:
+            return
+        if time.time() - last_log > 300:
+            log(f"epoch {epoch}: waiting for the other machines' shares of the candidates (batches done: {missing})")
             last_log = time.time()
         time.sleep(POLL_S)
 

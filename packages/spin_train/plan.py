@@ -1,13 +1,15 @@
 """``spin-train run --dry-run``: the per-epoch plan, the commands that would run and the memory plan.
 
 No model is loaded: its size comes from its config.json when it is local, else
-from the config's size hints. Datasets that are on disk or reachable are opened
-and each epoch is drawn for real (requested vs drawn, repeats, dropped rows);
-otherwise the table shows the requested counts with the sizes that are known.
+from the config's size hints. Datasets that are on disk or in the local Hugging
+Face cache are opened (nothing is downloaded, the Hub is not asked) and each epoch
+is drawn for real (requested vs drawn, repeats, dropped rows); otherwise the table
+shows the requested counts with the sizes that are known.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 from pathlib import Path
 
@@ -19,16 +21,34 @@ from .run_dir import RunDir
 GIB = 1024 ** 3
 
 
+@contextlib.contextmanager
+def hub_offline():
+    """No request to the Hub inside: datasets and huggingface_hub answer from their caches. They read
+    HF_HUB_OFFLINE when imported, so the flag is set on both modules (a login node without Hub access
+    otherwise spends minutes in retries)."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    saved = datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE = saved
+
+
 def _open_datasets(cfg: RunConfig) -> dict:
-    """key -> datasets.Dataset for every dataset that is on disk or reachable (others are left out)."""
+    """key -> datasets.Dataset for every dataset on disk or in the local cache (others are left out); a plan
+    never downloads."""
     from .data import DataError, load_entry
 
     opened = {}
-    for entry in cfg.train_mixture:
-        try:
-            opened[entry.key] = load_entry(entry)
-        except DataError:
-            continue
+    with hub_offline():
+        for entry in cfg.train_mixture:
+            try:
+                opened[entry.key] = load_entry(entry)
+            except DataError:
+                continue
     return opened
 
 
@@ -68,7 +88,7 @@ def curriculum_table(cfg: RunConfig, opened: dict) -> list[str]:
     lines.append(f"{'all':<{width}} {'':<10} {'':>7} " + " ".join(f"{t:>14}" for t in totals))
     if draws is None:
         missing = [k for k in keys if k not in opened]
-        lines.append(f"(not on disk and not reachable: {', '.join(missing)}; drawn counts need every dataset)")
+        lines.append(f"(not on disk and not in the local Hugging Face cache: {', '.join(missing)}; drawn counts need every dataset)")
         return lines
     for k in keys:
         repeats = [draw[k]["repeats"] for draw in draws if k in draw]
@@ -96,35 +116,66 @@ def model_size(cfg: RunConfig) -> tuple[float | None, int | None, int | None]:
     return m.num_parameters, m.hidden_size, m.num_layers
 
 
+def _bytes(cfg: RunConfig) -> tuple[int, int, int, str]:
+    """(bytes per weight, per gradient, per trainable parameter of optimizer state, how the weights are held).
+    Under DeepSpeed a 16-bit model keeps 16-bit weights and gradients, and fp32 master weights plus Adam's m and
+    v in its optimizer; without it the policy loads in fp32 and the Trainer autocasts (train.py)."""
+    sixteen = cfg.model.dtype in ("bfloat16", "float16")
+    if cfg.dpo.deepspeed and sixteen:
+        return 2, 2, 12, f"{cfg.model.dtype} weights, fp32 masters in DeepSpeed's optimizer"
+    held = f"fp32 weights, autocast to {cfg.model.dtype}" if sixteen else "fp32 weights"
+    return 4, 4, 8, held
+
+
 def memory_plan(cfg: RunConfig) -> list[str]:
-    """Per-GPU memory of the DPO phase (ZeRO-3 shards weights, gradients and optimizer states)."""
+    """Per-GPU memory of the DPO phase: ZeRO-1 shards optimizer states, ZeRO-2 also gradients, ZeRO-3 weights too."""
     params, hidden, layers = model_size(cfg)
     if params is None:
         return ["memory plan: unknown model size (set model.num_parameters, hidden_size, num_layers)"]
     d = cfg.dpo
     world = d.num_processes * d.num_machines
-    shard = world if zero_stage(cfg) == 3 else 1
-    wbytes = 2 if cfg.model.dtype in ("bfloat16", "float16") else 4
+    stage = zero_stage(cfg) or 0
+    shard = {k: world if stage >= n else 1 for k, n in (("optimizer", 1), ("gradients", 2), ("weights", 3))}
+    wbytes, gbytes, obytes, held = _bytes(cfg)
     trainable = params * (cfg.spectrum.top_percent / 100 if cfg.spectrum.top_percent else 1.0)
-    policy = params * wbytes / shard
-    reference = 0.0 if d.precompute_ref_log_probs else params * wbytes / shard
-    grads = trainable * wbytes / shard
-    optimizer = trainable * 12 / shard  # fp32 master weights + Adam m and v
-    activations = None
+    policy = params * wbytes / shard["weights"]
+    reference = 0.0 if d.precompute_ref_log_probs else params * wbytes / shard["weights"]
+    rows = [("policy weights", policy), ("reference weights", reference),
+            ("gradients", trainable * gbytes / shard["gradients"]),
+            ("optimizer states", trainable * obytes / shard["optimizer"])]
     if hidden and layers:
+        abytes = 2 if cfg.model.dtype in ("bfloat16", "float16") else 4  # autocast or 16-bit weights
         tokens = d.per_device_batch_size * 2 * d.max_length  # chosen and rejected
-        per_token_layer = 2 * hidden * wbytes if d.gradient_checkpointing else 34 * hidden
-        activations = tokens * layers * per_token_layer
-    rows = [("policy weights", policy), ("reference weights", reference), ("gradients", grads),
-            ("optimizer states", optimizer)]
-    if activations is not None:
-        rows.append(("activations (estimate)", activations))
+        per_token_layer = 2 * hidden * abytes if d.gradient_checkpointing else 17 * hidden * abytes
+        rows.append(("activations (estimate)", tokens * layers * per_token_layer))
     total = sum(v for _, v in rows)
+    sharding = f"ZeRO-{stage} sharding x{world}" if stage else "no ZeRO sharding"
     lines = [f"memory plan per GPU ({params / 1e9:.2f} B parameters, {trainable / params:.0%} trainable, "
-             f"{world} process(es), ZeRO-3 sharding x{shard}):"]
+             f"{world} process(es), {sharding}; {held}):"]
     lines += [f"  {name:<24} {v / GIB:8.1f} GiB" for name, v in rows]
     lines.append(f"  {'total':<24} {total / GIB:8.1f} GiB"
                  + ("" if d.precompute_ref_log_probs else "  (precompute_ref_log_probs would drop the reference)"))
+    return lines
+
+
+def topology(cfg: RunConfig) -> list[str]:
+    """Which GPUs each phase uses on each machine, and those a phase leaves idle."""
+    g, d = cfg.generation, cfg.dpo
+    lines = [f"topology: {d.num_machines} machine(s); DPO: {d.num_processes} rank(s) per machine, "
+             f"{d.num_processes * d.num_machines} in all"]
+    if g.backend != "vllm":
+        shared = d.num_machines > 1 and g.backend != "openai"
+        lines.append(f"  generation: {g.backend} backend on " + ("every machine, sharing the batches" if shared
+                                                                 else "machine 0"))
+        return lines
+    dp, tp = int(g.vllm_option("--data-parallel-size") or 1), int(g.vllm_option("--tensor-parallel-size") or 1)
+    lines.append(f"  generation: one vLLM server per machine, data parallel {dp} x tensor parallel {tp} = {dp * tp} "
+                 f"GPU(s)" + (f"; the {d.num_machines} servers share each epoch's batches" if d.num_machines > 1
+                              else ""))
+    if dp * tp != d.num_processes:
+        lines.append(f"  note: per machine, generation uses {dp * tp} GPU(s) and DPO {d.num_processes}: GPUs idle in "
+                     f"one phase (set --data-parallel-size x --tensor-parallel-size = dpo.num_processes = the GPUs "
+                     f"of a machine)")
     return lines
 
 
@@ -157,10 +208,10 @@ def plan_text(cfg: RunConfig, run_dir: Path, machine: Machine = Machine()) -> st
                  + (f"; Spectrum top {cfg.spectrum.top_percent:g} %" if cfg.spectrum.top_percent else ""))
     if d.num_machines > 1:
         lines.append(f"multi-node: run the same command on every machine with --machine-rank 0..{d.num_machines - 1} "
-                     f"--main-process-ip {machine.main_process_ip} (this plan: machine {machine.rank}); machine 0 "
-                     f"generates, the others wait for each epoch's pairs; DIR must be shared by all machines")
-    lines += [""] + memory_plan(cfg)
+                     f"--main-process-ip {machine.main_process_ip} (this plan: machine {machine.rank}); every machine "
+                     f"generates its share of the batches, machine 0 mixes; DIR must be shared by all machines")
+    lines += [""] + topology(cfg) + [""] + memory_plan(cfg)
     return "\n".join(lines)
 
 
-__all__ = ["curriculum_table", "memory_plan", "model_size", "plan_text", "vllm_command"]
+__all__ = ["curriculum_table", "memory_plan", "model_size", "plan_text", "topology", "vllm_command"]

@@ -21,7 +21,7 @@ from . import filtering
 from .children import Children
 from .config import RunConfig
 from .faults import stall
-from .machines import Machine, call_machines, join, open_session, wait_for_call, wait_for_phase
+from .machines import Machine, call_machines, join, open_session, wait_for_call, wait_for_phase, wait_for_shares
 from .run_dir import RunDir, RunState, atomic_write, write_json
 
 def pairs_sha256(pairs: list[dict]) -> str:
@@ -77,10 +77,13 @@ class Loop:
             self.run.record(epoch, phase, timings=timings, **info)
 
     def follow(self) -> RunState:
-        """A machine above 0: answer machine 0's call to each epoch's DPO launch, take part, wait until recorded."""
+        """A machine above 0: generate its share of each epoch's candidates, answer machine 0's call to the DPO
+        launch, take part, wait until recorded."""
         join(self.run, self.cfg, self.machine, self.log)
         self.children.reap()
         for epoch in range(1, self.cfg.curriculum.epochs + 1):
+            if self.generators() > 1 and not wait_for_phase(self.run, epoch, "planned", self.log).reached("generated"):
+                self.generate_share(epoch, self.batches(epoch)[0])
             if wait_for_call(self.run, epoch, self.machine, self.log):
                 from .launch import run_dpo
 
@@ -166,25 +169,47 @@ class Loop:
     def _plan(self, epoch: int) -> dict:
         return json.loads(self.run.plan_path(epoch).read_text(encoding="utf-8"))
 
-    def generate(self, epoch: int) -> dict:
-        """Append k candidates per prompt to candidates.jsonl, batch by batch; skip batches already there."""
-        from .generation import session
+    def generators(self) -> int:
+        """Machines that generate, each its share of the batches on a server of its own; an external server
+        (backend openai) is one for all, so machine 0 alone uses it."""
+        return 1 if self.cfg.generation.backend == "openai" else self.cfg.dpo.num_machines
 
-        path = self.run.candidates_path(epoch)
-        done = _complete_batches(path)
+    def batches(self, epoch: int) -> tuple[list[list[dict]], int]:
+        """(the epoch's batches of prompts to generate, prompts left out as too long); the same on every machine."""
         g = self.cfg.generation
         items = self._plan(epoch)["selfplay"]
         skipped = self.too_long(epoch, items)
         items = [it for it in items if it["id"] not in skipped]
-        batches = [items[i:i + g.batch_size] for i in range(0, len(items), g.batch_size)]
-        counts = {"counts": {**self.run.state.epoch(epoch).counts, "prompts_too_long": len(skipped)}}
-        if done == len(batches):
-            return counts
-        self.log(f"epoch {epoch}: generating {g.k} candidates for {len(items)} prompts "
-                 f"({len(batches) - done} of {len(batches)} batches left)")
+        return [items[i:i + g.batch_size] for i in range(0, len(items), g.batch_size)], len(skipped)
+
+    def generate(self, epoch: int) -> dict:
+        """This machine's share of the candidates, then (machine 0) the other machines' shares."""
+        batches, skipped = self.batches(epoch)
+        self.generate_share(epoch, batches)
+        if self.generators() > 1:
+            share = {r: len(range(r, len(batches), self.generators())) for r in range(1, self.generators())}
+            wait_for_shares(self.run, epoch, share, lambda r: len(_read_batches(self.run.candidates_path(epoch, r))),
+                            self.log)
+        return {"counts": {**self.run.state.epoch(epoch).counts, "prompts_too_long": skipped}}
+
+    def generate_share(self, epoch: int, batches: list[list[dict]]) -> None:
+        """Append k candidates per prompt to this machine's candidates file, batch by batch (machine r of n takes
+        batches r, r+n, ...); skip batches already there. Seeds are per batch: which machine generates a batch
+        does not change its candidates."""
+        from .generation import session
+
+        g, rank = self.cfg.generation, self.machine.rank
+        path = self.run.candidates_path(epoch, rank)
+        mine = list(range(rank, len(batches), self.generators()))
+        done = _complete_batches(path)
+        if done == len(mine):
+            return
+        where = f" as machine {rank} of {self.generators()}" if self.generators() > 1 else ""
+        self.log(f"epoch {epoch}: generating {g.k} candidates for {sum(len(batches[b]) for b in mine)} prompts{where} "
+                 f"({len(mine) - done} of {len(mine)} batches left)")
         with session(self.cfg, self.start_checkpoint(epoch), self.run.epoch_dir(epoch), self.children,
                      self.log) as generator, open(path, "a", encoding="utf-8") as fh:
-            for b in range(done, len(batches)):
+            for b in mine[done:]:
                 batch = batches[b]
                 outs = generator.generate([it["prompt"] for it in batch], g.seed * 1_000_003 + epoch * 10_007 + b)
                 record = {"batch": b, "candidates": {it["id"]: [s.text for s in c] for it, c in zip(batch, outs)},
@@ -196,7 +221,6 @@ class Loop:
                 stall("generate", self.run.root)
             for why in generator.rejected:
                 self.log(f"  a prompt was refused by the server and gets no candidates: {why}")
-        return counts
 
     def too_long(self, epoch: int, items: list[dict]) -> set[str]:
         """Prompts that leave no room for max_tokens within the generator's context and dpo.max_length:
@@ -217,7 +241,8 @@ class Loop:
 
         plan = self._plan(epoch)
         candidates, truncated = {}, {}
-        for batch in _read_batches(self.run.candidates_path(epoch)):
+        shares = [_read_batches(self.run.candidates_path(epoch, r)) for r in range(self.generators())]
+        for batch in (b for share in shares for b in share):
             candidates.update(batch["candidates"])
             truncated.update({i: [r == "length" for r in rs] for i, rs in batch.get("finish", {}).items()})
         f = self.cfg.filtering

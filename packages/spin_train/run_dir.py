@@ -158,8 +158,10 @@ class RunDir:
     def plan_path(self, epoch: int) -> Path:
         return self.epoch_dir(epoch) / "plan.json"
 
-    def candidates_path(self, epoch: int) -> Path:
-        return self.epoch_dir(epoch) / "candidates.jsonl"
+    def candidates_path(self, epoch: int, machine_rank: int = 0) -> Path:
+        """Machine ``machine_rank``'s share of the epoch's candidates (each machine generates its batches)."""
+        name = "candidates.jsonl" if machine_rank == 0 else f"candidates-machine-{machine_rank}.jsonl"
+        return self.epoch_dir(epoch) / name
 
     def pairs_path(self, epoch: int) -> Path:
         return self.epoch_dir(epoch) / "pairs.parquet"
