@@ -16,6 +16,10 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[train,dev]'
 	# DeepSpeed for the ZeRO-3 test of the DPO phase on CPU: pure Python, no compiled ops.
 	DS_BUILD_OPS=0 $(PIP) install -q 'deepspeed==0.19.*'
+	# DeepSpeed's shared-memory op for ranks on CPU, JIT-built once here instead of in the first DPO launch
+	# (~90 s on 2 cores; cached in ~/.cache/torch_extensions); without a compiler the launch builds or skips it.
+	-DS_ACCELERATOR=cpu $(PY) -c "import torch; from deepspeed.comm.torch import build_shm_op; \
+		torch.cuda.is_available() or build_shm_op()"
 	touch $(STAMP)
 
 # The reference Argdown CLI for the live differential tests (skipped without node).
