@@ -130,10 +130,11 @@ def test_push_with_unreachable_hub(bad):
     assert "hf_secret_value" not in out.stderr + out.stdout
 
 
-def test_run_with_unreachable_server(bad, spin_dataset):
-    """The openai backend checks its server before the first batch: one line naming the URL."""
+def test_run_with_unreachable_server(bad, spin_dataset, tiny_model):
+    """The openai backend checks its server before the first batch: one line naming the URL. (The policy's
+    tokenizer is loaded first: prompts that cannot fit dpo.max_length are not sent.)"""
     port = closed_port()
-    cfg = tiny_config("org/model", spin_dataset, spectrum={"top_percent": None},
+    cfg = tiny_config(tiny_model, spin_dataset, spectrum={"top_percent": None},
                       generation={"backend": "openai", "url": f"http://127.0.0.1:{port}/v1",
                                   "reload_command": ["true"]})
     out = run(SPIN, "run", write_config(bad / "openai.yaml", cfg), "--run-dir", bad / "openai-run")

@@ -312,7 +312,7 @@ def test_load_entry_hands_the_revision_to_datasets(monkeypatch):
     assert seen["revision"] == "deadbeef"
 
 
-def test_an_epoch_without_pairs_moves_on(spin_dataset, tmp_path, monkeypatch):
+def test_an_epoch_without_pairs_moves_on(spin_dataset, tiny_model, tmp_path, monkeypatch):
     """Every candidate equals its gold answer: l = k, nothing is kept, no DPO; the next epoch starts from the
     same model."""
     from spin_train import generation
@@ -328,7 +328,7 @@ def test_an_epoch_without_pairs_moves_on(spin_dataset, tmp_path, monkeypatch):
         def generate(self, prompts, seed):
             return [[Sample(self.golds[p[-1]["content"]])] * 3 for p in prompts]
 
-    cfg = C.from_dict(tiny_config(tmp_path / "model", spin_dataset, spectrum={"top_percent": None}))
+    cfg = C.from_dict(tiny_config(tiny_model, spin_dataset, spectrum={"top_percent": None}))
     loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
 
     @contextlib.contextmanager
@@ -341,7 +341,7 @@ def test_an_epoch_without_pairs_moves_on(spin_dataset, tmp_path, monkeypatch):
     for epoch in ("1", "2"):
         info = state["epochs"][epoch]
         assert info["phase"] == "trained" and info["skipped"] == "no pairs" and info["counts"]["pairs"] == 0
-        assert info["checkpoint"] == str(tmp_path / "model")
+        assert info["checkpoint"] == str(tiny_model)
     assert not (loop.run.root / "epoch-01" / "checkpoint").exists()
 
 

@@ -85,6 +85,10 @@ class GenerationConfig:
     vllm_port: int = 8000
     vllm_startup_timeout_s: float = 900.0
     vllm_executable: str = "vllm"
+    # An interpreter with vLLM installed (`make vllm`: .venv-vllm/bin/python): the server then starts as
+    # `PYTHON -m vllm.entrypoints.openai.api_server --model CHECKPOINT`, and vLLM keeps its own pins.
+    vllm_python: Optional[str] = None
+    vllm_env: dict[str, str] = field(default_factory=dict)  # for the server, e.g. VLLM_CPU_KVCACHE_SPACE: "1"
     vllm_max_restarts: int = 2  # a server that dies mid-phase is restarted and the batch retried
 
     def vllm_option(self, flag: str) -> Optional[str]:

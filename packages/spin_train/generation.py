@@ -174,7 +174,9 @@ def vllm_model_args(model: ModelConfig, checkpoint: str, epoch_dir: Path) -> lis
 def vllm_command(cfg: GenerationConfig, checkpoint: str, seed: int, extra_args: list[str]) -> list[str]:
     """``vllm serve`` as the run starts it. ``--generation-config vllm``: the checkpoint's
     generation_config.json sets no sampling default; the request's pinned settings are all there is."""
-    return [cfg.vllm_executable, "serve", checkpoint, "--host", "127.0.0.1", "--port", str(cfg.vllm_port),
+    server = ([cfg.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", checkpoint] if cfg.vllm_python
+              else [cfg.vllm_executable, "serve", checkpoint])
+    return [*server, "--host", "127.0.0.1", "--port", str(cfg.vllm_port),
             "--seed", str(seed), "--generation-config", "vllm", *extra_args, *cfg.vllm_args]
 
 
@@ -217,7 +219,7 @@ class VLLMServer:
         cmd = vllm_command(self.cfg, self.checkpoint, self.seed, self.extra_args)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n", encoding="utf-8")  # the exact command
-        self.proc = self.children.start("vllm", cmd, self.log_path)
+        self.proc = self.children.start("vllm", cmd, self.log_path, {**os.environ, **self.cfg.vllm_env})
         deadline = time.time() + self.cfg.vllm_startup_timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -269,6 +269,8 @@ class Loop:
         from .lengths import fitting_pairs
         from .models import load_tokenizer
 
+        if not pairs:
+            return [], {}
         max_length = self.cfg.dpo.max_length
         kept, dropped = fitting_pairs(pairs, load_tokenizer(self.start_checkpoint(epoch), self.cfg.model), max_length)
         for source, n in sorted(dropped.items()):
