@@ -58,7 +58,7 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         # a warm-up launch first: the first one on a machine JIT-builds DeepSpeed's shm op
-        run_epoch(Path(tmp), config(args.model, args.data, args.configs, 8, 2), "warm-up")
+        run_epoch(Path(tmp), config(args.model, args.data, args.configs, 16, 2), "warm-up")
         results = {n: run_epoch(Path(tmp), config(args.model, args.data, args.configs, args.examples, n), f"ranks-{n}")
                    for n in (1, 2)}
     one, two = results[1], results[2]

@@ -467,3 +467,124 @@ def test_a_complete_checkpoint_left_by_a_kill_is_not_trained_again(spin_dataset,
     info = loop.train(1)
     assert launched == [False] and info["train_loss"] == 0.25 and info["steps"] == 2  # not launched again
     assert json.loads((loop.run.checkpoint_path(1) / "train_metrics.json").read_text())["steps"] == 2
+
+
+def _refusing_server(status: int, message: str):
+    """An OpenAI-compatible stand-in that refuses prompts containing LONG with ``status`` (a real server's
+    misbehaviour on demand) and answers the others."""
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from json_handler import JSONHandler
+
+    class Handler(JSONHandler):
+        def do_GET(self):
+            self._reply({"data": [{"id": "m"}]})
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            if "LONG" in body["messages"][-1]["content"]:
+                return self._reply({"error": {"message": message}}, status)
+            self._reply({"choices": [{"index": i, "message": {"role": "assistant", "content": "x"}}
+                                     for i in range(body["n"])]})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class _Server:
+    """What Session asks of the vLLM server it restarts."""
+
+    def __init__(self, healthy: bool):
+        self.is_healthy, self.restarts = healthy, 0
+
+    def healthy(self):
+        return self.is_healthy
+
+    def __enter__(self):
+        self.restarts += 1
+
+    def __exit__(self, *exc):
+        pass
+
+
+@pytest.mark.parametrize("status,message", [(401, "invalid API key"), (404, "The model `x` does not exist."),
+                                            (400, "top_k must be -1 or at least 1")])
+def test_a_refusal_not_about_length_stops_the_phase_without_a_restart(status, message):
+    """Today such a refusal turned every prompt into 'no candidates': the epoch trained on preference data only."""
+    from argdown_lbl.errors import ServerError
+    from spin_train.config import GenerationConfig
+    from spin_train.generation import OpenAIBackend, Session
+
+    server = _refusing_server(status, message)
+    try:
+        g = GenerationConfig(backend="openai", url=f"http://127.0.0.1:{server.server_port}/v1", k=2, retries=3)
+        backend = OpenAIBackend(g.url, "m", g)
+        session = Session(backend, _Server(healthy=True), max_restarts=2, log=lambda m: None)
+        with pytest.raises(ServerError, match=f"HTTP {status}: .*the phase stops"):
+            session.generate([[_m("user", "short")], [_m("user", "LONG")]], seed=0)
+        backend.close()
+    finally:
+        server.shutdown()
+    assert session.server.restarts == 0
+
+
+@pytest.mark.parametrize("healthy,restarts", [(True, 0), (False, 1)])
+def test_the_server_is_restarted_only_when_its_health_check_fails(healthy, restarts):
+    """One timed-out request must not restart a healthy 8B server (minutes); a dead server is restarted."""
+    from argdown_lbl.errors import ServerError
+    from spin_train.generation import Sample, Session
+
+    class TimesOutOnce:
+        calls = 0
+
+        def generate(self, prompts, seed):
+            self.calls += 1
+            if self.calls == 1:
+                raise ServerError("http://127.0.0.1:1/v1: request failed: ReadTimeout")
+            return [[Sample("x")] for _ in prompts]
+
+    server = _Server(healthy)
+    session = Session(TimesOutOnce(), server, max_restarts=2, log=lambda m: None)
+    if healthy:
+        with pytest.raises(ServerError, match="ReadTimeout"):
+            session.generate([[_m("user", "hi")]], seed=0)
+    else:
+        assert session.generate([[_m("user", "hi")]], seed=0) == [[Sample("x")]]
+    assert server.restarts == restarts
+
+
+@pytest.mark.parametrize("share", [0.05, 0.5])
+def test_refused_prompts_are_counted_and_too_many_fail_the_phase(share, spin_dataset, tiny_model, tmp_path,
+                                                                 monkeypatch):
+    from argdown_lbl.errors import ServerError
+    from spin_train import generation
+    from spin_train import run as R
+    from spin_train.generation import Sample
+
+    cfg = C.from_dict(tiny_config(tiny_model, spin_dataset, spectrum={"top_percent": None},
+                                  generation={"max_refused_share": share}))
+    loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
+    loop.run.start(cfg)
+    loop.run.record(1, "planned", **loop.plan(1))
+
+    class RefusesTwo:  # what OpenAIBackend returns for prompts refused for their length
+        rejected = ["HTTP 400: maximum context length"] * 2
+
+        def generate(self, prompts, seed):
+            return [[] if seed % 2 == 0 and i == 0 else [Sample("x")] * 3 for i, _ in enumerate(prompts)]
+
+    @contextlib.contextmanager
+    def session(*_args):
+        yield RefusesTwo()
+
+    monkeypatch.setattr(generation, "session", session)
+    refused = sum(1 for b in range(4) if (cfg.generation.seed * 1_000_003 + 10_007 + b) % 2 == 0)
+    assert refused >= 1
+    if refused / 8 > share:
+        with pytest.raises(ServerError, match=f"refused {refused} of 8 prompts .*max_refused_share"):
+            loop.generate(1)
+    else:
+        loop.run.record(1, "generated", **loop.generate(1))
+        assert loop.mix(1)["counts"]["refused"] == refused

@@ -177,8 +177,8 @@ class ChatClient:
                 last = exc
                 if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code < 500 \
                         and exc.response.status_code != 429:  # a client error will not go away: this request's fault
-                    raise RequestRejected(f"{self.endpoint}: HTTP {exc.response.status_code}: "
-                                          f"{_error_message(exc.response)}") from None
+                    raise RequestRejected(self.endpoint, exc.response.status_code,
+                                          _error_message(exc.response)) from None
                 with self._lock:
                     self.stats["retries"] += 1
                 time.sleep(self.backoff_s * 2 ** attempt)
@@ -211,6 +211,10 @@ class ChatClient:
 class RequestRejected(ServerError):
     """The server refused this request (a 4xx other than 429: a prompt longer than the context, a bad
     parameter); the server itself is fine, so callers skip the request rather than restart anything."""
+
+    def __init__(self, endpoint, status: int, message: str):
+        super().__init__(f"{endpoint}: HTTP {status}: {message}")
+        self.status, self.message = status, message
 
 
 def _error_message(response) -> str:

@@ -90,6 +90,8 @@ class GenerationConfig:
     vllm_python: Optional[str] = None
     vllm_env: dict[str, str] = field(default_factory=dict)  # for the server, e.g. VLLM_CPU_KVCACHE_SPACE: "1"
     vllm_max_restarts: int = 2  # a server that dies mid-phase is restarted and the batch retried
+    # Prompts the server may refuse for their length (they get no candidates) before the phase fails
+    max_refused_share: float = 0.05
 
     def vllm_option(self, flag: str) -> Optional[str]:
         """The value given to ``flag`` (``--max-model-len 8192`` or ``--max-model-len=8192``) in vllm_args."""
@@ -291,6 +293,8 @@ def _check(cfg: RunConfig) -> None:
     if g.top_k < 0 or not 0 <= g.min_p < 1 or not 0 < g.top_p <= 1 or g.repetition_penalty <= 0:
         raise ConfigError("generation: expected top_k >= 0 (0: off), 0 <= min_p < 1, 0 < top_p <= 1, "
                           "repetition_penalty > 0")
+    if not 0 <= g.max_refused_share <= 1:
+        raise ConfigError(f"generation.max_refused_share: expected a share in [0, 1], got {g.max_refused_share}")
     if g.backend == "openai" and not g.url:
         raise ConfigError("generation.url: required for backend 'openai' (e.g. http://127.0.0.1:8000/v1)")
     if g.backend == "openai" and cfg.curriculum.epochs > 1 and not g.reload_command:

@@ -19,6 +19,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -119,13 +120,17 @@ class OpenAIBackend:
         self.client.check(require_listed=True)
 
     def _candidates(self, messages: list[dict], seed: int, g: GenerationConfig) -> list[Sample]:
-        """k samples; none when the server rejects the prompt (4xx): a failure of that prompt, not of the server."""
+        """k samples; none when the server refuses the prompt for its length (a failure of that prompt). Any
+        other refusal (401, 403, 404, a bad parameter) would refuse every prompt: it stops the phase."""
         from argdown_lbl.chat_client import RequestRejected
 
         try:
             choices = self.client.complete(messages, n=g.k, max_tokens=g.max_tokens, temperature=g.temperature,
                                            top_p=g.top_p, seed=seed, extra=sampling_extras(g, self.vllm))
         except RequestRejected as exc:
+            if not about_length(exc):
+                raise ServerError(f"the generation server refused a request, not for the prompt's length "
+                                  f"({exc}); every prompt would fail, so the phase stops") from None
             self.rejected.append(str(exc))
             return []
         return [Sample(c.text.rstrip(), c.finish_reason) for c in choices]
@@ -141,6 +146,15 @@ class OpenAIBackend:
 
     def close(self):
         self.client.close()
+
+
+_LENGTH = re.compile(r"context length|model length|max_model_len|too long|too many tokens|longer than", re.I)
+
+
+def about_length(exc) -> bool:
+    """A 400, 413 or 422 whose message is about the prompt's length (what servers answer for a prompt that
+    leaves no room for max_tokens)."""
+    return exc.status in (400, 413, 422) and bool(_LENGTH.search(exc.message))
 
 
 def sampling_extras(cfg: GenerationConfig, vllm: bool) -> dict:
@@ -193,6 +207,10 @@ class VLLMServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.cfg.vllm_port}/v1"
+
+    def healthy(self) -> bool:
+        """Whether the server answers /health (a failed request alone does not mean it is down)."""
+        return self._answers()
 
     def _answers(self) -> bool:
         import httpx
@@ -254,7 +272,7 @@ def reload_server(command: list[str], checkpoint: str, log_path: Path) -> None:
 
 class Session:
     """One epoch's generator: the backend, and the vLLM server we started for it, restarted when it dies
-    (the failed batch is retried; finished batches stay)."""
+    (its /health fails; the failed batch is retried; finished batches stay)."""
 
     def __init__(self, backend: Backend, server: Optional[VLLMServer], max_restarts: int, log=print):
         self.backend, self.server, self.max_restarts, self.log = backend, server, max_restarts, log
@@ -269,7 +287,8 @@ class Session:
             try:
                 return self.backend.generate(prompts, seed)
             except RuntimeError as exc:
-                if self.server is None or self.restarts >= self.max_restarts:
+                # Restart only a server that is down: one timed-out request must not restart a healthy 8B server.
+                if self.server is None or self.restarts >= self.max_restarts or self.server.healthy():
                     raise
                 self.restarts += 1
                 self.log(f"  generation server failed ({exc}); restarting it ({self.restarts}/{self.max_restarts})")

@@ -189,13 +189,15 @@ def write_report(run_dir: Path) -> Path:
     lines = [f"# SPIN run report: {run_dir}", "", f"Epochs completed: {info['epochs_completed']} of "
              f"{len(cfg['curriculum']['weights'])}; model `{cfg['model']['path']}`.", "",
              "Prompts too long: not generated (no room for max_tokens within the context and dpo.max_length); "
-             "pairs too long: dropped (longer than dpo.max_length).", "",
-             "| epoch | prompts | prompts too long | kept | pairs | pairs too long | train loss | generate s | train s | pairs_sha256 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "refused: sent, and refused by the server for their length; pairs too long: dropped (longer than "
+             "dpo.max_length).", "",
+             "| epoch | prompts | prompts too long | refused | kept | pairs | pairs too long | train loss | generate s "
+             "| train s | pairs_sha256 |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for e, x in info["epochs"].items():
         c, t = x.get("counts", {}), x.get("timings", {})
         dropped = sum(c["too_long"].values()) if "too_long" in c else "-"
-        lines.append(f"| {e} | {c.get('prompts', '-')} | {c.get('prompts_too_long', '-')} | {c.get('kept', '-')} | "
+        lines.append(f"| {e} | {c.get('prompts', '-')} | {c.get('prompts_too_long', '-')} | {c.get('refused', '-')} | "
+                     f"{c.get('kept', '-')} | "
                      f"{c.get('pairs', '-')} | {dropped} | "
                      f"{x.get('train_loss', float('nan')):.4f} | {t.get('generate', '-')} | {t.get('train', '-')} | "
                      f"`{x.get('pairs_sha256', '')[:12]}` |")

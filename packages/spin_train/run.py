@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from argdown_lbl.errors import ServerError
+
 from . import filtering
 from .children import Children
 from .config import RunConfig
@@ -213,7 +215,8 @@ class Loop:
                 batch = batches[b]
                 outs = generator.generate([it["prompt"] for it in batch], g.seed * 1_000_003 + epoch * 10_007 + b)
                 record = {"batch": b, "candidates": {it["id"]: [s.text for s in c] for it, c in zip(batch, outs)},
-                          "finish": {it["id"]: [s.finish_reason for s in c] for it, c in zip(batch, outs)}}
+                          "finish": {it["id"]: [s.finish_reason for s in c] for it, c in zip(batch, outs)},
+                          "refused": [it["id"] for it, c in zip(batch, outs) if not c]}  # by the server
                 fh.write(json.dumps(record, ensure_ascii=False) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -221,6 +224,16 @@ class Loop:
                 stall("generate", self.run.root)
             for why in generator.rejected:
                 self.log(f"  a prompt was refused by the server and gets no candidates: {why}")
+        self.check_refused(epoch, path, sum(len(batches[b]) for b in mine))
+
+    def check_refused(self, epoch: int, path: Path, prompts: int) -> None:
+        """Fail the phase when the server refused more than generation.max_refused_share of the prompts."""
+        refused = sum(len(b.get("refused", [])) for b in _read_batches(path))
+        limit = self.cfg.generation.max_refused_share
+        if prompts and refused / prompts > limit:
+            raise ServerError(f"epoch {epoch}: the server refused {refused} of {prompts} prompts for their length, "
+                              f"more than generation.max_refused_share ({limit:g}); lower max_tokens or raise the "
+                              f"server's context (see {path})")
 
     def too_long(self, epoch: int, items: list[dict]) -> set[str]:
         """Prompts that leave no room for max_tokens within the generator's context and dpo.max_length:
@@ -242,8 +255,10 @@ class Loop:
         plan = self._plan(epoch)
         candidates, truncated = {}, {}
         shares = [_read_batches(self.run.candidates_path(epoch, r)) for r in range(self.generators())]
+        refused = 0
         for batch in (b for share in shares for b in share):
             candidates.update(batch["candidates"])
+            refused += len(batch.get("refused", []))
             truncated.update({i: [r == "length" for r in rs] for i, rs in batch.get("finish", {}).items()})
         f = self.cfg.filtering
         pairs, stats = filtering.build_pairs(plan["selfplay"], candidates, f.rule, f.seed, epoch, truncated,
@@ -261,7 +276,7 @@ class Loop:
         self.log(f"epoch {epoch}: {stats['kept']} of {stats['questions']} selfplay questions kept "
                  f"(l histogram {stats['l_histogram']}), {len(pairs)} pairs in all")
         counts = {**self.run.state.epoch(epoch).counts, "kept": stats["kept"], "pairs": len(pairs),
-                  "pairs_per_source": per_source, "too_long": too_long}
+                  "pairs_per_source": per_source, "too_long": too_long, "refused": refused}
         return {"pairs_sha256": pairs_sha256(pairs), "filtering": stats, "counts": counts}
 
     def fitting(self, epoch: int, pairs: list[dict]) -> tuple[list[dict], dict[str, int]]:
