@@ -198,14 +198,19 @@ class Loop:
         """Append k candidates per prompt to this machine's candidates file, batch by batch (machine r of n takes
         batches r, r+n, ...); skip batches already there. Seeds are per batch: which machine generates a batch
         does not change its candidates."""
-        from .generation import session
-
-        g, rank = self.cfg.generation, self.machine.rank
+        rank = self.machine.rank
         path = self.run.candidates_path(epoch, rank)
         mine = list(range(rank, len(batches), self.generators()))
         done = _complete_batches(path)
-        if done == len(mine):
-            return
+        if done < len(mine):
+            self.generate_batches(epoch, batches, mine, done, path)
+        self.check_refused(epoch, path, sum(len(batches[b]) for b in mine))  # also when a rerun finds it all done
+
+    def generate_batches(self, epoch: int, batches: list[list[dict]], mine: list[int], done: int, path: Path) -> None:
+        """Batches ``mine[done:]`` through one generation session, appended to ``path`` as they finish."""
+        from .generation import session
+
+        g, rank = self.cfg.generation, self.machine.rank
         where = f" as machine {rank} of {self.generators()}" if self.generators() > 1 else ""
         self.log(f"epoch {epoch}: generating {g.k} candidates for {sum(len(batches[b]) for b in mine)} prompts{where} "
                  f"({len(mine) - done} of {len(mine)} batches left)")
@@ -224,7 +229,6 @@ class Loop:
                 stall("generate", self.run.root)
             for why in generator.rejected:
                 self.log(f"  a prompt was refused by the server and gets no candidates: {why}")
-        self.check_refused(epoch, path, sum(len(batches[b]) for b in mine))
 
     def check_refused(self, epoch: int, path: Path, prompts: int) -> None:
         """Fail the phase when the server refused more than generation.max_refused_share of the prompts."""
