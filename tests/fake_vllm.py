@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-VLLM_ONLY = {"top_k", "min_p", "repetition_penalty"}
+VLLM_ONLY = {"top_k", "min_p", "repetition_penalty", "ignore_eos"}
 
 
 def free_port() -> int:
@@ -35,6 +35,7 @@ def main() -> None:
     args = sys.argv[1:]
     host, port = args[args.index("--host") + 1], int(args[args.index("--port") + 1])
     checkpoint = args[args.index("serve") + 1]
+    served = args[args.index("--served-model-name") + 1] if "--served-model-name" in args else checkpoint
     marker = Path(os.environ["FAKE_VLLM_MARKER"])
     first_life = not marker.exists()
     marker.write_text("started\n" if first_life else "restarted\n")
@@ -61,7 +62,7 @@ def main() -> None:
 
         def do_GET(self):
             if self.path.endswith("/models"):  # as vLLM: the served model is the path it was started with
-                return self._send(200, json.dumps({"object": "list", "data": [{"id": checkpoint}]}).encode())
+                return self._send(200, json.dumps({"object": "list", "data": [{"id": served}]}).encode())
             try:
                 r = httpx.get(base + self.path, timeout=5)
                 self._send(r.status_code, r.content)
@@ -78,6 +79,8 @@ def main() -> None:
                 os._exit(1)
             # vLLM reads these sampling fields from the body; transformers serve rejects them (422).
             payload = {k: v for k, v in json.loads(body).items() if k not in VLLM_ONLY}
+            if payload.get("model") == served:  # transformers serve loads the model the request names
+                payload["model"] = checkpoint
             r = httpx.post(base + self.path, json=payload, timeout=120)
             self._send(r.status_code, r.content)
 

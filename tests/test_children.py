@@ -199,31 +199,37 @@ def test_an_external_server_is_reloaded_with_each_epochs_checkpoint(tmp_path, ti
 
 
 @pytest.mark.timeout(600)
-def test_the_server_session_always_stops_its_server(tmp_path, tiny_model, spin_dataset, monkeypatch):
-    """Whether the block raises or the client fails right after the server started: nothing is left running."""
+def test_the_runs_server_is_always_stopped(tmp_path, tiny_model, spin_dataset, monkeypatch):
+    """The server outlives each phase (serving.py), not the run: whether a later phase raises or the client
+    fails right after the server started, nothing is left running."""
     from argdown_lbl.errors import ServerError
     from spin_train import generation
+    from spin_train import run as R
     from spin_train.config import from_dict
     import yaml
 
     cfg = from_dict(yaml.safe_load(_vllm_config(tmp_path, tiny_model, spin_dataset, _free_port()).read_text()))
+    cfg.spectrum.top_percent = None
     monkeypatch.setenv("FAKE_VLLM_MARKER", str(tmp_path / "marker"))
     monkeypatch.setenv("FAKE_VLLM_NEVER_DIES", "1")
-    children = Children(tmp_path / "pids", log=lambda m: None)
     groups = []
-    with pytest.raises(RuntimeError, match="the block failed"):
-        with generation.session(cfg, str(tiny_model), tmp_path / "e1", children) as gen:
-            groups.append(json.loads((tmp_path / "pids" / "vllm.json").read_text())["pgid"])
-            assert gen.server is not None and len(_group_members(groups[-1])) >= 3
-            raise RuntimeError("the block failed")
+
+    def mix_fails(self, epoch):
+        groups.append(json.loads((self.run.children_dir() / "vllm.json").read_text())["pgid"])
+        assert len(_group_members(groups[-1])) >= 3  # generation is done, the server still up
+        raise RuntimeError("the mix failed")
+
+    monkeypatch.setattr(R.Loop, "mix", mix_fails)
+    with pytest.raises(RuntimeError, match="the mix failed"):
+        R.Loop(cfg, tmp_path / "run1", log=lambda m: None).run_all()
 
     def failing_client(*args, **kwargs):  # the server is up; the client's first check fails
-        groups.append(json.loads((tmp_path / "pids" / "vllm.json").read_text())["pgid"])
+        groups.append(json.loads((RunDir(tmp_path / "run2").children_dir() / "vllm.json").read_text())["pgid"])
         raise ServerError("the client failed")
 
     monkeypatch.setattr(generation, "OpenAIBackend", failing_client)
     with pytest.raises(ServerError, match="the client failed"):
-        with generation.session(cfg, str(tiny_model), tmp_path / "e2", children):
-            pass
+        R.Loop(cfg, tmp_path / "run2", log=lambda m: None).run_all()
     assert len(groups) == 2 and all(gone_within(g, 15) for g in groups)
-    assert not list((tmp_path / "pids").glob("*.json"))
+    assert not list((tmp_path / "run1" / ".children").glob("*/*/*.json"))
+    assert not list((tmp_path / "run2" / ".children").glob("*/*/*.json"))

@@ -178,7 +178,7 @@ def test_vllm_backend_restarts_a_server_that_dies_mid_phase(tiny_model, spin_dat
     assert [b["batch"] for b in batches] == [0, 1, 2]
     assert all(len(c) == 3 for b in batches for c in b["candidates"].values())
     cmd = (tmp_path / "run" / "epoch-01" / "vllm.cmd").read_text()
-    assert cmd.startswith(f"{fake} serve {tiny_model} --host 127.0.0.1 --port {port}") and "--max-model-len 2048" in cmd
+    assert cmd.startswith(f"{fake} serve {tiny_model} --served-model-name spin-policy --host 127.0.0.1 --port {port}") and "--max-model-len 2048" in cmd
     # The dry-run prints exactly the command the run started.
     dry = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "run"), "--dry-run"],
                          capture_output=True, text=True, timeout=300)

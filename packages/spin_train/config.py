@@ -90,6 +90,8 @@ class GenerationConfig:
     vllm_python: Optional[str] = None
     vllm_env: dict[str, str] = field(default_factory=dict)  # for the server, e.g. VLLM_CPU_KVCACHE_SPACE: "1"
     vllm_max_restarts: int = 2  # a server that dies mid-phase is restarted and the batch retried
+    # One server for the run: later epochs' checkpoints are loaded into it (serving.py says when it restarts)
+    vllm_reload: bool = True
     # Prompts the server may refuse for their length (they get no candidates) before the phase fails
     max_refused_share: float = 0.05
 

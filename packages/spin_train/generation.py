@@ -185,28 +185,39 @@ def vllm_model_args(model: ModelConfig, checkpoint: str, epoch_dir: Path) -> lis
     return args
 
 
+SERVED_NAME = "spin-policy"  # the model id requests name: the weights change under it (serving.py records which)
+
+
 def vllm_command(cfg: GenerationConfig, checkpoint: str, seed: int, extra_args: list[str]) -> list[str]:
     """``vllm serve`` as the run starts it. ``--generation-config vllm``: the checkpoint's
     generation_config.json sets no sampling default; the request's pinned settings are all there is."""
     server = ([cfg.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", checkpoint] if cfg.vllm_python
               else [cfg.vllm_executable, "serve", checkpoint])
-    return [*server, "--host", "127.0.0.1", "--port", str(cfg.vllm_port),
+    return [*server, "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(cfg.vllm_port),
             "--seed", str(seed), "--generation-config", "vllm", *extra_args, *cfg.vllm_args]
 
 
 class VLLMServer:
-    """``vllm serve CHECKPOINT`` for one generation phase; logs go to ``log_path``."""
+    """``vllm serve CHECKPOINT`` (as SERVED_NAME), started and stopped as a child of the run; logs go to
+    ``log_path``. serving.py decides when, and loads later checkpoints into it."""
+
+    name = SERVED_NAME
 
     def __init__(self, checkpoint: str, cfg: GenerationConfig, log_path: Path, seed: int,
-                 extra_args: Optional[list[str]], children: Children):
+                 extra_args: Optional[list[str]], children: Children, env: Optional[dict] = None):
         self.checkpoint, self.cfg, self.log_path, self.seed = checkpoint, cfg, log_path, seed
         self.extra_args = extra_args or []  # e.g. --revision, --chat-template, --trust-remote-code
         self.children = children
+        self.env = {**os.environ, **(env or {}), **cfg.vllm_env}
         self.proc: Optional[subprocess.Popen] = None
 
     @property
+    def root(self) -> str:
+        return f"http://127.0.0.1:{self.cfg.vllm_port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.cfg.vllm_port}/v1"
+        return f"{self.root}/v1"
 
     def healthy(self) -> bool:
         """Whether the server answers /health (a failed request alone does not mean it is down)."""
@@ -216,7 +227,7 @@ class VLLMServer:
         import httpx
 
         try:
-            return httpx.get(f"http://127.0.0.1:{self.cfg.vllm_port}/health", timeout=2).status_code == 200
+            return httpx.get(f"{self.root}/health", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -237,7 +248,7 @@ class VLLMServer:
         cmd = vllm_command(self.cfg, self.checkpoint, self.seed, self.extra_args)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n", encoding="utf-8")  # the exact command
-        self.proc = self.children.start("vllm", cmd, self.log_path, {**os.environ, **self.cfg.vllm_env})
+        self.proc = self.children.start("vllm", cmd, self.log_path, self.env)
         deadline = time.time() + self.cfg.vllm_startup_timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -245,10 +256,10 @@ class VLLMServer:
                 raise ServerError(f"vllm serve exited with {self.proc.returncode}; see {self.log_path}")
             if self._answers():
                 served = self._served()
-                if self.checkpoint in served:
+                if self.name in served:
                     return self
                 self.__exit__(None, None, None)
-                raise ServerError(f"the server on port {self.cfg.vllm_port} serves {served}, not {self.checkpoint}: "
+                raise ServerError(f"the server on port {self.cfg.vllm_port} serves {served}, not {self.name}: "
                                   f"is another server on that port? see {self.log_path}")
             time.sleep(2)
         self.__exit__(None, None, None)
@@ -297,9 +308,9 @@ class Session:
 
 
 @contextlib.contextmanager
-def session(cfg, checkpoint: str, epoch_dir: Path, children: Children, log=print):
-    """Generate from ``checkpoint`` (a RunConfig's backend) in this block: the server is started, checked,
-    restarted and always stopped, also when the block raises."""
+def session(cfg, checkpoint: str, epoch_dir: Path, serving=None, log=print, epoch: int = 0):
+    """Generate from ``checkpoint`` (a RunConfig's backend) in this block. Backend vllm: ``serving``
+    (serving.Serving) loads it into the run's server, which outlives the block."""
     g = cfg.generation
     server = None
     backend = None
@@ -311,17 +322,10 @@ def session(cfg, checkpoint: str, epoch_dir: Path, children: Children, log=print
                 reload_server(g.reload_command, checkpoint, epoch_dir / "reload.log")
             backend = OpenAIBackend(g.url, checkpoint, g, os.environ.get("OPENAI_API_KEY"))
         else:
-            if cfg.model.chat_template:
-                epoch_dir.mkdir(parents=True, exist_ok=True)
-                (epoch_dir / CHAT_TEMPLATE).write_text(cfg.model.chat_template, encoding="utf-8")
-            server = VLLMServer(checkpoint, g, epoch_dir / "vllm.log", g.seed,
-                                vllm_model_args(cfg.model, checkpoint, epoch_dir), children)
-            server.__enter__()
-            backend = OpenAIBackend(server.url, checkpoint, g, vllm=True)
+            server = serving.load(checkpoint, epoch)
+            backend = OpenAIBackend(server.url, server.name, g, vllm=True)
         yield Session(backend, server, g.vllm_max_restarts, log)
     finally:
         close = getattr(backend, "close", None)
         if close:
             close()
-        if server is not None:
-            server.__exit__(None, None, None)

@@ -25,6 +25,7 @@ from .config import RunConfig
 from .faults import stall
 from .machines import Machine, call_machines, join, open_session, wait_for_call, wait_for_phase, wait_for_shares
 from .run_dir import RunDir, RunState, atomic_write, write_json
+from .serving import Serving
 
 def pairs_sha256(pairs: list[dict]) -> str:
     canon = json.dumps(pairs, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
@@ -39,6 +40,7 @@ class Loop:
         self.cfg, self.log, self.machine = cfg, log, machine
         self.run = RunDir(run_dir)
         self.children = Children(self.run.children_dir(machine.rank), log)
+        self.serving = Serving(cfg, self.run, self.children, machine.rank, log)  # backend vllm: the run's server
         self._mixture = None
         self.session = None  # machine 0 of several: the session its calls to the DPO launches name
 
@@ -49,8 +51,12 @@ class Loop:
 
     def run_all(self) -> RunState:
         self.machine.check(self.cfg)
-        if not self.machine.is_main:
-            return self.follow()
+        try:
+            return self.follow() if not self.machine.is_main else self.lead()
+        finally:
+            self.serving.close()
+
+    def lead(self) -> RunState:
         self.run.start(self.cfg)
         if self.cfg.dpo.num_machines > 1:
             self.session = open_session(self.run)
@@ -90,6 +96,7 @@ class Loop:
                 from .launch import run_dpo
 
                 self.log(f"epoch {epoch}: DPO as machine {self.machine.rank}")
+                self.serving.release()
                 run_dpo(self.cfg, self.run, epoch, self.start_checkpoint(epoch), self.machine, self.children,
                         self.log)
             wait_for_phase(self.run, epoch, "trained", self.log)
@@ -146,10 +153,14 @@ class Loop:
 
         e = self.cfg.evaluation
         t = time.time()
-        result = evaluate(self.start_checkpoint(epoch + 1), e.dataset, e.configs or None, e.k, e.max_prompts,
-                          e.max_tokens, e.seed, self.cfg.model, self.cfg.generation.device, samples=e.samples,
+        checkpoint, server = self.start_checkpoint(epoch + 1), None
+        if self.cfg.generation.backend == "vllm":  # the weights the next epoch generates from: no model in this process
+            served = self.serving.load(checkpoint, epoch + 1, purpose="evaluate")
+            checkpoint, server = None, f"{served.url}#{served.name}"
+        result = evaluate(checkpoint, e.dataset, e.configs or None, e.k, e.max_prompts, e.max_tokens, e.seed,
+                          self.cfg.model, self.cfg.generation.device, server=server, samples=e.samples,
                           next_line_prompts=e.next_line_prompts)
-        result["epoch"] = epoch
+        result["epoch"], result["weights"] = epoch, self.start_checkpoint(epoch + 1)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, result)
         if epoch > 0:
@@ -192,7 +203,8 @@ class Loop:
             share = {r: len(range(r, len(batches), self.generators())) for r in range(1, self.generators())}
             wait_for_shares(self.run, epoch, share, lambda r: len(_read_batches(self.run.candidates_path(epoch, r))),
                             self.log)
-        return {"counts": {**self.run.state.epoch(epoch).counts, "prompts_too_long": skipped}}
+        serving = {"serving": self.serving.last} if self.serving.last else {}  # which weights, loaded how
+        return {"counts": {**self.run.state.epoch(epoch).counts, "prompts_too_long": skipped}, **serving}
 
     def generate_share(self, epoch: int, batches: list[list[dict]]) -> None:
         """Append k candidates per prompt to this machine's candidates file, batch by batch (machine r of n takes
@@ -214,8 +226,8 @@ class Loop:
         where = f" as machine {rank} of {self.generators()}" if self.generators() > 1 else ""
         self.log(f"epoch {epoch}: generating {g.k} candidates for {sum(len(batches[b]) for b in mine)} prompts{where} "
                  f"({len(mine) - done} of {len(mine)} batches left)")
-        with session(self.cfg, self.start_checkpoint(epoch), self.run.epoch_dir(epoch), self.children,
-                     self.log) as generator, open(path, "a", encoding="utf-8") as fh:
+        with session(self.cfg, self.start_checkpoint(epoch), self.run.epoch_dir(epoch), self.serving, self.log,
+                     epoch) as generator, open(path, "a", encoding="utf-8") as fh:
             for b in mine[done:]:
                 batch = batches[b]
                 outs = generator.generate([it["prompt"] for it in batch], g.seed * 1_000_003 + epoch * 10_007 + b)
@@ -313,6 +325,7 @@ class Loop:
             if self.cfg.dpo.num_machines > 1:
                 call_machines(self.run, self.cfg, self.machine, self.session, epoch, self.log)
             self.log(f"epoch {epoch}: DPO on {n_pairs} pairs from {start}")
+            self.serving.release()
             run_dpo(self.cfg, self.run, epoch, start, self.machine, self.children, self.log)
         metrics = json.loads((partial / "train_metrics.json").read_text(encoding="utf-8"))
         if metrics.get("resumed_from_step"):

@@ -1,0 +1,169 @@
+"""The run's vLLM server: one per machine for the whole run, each epoch's checkpoint loaded into it.
+
+Starting vLLM costs minutes for an 8B model, once per epoch in the SPIN recipe. vLLM loads new weights
+in place (the workers' ``reload_weights``, reached through ``/collective_rpc``, one of the endpoints that
+``VLLM_SERVER_DEV_MODE=1`` opens; the server listens on 127.0.0.1 only). We reload where that is sound and
+restart otherwise, and say which and why:
+
+- tied input and output embeddings: vllm 0.32 reloads the embedding but leaves the tied LM head with the old
+  weights (greedy answers differ from a fresh server's; checked on CPU), so such models restart;
+- GPUs: the DPO phase needs them, so the server sleeps through it (``--enable-sleep-mode``, level 2: weights
+  and KV cache freed, the new weights loaded on waking); without sleep mode it is stopped, as before;
+- a reload that fails (an older vLLM, no dev endpoints) falls back to a restart.
+
+Each load appends a line to ``serving-machine-R.jsonl`` in the run dir (and the epoch's state records the
+last): which weights, how they got there, how long it took, and greedy answers to fixed probes, so that a
+reloaded server can be compared with a freshly started one on the same checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+from argdown_lbl.errors import ServerError
+
+from .children import Children
+from .config import RunConfig
+from .generation import CHAT_TEMPLATE, VLLMServer, vllm_model_args
+from .run_dir import RunDir
+
+# Greedy, whole max_tokens (ignore_eos): answers that differ when the weights differ.
+PROBES = ["[Socrates is mortal]: Socrates is a man, and all men are mortal.",
+          "<Modus ponens>\n\n(1) If it rains, the street is wet.\n(2) It rains.\n----",
+          "Write the next line of this Argdown map:\n[Taxes]: Taxes should rise.\n  <+"]
+PROBE_TOKENS = 8
+
+
+class Serving:
+    """The vLLM server of one machine of a run, and which checkpoint it serves."""
+
+    def __init__(self, cfg: RunConfig, run: RunDir, children: Children, machine_rank: int = 0,
+                 log: Callable[[str], None] = print):
+        self.cfg, self.run, self.children, self.rank, self.log = cfg, run, children, machine_rank, log
+        self.server: Optional[VLLMServer] = None
+        self.asleep = False
+        self.last: Optional[dict] = None  # the record of the last load
+
+    @property
+    def log_path(self) -> Path:
+        return self.run.root / f"serving-machine-{self.rank}.jsonl"
+
+    def load(self, checkpoint: str, epoch: int, purpose: str = "generate") -> VLLMServer:
+        """The server, serving ``checkpoint``: as it is, reloaded, restarted or started."""
+        if self.server is not None and self.server.checkpoint == checkpoint and not self.asleep:
+            return self.server
+        t, how, why = time.time(), "start", None
+        if self.server is not None:
+            why = self.reload_refusal(checkpoint)
+            if why is None:
+                try:
+                    self._reload(checkpoint)
+                    how = "reload"
+                except ServerError as exc:
+                    why = f"the reload failed ({exc})"
+            if how != "reload":
+                self.log(f"epoch {epoch}: restarting the vLLM server for {checkpoint}: {why}")
+                self.close()
+                how = "restart"
+        if self.server is None:
+            self.server = self._start(checkpoint, epoch)
+        record = {"epoch": epoch, "for": purpose, "weights": checkpoint, "how": how,
+                  "seconds": round(time.time() - t, 3), **({"why": why} if why else {}), "probe": self.probe()}
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.last = {k: v for k, v in record.items() if k != "probe"}
+        if how == "reload":
+            self.log(f"epoch {epoch}: the vLLM server now serves {checkpoint} (reloaded in {record['seconds']} s)")
+        return self.server
+
+    def reload_refusal(self, checkpoint: str) -> Optional[str]:
+        """Why ``checkpoint`` cannot be reloaded into the running server (None: it can)."""
+        if not self.cfg.generation.vllm_reload:
+            return "generation.vllm_reload is off"
+        if _ties_embeddings(checkpoint):
+            return "the model ties its input and output embeddings, which vLLM's in-place reload gets wrong"
+        return None
+
+    def release(self) -> None:
+        """Before the DPO phase: free the GPUs the server holds (sleep, or stop without sleep mode); on CPU the
+        server stays up."""
+        if self.server is None or self.asleep or not _gpus():
+            return
+        if "--enable-sleep-mode" in self.cfg.generation.vllm_args:
+            self._post("/sleep", params={"level": "2"})
+            self.asleep = True
+        else:
+            self.log("the vLLM server stops for the DPO phase (add --enable-sleep-mode to generation.vllm_args "
+                     "to keep it)")
+            self.close()
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.__exit__(None, None, None)
+        self.server, self.asleep = None, False
+
+    # -- the server's side ----------------------------------------------------------------------------------------
+    def _start(self, checkpoint: str, epoch: int) -> VLLMServer:
+        g, epoch_dir = self.cfg.generation, self.run.epoch_dir(epoch)
+        if self.cfg.model.chat_template:
+            epoch_dir.mkdir(parents=True, exist_ok=True)
+            (epoch_dir / CHAT_TEMPLATE).write_text(self.cfg.model.chat_template, encoding="utf-8")
+        env = {"VLLM_SERVER_DEV_MODE": "1"} if g.vllm_reload else {}
+        server = VLLMServer(checkpoint, g, epoch_dir / "vllm.log", g.seed,
+                            vllm_model_args(self.cfg.model, checkpoint, epoch_dir), self.children, env)
+        return server.__enter__()
+
+    def _reload(self, checkpoint: str) -> None:
+        if self.asleep:
+            self._post("/wake_up", params={"tags": "weights"})
+        self._post("/collective_rpc", json={"method": "reload_weights", "kwargs": {"weights_path": checkpoint}})
+        if self.asleep:
+            self._post("/wake_up", params={"tags": "kv_cache"})
+            self.asleep = False
+        self._post("/reset_prefix_cache")  # cached prefixes hold the old weights' keys and values
+        self.server.checkpoint = checkpoint  # a restart after a crash starts on these weights
+
+    def _post(self, path: str, **kwargs) -> None:
+        import httpx
+
+        try:
+            r = httpx.post(self.server.root + path, timeout=self.cfg.generation.timeout_s, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServerError(f"{path}: {type(exc).__name__}") from None
+        if r.status_code != 200:
+            raise ServerError(f"{path}: HTTP {r.status_code} {r.text[:200]}")
+
+    def probe(self) -> list:
+        """Greedy answers (text and token log-probs) to PROBES; an error is recorded, not raised: the phase's own
+        requests decide whether the server works."""
+        import httpx
+
+        out = []
+        for prompt in PROBES:
+            body = {"model": self.server.name, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
+                    "max_tokens": PROBE_TOKENS, "ignore_eos": True, "logprobs": True}
+            try:
+                choice = httpx.post(f"{self.server.url}/chat/completions", json=body, timeout=60).json()["choices"][0]
+                out.append({"text": choice["message"]["content"],
+                            "logprobs": [t["logprob"] for t in (choice.get("logprobs") or {}).get("content") or []]})
+            except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+                out.append({"error": f"{type(exc).__name__}: {exc}"[:200]})
+        return out
+
+
+def _ties_embeddings(checkpoint: str) -> bool:
+    """Whether the checkpoint's config ties embeddings (unknown counts as tied: restarting is always right)."""
+    try:
+        config = json.loads((Path(checkpoint) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True
+    return bool(config.get("tie_word_embeddings", config.get("text_config", {}).get("tie_word_embeddings", True)))
+
+
+def _gpus() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
