@@ -238,7 +238,7 @@ class Loop:
                 fh.flush()
                 os.fsync(fh.fileno())
                 self.log(f"  batch {b + 1}/{len(batches)}")
-                stall("generate", self.run.root)
+                stall("generate", self.run.root, epoch=epoch)
             for why in generator.rejected:
                 self.log(f"  a prompt was refused by the server and gets no candidates: {why}")
 

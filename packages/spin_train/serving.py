@@ -30,7 +30,8 @@ from .config import RunConfig
 from .generation import CHAT_TEMPLATE, VLLMServer, vllm_model_args
 from .run_dir import RunDir
 
-# Greedy, whole max_tokens (ignore_eos): answers that differ when the weights differ.
+# Whole max_tokens (ignore_eos), greedy and seeded: answers that differ when the weights differ, and that a
+# rerun's fresh server must repeat (the seeded one: the candidates of a resumed phase).
 PROBES = ["[Socrates is mortal]: Socrates is a man, and all men are mortal.",
           "<Modus ponens>\n\n(1) If it rains, the street is wet.\n(2) It rains.\n----",
           "Write the next line of this Argdown map:\n[Taxes]: Taxes should rise.\n  <+"]
@@ -142,8 +143,9 @@ class Serving:
         import httpx
 
         out = []
-        for prompt in PROBES:
-            body = {"model": self.server.name, "messages": [{"role": "user", "content": prompt}], "temperature": 0,
+        for prompt, sampling in [(p, {"temperature": 0}) for p in PROBES] + [(PROBES[0], {"temperature": 0.7,
+                                                                                       "seed": 1})]:
+            body = {"model": self.server.name, "messages": [{"role": "user", "content": prompt}], **sampling,
                     "max_tokens": PROBE_TOKENS, "ignore_eos": True, "logprobs": True}
             try:
                 choice = httpx.post(f"{self.server.url}/chat/completions", json=body, timeout=60).json()["choices"][0]

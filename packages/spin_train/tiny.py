@@ -48,7 +48,7 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int = 2048):
     return tok
 
 
-def build_model(tok, hidden: int = 64, layers: int = 2, heads: int = 4, seed: int = 0):
+def build_model(tok, hidden: int = 64, layers: int = 2, heads: int = 4, seed: int = 0, tie_embeddings: bool = True):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -56,7 +56,7 @@ def build_model(tok, hidden: int = 64, layers: int = 2, heads: int = 4, seed: in
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
         num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), max_position_embeddings=4096,
-        tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
+        tie_word_embeddings=tie_embeddings, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
     )
     return LlamaForCausalLM(config)
 
@@ -79,7 +79,8 @@ def sft(model, tok, rows: list[dict], out: Path, steps: int, seed: int = 0, max_
 
 
 def init_tiny(out: Path, rows: list[dict], steps: int = 200, vocab_size: int = 2048, hidden: int = 64,
-              layers: int = 2, seed: int = 0, max_length: int = 1024, log: Callable[[str], None] = print) -> dict:
+              layers: int = 2, seed: int = 0, max_length: int = 1024, log: Callable[[str], None] = print,
+              tie_embeddings: bool = True) -> dict:
     """Build tokenizer + model from ``rows`` (prompt/completion rows), SFT them, save to ``out``. Rows longer
     than ``max_length`` tokens are left out and counted: truncation would cut off their answers."""
     import shutil
@@ -93,7 +94,7 @@ def init_tiny(out: Path, rows: list[dict], steps: int = 200, vocab_size: int = 2
     if too_long:
         log(f"init-tiny: {too_long} of {len(rows)} rows are longer than {max_length} tokens; left out of the SFT")
     rows = fitting
-    model = build_model(tok, hidden=hidden, layers=layers, seed=seed)
+    model = build_model(tok, hidden=hidden, layers=layers, seed=seed, tie_embeddings=tie_embeddings)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"init-tiny: Llama model, {layers} layers x {hidden} hidden, {n_params / 1e6:.2f} M parameters; SFT {steps} steps")
     metrics = sft(model, tok, rows, out, steps, seed=seed, max_length=max_length)

