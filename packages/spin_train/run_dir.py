@@ -71,6 +71,7 @@ class EpochState:
     distributed: Optional[dict] = None  # the DPO setup that actually ran
     skipped: Optional[str] = None  # why no DPO ran ("no pairs")
     eval: Optional[str] = None
+    serving: Optional[dict] = None  # backend vllm: the weights generation used, and how the server got them
 
     def reached(self, phase: str) -> bool:
         return self.phase is not None and PHASES.index(self.phase) >= PHASES.index(phase)
