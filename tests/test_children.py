@@ -1,15 +1,15 @@
 """No child outlives the run: SIGKILL the parent only, and nothing of the server or the DPO launch remains.
 
 Real processes killed for real: a shell with a background job and the project's vLLM stand-in
-(tests/fake_vllm.py: a proxy with a `transformers serve` child). A run killed inside a real `accelerate
-launch` (two ZeRO-3 ranks, and two machines) is tested in test_zero3.py and test_machines.py.
+(tests/fake_vllm.py: a proxy with a `transformers serve` child). A run killed while a real vLLM generates is
+tested in test_real_vllm.py, one killed inside a real `accelerate launch` (two ZeRO-3 ranks, and two
+machines) in test_zero3.py and test_machines.py.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -35,18 +35,6 @@ def gone_within(pgid: int, seconds: float) -> bool:
             return True
         time.sleep(0.2)
     return False
-
-
-def wait_for(path: Path, seconds: float, proc: subprocess.Popen) -> None:
-    deadline = time.time() + seconds
-    while not path.exists():
-        assert proc.poll() is None, proc.stderr.read()[-3000:] if proc.stderr else proc.returncode
-        assert time.time() < deadline, f"{path} did not appear"
-        time.sleep(0.2)
-
-
-def pgid_of(run_dir: Path, name: str) -> int:
-    return json.loads((RunDir(run_dir).children_dir() / f"{name}.json").read_text())["pgid"]
 
 
 PARENT = """
@@ -103,36 +91,6 @@ def _vllm_config(tmp_path, tiny_model, spin_dataset, port):
         generation={"backend": "vllm", "vllm_executable": str(_fake_vllm(tmp_path)), "vllm_port": port,
                     "vllm_startup_timeout_s": 120, "batch_size": 2, "retries": 1, "timeout_s": 60, "temperature": 0.0},
         curriculum={"examples_per_epoch": 6, "weights": [{"critical-thinking-ten-arguments": 1}]}))
-
-
-def _pairs_sha(run_dir: Path) -> str:
-    return json.loads((run_dir / "state.json").read_text())["epochs"]["1"]["pairs_sha256"]
-
-
-@pytest.mark.timeout(900)
-def test_sigkill_during_generation_leaves_no_server_and_the_rerun_ends_alike(tmp_path, tiny_model, spin_dataset):
-    port = _free_port()
-    config = _vllm_config(tmp_path, tiny_model, spin_dataset, port)
-    env = {**os.environ, "FAKE_VLLM_MARKER": str(tmp_path / "marker"), "FAKE_VLLM_NEVER_DIES": "1"}
-    straight = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "straight")],
-                              capture_output=True, text=True, env=env, timeout=600)
-    assert straight.returncode == 0, straight.stderr[-3000:]
-
-    run_dir = tmp_path / "killed"
-    proc = subprocess.Popen(SPIN + ["run", str(config), "--run-dir", str(run_dir)], stderr=subprocess.PIPE, text=True,
-                            env={**env, "SPIN_TRAIN_STALL": "generate"})
-    wait_for(run_dir / ".stall-generate", 300, proc)
-    pgid = pgid_of(run_dir, "vllm")
-    assert len(_group_members(pgid)) >= 3  # supervisor, the proxy and its transformers serve child
-    proc.kill()
-    proc.wait()
-    assert gone_within(pgid, 15), [open(f"/proc/{p}/cmdline").read() for p in _group_members(pgid)]
-
-    rerun = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(run_dir)], capture_output=True, text=True,
-                           env=env, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert _pairs_sha(run_dir) == _pairs_sha(tmp_path / "straight")
-    assert not list((run_dir / ".children").glob("*/*.json"))  # every child stopped and its pid file removed
 
 
 class _Foreign(JSONHandler):

@@ -46,6 +46,7 @@ class Serving:
         self.cfg, self.run, self.children, self.rank, self.log = cfg, run, children, machine_rank, log
         self.server: Optional[VLLMServer] = None
         self.asleep = False
+        self.stopped: Optional[str] = None  # why release() stopped the server (the next load restarts it)
         self.last: Optional[dict] = None  # the record of the last load
 
     @property
@@ -56,19 +57,8 @@ class Serving:
         """The server, serving ``checkpoint``: as it is, reloaded, restarted or started."""
         if self.server is not None and self.server.checkpoint == checkpoint and not self.asleep:
             return self.server
-        t, how, why = time.time(), "start", None
-        if self.server is not None:
-            why = self.reload_refusal(checkpoint)
-            if why is None:
-                try:
-                    self._reload(checkpoint)
-                    how = "reload"
-                except ServerError as exc:
-                    why = f"the reload failed ({exc})"
-            if how != "reload":
-                self.log(f"epoch {epoch}: restarting the vLLM server for {checkpoint}: {why}")
-                self.close()
-                how = "restart"
+        t = time.time()
+        how, why = self._swap(checkpoint, epoch)
         if self.server is None:
             self.server = self._start(checkpoint, epoch)
         record = {"epoch": epoch, "for": purpose, "weights": checkpoint, "how": how,
@@ -79,6 +69,24 @@ class Serving:
         if how == "reload":
             self.log(f"epoch {epoch}: the vLLM server now serves {checkpoint} (reloaded in {record['seconds']} s)")
         return self.server
+
+    def _swap(self, checkpoint: str, epoch: int) -> tuple[str, Optional[str]]:
+        """Get ``checkpoint`` into the running server, or stop it for a restart; -> (how, why not reloaded)."""
+        if self.stopped:
+            why, self.stopped = self.stopped, None
+            return "restart", why
+        if self.server is None:
+            return "start", None
+        why = self.reload_refusal(checkpoint)
+        if why is None:
+            try:
+                self._reload(checkpoint)
+                return "reload", None
+            except ServerError as exc:
+                why = f"the reload failed ({exc})"
+        self.log(f"epoch {epoch}: restarting the vLLM server for {checkpoint}: {why}")
+        self.close()
+        return "restart", why
 
     def reload_refusal(self, checkpoint: str) -> Optional[str]:
         """Why ``checkpoint`` cannot be reloaded into the running server (None: it can)."""
@@ -100,6 +108,7 @@ class Serving:
             self.log("the vLLM server stops for the DPO phase (add --enable-sleep-mode to generation.vllm_args "
                      "to keep it)")
             self.close()
+            self.stopped = "stopped for the DPO phase (GPUs, no --enable-sleep-mode)"
 
     def close(self) -> None:
         if self.server is not None:
@@ -138,8 +147,8 @@ class Serving:
             raise ServerError(f"{path}: HTTP {r.status_code} {r.text[:200]}")
 
     def probe(self) -> list:
-        """Greedy answers (text and token log-probs) to PROBES; an error is recorded, not raised: the phase's own
-        requests decide whether the server works."""
+        """Greedy answers to PROBES and a seeded one (text and token log-probs); an error is recorded, not raised:
+        the phase's own requests decide whether the server works."""
         import httpx
 
         out = []

@@ -56,7 +56,8 @@ def build_model(tok, hidden: int = 64, layers: int = 2, heads: int = 4, seed: in
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
         num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), max_position_embeddings=4096,
-        tie_word_embeddings=tie_embeddings, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None,
+        tie_word_embeddings=tie_embeddings, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
     )
     return LlamaForCausalLM(config)
 
