@@ -176,8 +176,8 @@ def _probes_equal(a: list, b: list) -> bool:
 def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path, vllm_model, spin_dataset):
     """Two epochs of `spin-train run` through real vLLM, with evaluation through the same server: killed
     (SIGKILL) while epoch 2 generates, after the server had reloaded epoch 1's checkpoint; nothing is left,
-    the engine core included. The rerun starts a fresh server on that checkpoint: its probe answers equal
-    the reloaded server's, and the batches written before the kill stay."""
+    the engine core included. The rerun starts a fresh server on that checkpoint: its probe answers and the
+    candidates it samples equal the reloaded server's."""
     cfg = tiny_config(vllm_model, spin_dataset, generation=_generation(), spectrum={"top_percent": None},
                       curriculum={"examples_per_epoch": 8, "weights": [
                           {"classic-philosophical-arguments": 1, "critical-thinking-ten-arguments": 1},
@@ -196,16 +196,19 @@ def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path,
     pgid = json.loads((RunDir(run_dir).children_dir() / "vllm.json").read_text())["pgid"]
     members = _group_members(pgid)
     assert len(members) >= 3, members  # our supervisor, the API server and vLLM's engine core
-    kept = (run_dir / "epoch-02" / "candidates.jsonl").read_text()
+    candidates = run_dir / "epoch-02" / "candidates.jsonl"
+    first_batch = candidates.read_text()  # from the server epoch 1's checkpoint was reloaded into
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     wait_until(lambda: not _group_members(pgid) and not processes_of(run_dir), 30,
                f"left running: {_group_members(pgid)} {processes_of(run_dir)}")
 
+    candidates.write_text("")  # as if the kill had come before that batch was written: the rerun generates it
     rerun = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(run_dir)], capture_output=True, text=True,
                            timeout=1200)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert (run_dir / "epoch-02" / "candidates.jsonl").read_text().startswith(kept)
+    # a fresh server on the same checkpoint samples the same candidates (seeded per request): the same pairs
+    assert candidates.read_text().startswith(first_batch) and first_batch.count("\n") == 1
     loads = [json.loads(line) for line in (run_dir / "serving-machine-0.jsonl").open()]
     first = str(run_dir / "epoch-01" / "checkpoint")
     assert [(x["epoch"], x["for"], x["how"], x["weights"]) for x in loads] == [

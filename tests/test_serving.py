@@ -118,13 +118,13 @@ def test_a_checkpoint_that_cannot_be_reloaded_restarts_the_server_and_says_why(t
 def test_on_gpus_the_server_sleeps_through_dpo_or_stops_without_sleep_mode(tmp_path, endpoints, monkeypatch):
     (tmp_path / "run").mkdir()
     a, b = _checkpoint(tmp_path / "a", tied=False), _checkpoint(tmp_path / "b", tied=False)
-    monkeypatch.setattr(S, "_gpus", lambda: False)
+    monkeypatch.setattr(S, "cuda_available", lambda: False)
     serving = _serving(tmp_path)
     serving.load(a, 1)
     serving.release()  # CPU: the server stays up
     assert not serving.asleep and not serving.server.stopped
 
-    monkeypatch.setattr(S, "_gpus", lambda: True)
+    monkeypatch.setattr(S, "cuda_available", lambda: True)
     serving.release()
     assert serving.server is None and _Server.started[0].stopped
     serving.load(b, 2)

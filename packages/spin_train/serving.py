@@ -28,6 +28,7 @@ from argdown_lbl.errors import ServerError
 from .children import Children
 from .config import RunConfig
 from .generation import CHAT_TEMPLATE, VLLMServer, vllm_model_args
+from .models import cuda_available
 from .run_dir import RunDir
 
 # Whole max_tokens (ignore_eos), greedy and seeded: answers that differ when the weights differ, and that a
@@ -36,6 +37,7 @@ PROBES = ["[Socrates is mortal]: Socrates is a man, and all men are mortal.",
           "<Modus ponens>\n\n(1) If it rains, the street is wet.\n(2) It rains.\n----",
           "Write the next line of this Argdown map:\n[Taxes]: Taxes should rise.\n  <+"]
 PROBE_TOKENS = 8
+PROBE_SAMPLING = [{"temperature": 0}] * len(PROBES) + [{"temperature": 0.7, "seed": 1}]
 
 
 class Serving:
@@ -99,7 +101,7 @@ class Serving:
     def release(self) -> None:
         """Before the DPO phase: free the GPUs the server holds (sleep, or stop without sleep mode); on CPU the
         server stays up."""
-        if self.server is None or self.asleep or not _gpus():
+        if self.server is None or self.asleep or not cuda_available():
             return
         if "--enable-sleep-mode" in self.cfg.generation.vllm_args:
             self._post("/sleep", params={"level": "2"})
@@ -140,7 +142,8 @@ class Serving:
         import httpx
 
         try:
-            r = httpx.post(self.server.root + path, timeout=self.cfg.generation.timeout_s, **kwargs)
+            # as long as a start may take: loading an 8B checkpoint from disk takes a while
+            r = httpx.post(self.server.root + path, timeout=self.cfg.generation.vllm_startup_timeout_s, **kwargs)
         except httpx.HTTPError as exc:
             raise ServerError(f"{path}: {type(exc).__name__}") from None
         if r.status_code != 200:
@@ -152,8 +155,7 @@ class Serving:
         import httpx
 
         out = []
-        for prompt, sampling in [(p, {"temperature": 0}) for p in PROBES] + [(PROBES[0], {"temperature": 0.7,
-                                                                                       "seed": 1})]:
+        for prompt, sampling in zip(PROBES + PROBES[:1], PROBE_SAMPLING):
             body = {"model": self.server.name, "messages": [{"role": "user", "content": prompt}], **sampling,
                     "max_tokens": PROBE_TOKENS, "ignore_eos": True, "logprobs": True}
             try:
@@ -173,8 +175,3 @@ def _ties_embeddings(checkpoint: str) -> bool:
         return True
     return bool(config.get("tie_word_embeddings", config.get("text_config", {}).get("tie_word_embeddings", True)))
 
-
-def _gpus() -> bool:
-    import torch
-
-    return torch.cuda.is_available()

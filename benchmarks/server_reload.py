@@ -1,0 +1,96 @@
+"""A new checkpoint into the run's vLLM server: reloaded in place against a restart, in one run.
+
+Uses the run's own code (serving.Serving): a server is started on checkpoint A, then B is loaded into it
+(reload), and the same again with ``generation.vllm_reload: false`` (restart: stop, start on B). Reports
+the seconds of each (a restart includes stopping the old server and waiting for /health and /v1/models),
+their ratio, and whether the reloaded server's probe answers (greedy and seeded, with token log-probs)
+equal the restarted one's.
+
+    python benchmarks/server_reload.py --data runs/demo/argdown_line-by-line [--tied]
+
+builds two tiny 128-wide checkpoints (different seeds; untied embeddings unless --tied: with tied ones
+vllm 0.32's reload leaves the LM head stale, which the probes show) or takes ``--models A B``.
+`make vllm` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "packages"))
+VLLM_ARGS = ["--dtype", "float32", "--max-model-len", "1024", "--enforce-eager", "--no-enable-chunked-prefill",
+             "--max-num-batched-tokens", "16384"]
+
+
+def build(out: Path, data: Path, seed: int, tied: bool) -> str:
+    from spin_train.tiny import init_tiny, load_rows
+
+    init_tiny(out, load_rows(data, limit=300), steps=30, vocab_size=600, hidden=128, layers=2, max_length=512,
+              seed=seed, log=lambda m: None, tie_embeddings=tied)
+    return str(out)
+
+
+def loads(tmp: Path, name: str, a: str, b: str, reload: bool, python: str, force: bool) -> dict:
+    """Start on ``a``, then load ``b``; -> the serving record of the second load."""
+    from spin_train.children import Children
+    from spin_train.config import from_dict
+    from spin_train.run_dir import RunDir
+    from spin_train.serving import Serving
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = from_dict({"model": {"path": a}, "train_mixture": [{"path": "unused", "type": "selfplay"}],
+                     "curriculum": {"examples_per_epoch": 1, "weights": [{"unused": 1}]},
+                     "generation": {"backend": "vllm", "vllm_python": python, "vllm_port": port,
+                                    "vllm_args": VLLM_ARGS, "vllm_env": {"VLLM_CPU_KVCACHE_SPACE": "1"},
+                                    "vllm_reload": reload}})
+    run = RunDir(tmp / name)
+    run.root.mkdir(parents=True)
+    serving = Serving(cfg, run, Children(run.children_dir(), log=lambda m: None), log=print)
+    if force:  # --tied: reload anyway, to show what vLLM's in-place reload does with tied embeddings
+        serving.reload_refusal = lambda checkpoint: None
+    try:
+        serving.load(a, 1)
+        serving.load(b, 2)
+    finally:
+        serving.close()
+    records = [json.loads(line) for line in serving.log_path.open()]
+    return {"start": records[0], "second": records[1]}
+
+
+def same(p: list, q: list) -> bool:
+    return all(x.get("text") == y.get("text") and "error" not in x
+               and all(abs(u - v) < 1e-3 for u, v in zip(x["logprobs"], y["logprobs"])) for x, y in zip(p, q))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
+    ap.add_argument("--models", nargs=2, metavar=("A", "B"))
+    ap.add_argument("--tied", action="store_true", help="build tied-embedding checkpoints and reload them anyway")
+    ap.add_argument("--vllm-python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        a, b = args.models or (build(tmp / "a", args.data, 0, args.tied), build(tmp / "b", args.data, 1, args.tied))
+        reloaded = loads(tmp, "reload", a, b, True, args.vllm_python, args.tied)
+        restarted = loads(tmp, "restart", a, b, False, args.vllm_python, False)
+    r, s = reloaded["second"], restarted["second"]
+    assert r["how"] == "reload" and s["how"] == "restart", (r["how"], s["how"])
+    print(f"first start: {reloaded['start']['seconds']:.1f} s and {restarted['start']['seconds']:.1f} s")
+    print(f"{'load of B':12} {'seconds':>8}")
+    print(f"{'reload':12} {r['seconds']:8.2f}\n{'restart':12} {s['seconds']:8.2f}")
+    print(f"restart / reload: {s['seconds'] / r['seconds']:.0f}x")
+    print(f"probes after the reload equal a fresh server's on B: {same(r['probe'], s['probe'])}")
+    print(f"probes changed from A to B: {not same(reloaded['start']['probe'], r['probe'])}")
+
+
+if __name__ == "__main__":
+    main()
