@@ -139,3 +139,11 @@ def test_on_gpus_the_server_sleeps_through_dpo_or_stops_without_sleep_mode(tmp_p
     paths = [p for p, _ in endpoints.posts if not p.startswith("/v1/")]
     assert paths == ["/sleep?level=2", "/wake_up?tags=weights", "/collective_rpc", "/wake_up?tags=kv_cache",
                      "/reset_prefix_cache"]
+
+    endpoints.refused.add("/sleep")  # a vLLM that cannot sleep here: stopped, and the next load says why
+    sleepy.load(a, 3)
+    sleepy.release()
+    assert sleepy.server is None and not sleepy.asleep
+    sleepy.load(b, 4)
+    last = _loads(tmp_path)[-1]
+    assert last["how"] == "restart" and "could not sleep (/sleep: HTTP 404" in last["why"]

@@ -103,14 +103,17 @@ class Serving:
         server stays up."""
         if self.server is None or self.asleep or not cuda_available():
             return
+        why = "GPUs, no --enable-sleep-mode in generation.vllm_args"
         if "--enable-sleep-mode" in self.cfg.generation.vllm_args:
-            self._post("/sleep", params={"level": "2"})
-            self.asleep = True
-        else:
-            self.log("the vLLM server stops for the DPO phase (add --enable-sleep-mode to generation.vllm_args "
-                     "to keep it)")
-            self.close()
-            self.stopped = "stopped for the DPO phase (GPUs, no --enable-sleep-mode)"
+            try:
+                self._post("/sleep", params={"level": "2"})
+                self.asleep = True
+                return
+            except ServerError as exc:
+                why = f"it could not sleep ({exc})"
+        self.log(f"the vLLM server stops for the DPO phase: {why}")
+        self.close()
+        self.stopped = f"stopped for the DPO phase ({why})"
 
     def close(self) -> None:
         if self.server is not None:
