@@ -332,7 +332,7 @@ def test_an_epoch_without_pairs_moves_on(spin_dataset, tiny_model, tmp_path, mon
     loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
 
     @contextlib.contextmanager
-    def session(_cfg, _checkpoint, edir, _children, _log):
+    def session(_cfg, _checkpoint, edir, _serving, _log, _epoch):
         plan = json.loads((edir / "plan.json").read_text())
         yield Parrot({it["prompt"][-1]["content"]: it["gold"] for it in plan["selfplay"]})
 
