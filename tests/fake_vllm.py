@@ -61,7 +61,7 @@ def main() -> None:
             self.wfile.write(body)
 
         def do_GET(self):
-            if self.path.endswith("/models"):  # as vLLM: the served model is the path it was started with
+            if self.path.endswith("/models"):  # as vLLM: --served-model-name, else the path it was started with
                 return self._send(200, json.dumps({"object": "list", "data": [{"id": served}]}).encode())
             try:
                 r = httpx.get(base + self.path, timeout=5)

@@ -5,7 +5,7 @@ write, or inside a DPO step), announce it with ``DIR/.stall-POINT`` (the stalled
 killed. In a DPO phase of several ranks only global rank ``SPIN_TRAIN_STALL_RANK`` (default 0) stalls:
 the others go on to the next collective and wait there, as ranks do when a peer hangs. ``train`` stalls
 at the end of optimizer step ``SPIN_TRAIN_STALL_STEP`` (default 1), before that step's checkpoint.
-``SPIN_TRAIN_STALL_EPOCH`` (default: any) picks the epoch ``generate`` and ``mix`` stall in.
+``SPIN_TRAIN_STALL_EPOCH`` (default: any) picks the epoch ``generate`` stalls in.
 """
 
 from __future__ import annotations
