@@ -65,11 +65,6 @@ def loads(tmp: Path, name: str, a: str, b: str, reload: bool, python: str, force
     return {"start": records[0], "second": records[1]}
 
 
-def same(p: list, q: list) -> bool:
-    return all(x.get("text") == y.get("text") and "error" not in x
-               and all(abs(u - v) < 1e-3 for u, v in zip(x["logprobs"], y["logprobs"])) for x, y in zip(p, q))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
@@ -77,6 +72,8 @@ def main() -> None:
     ap.add_argument("--tied", action="store_true", help="build tied-embedding checkpoints and reload them anyway")
     ap.add_argument("--vllm-python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
     args = ap.parse_args()
+    from spin_train.serving import probes_equal
+
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         a, b = args.models or (build(tmp / "a", args.data, 0, args.tied), build(tmp / "b", args.data, 1, args.tied))
@@ -88,8 +85,8 @@ def main() -> None:
     print(f"{'load of B':12} {'seconds':>8}")
     print(f"{'reload':12} {r['seconds']:8.2f}\n{'restart':12} {s['seconds']:8.2f}")
     print(f"restart / reload: {s['seconds'] / r['seconds']:.0f}x")
-    print(f"probes after the reload equal a fresh server's on B: {same(r['probe'], s['probe'])}")
-    print(f"probes changed from A to B: {not same(reloaded['start']['probe'], r['probe'])}")
+    print(f"probes after the reload equal a fresh server's on B: {probes_equal(r['probe'], s['probe'])}")
+    print(f"probes changed from A to B: {not probes_equal(reloaded['start']['probe'], r['probe'])}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 
@@ -18,6 +17,8 @@ import pytest
 
 from spin_fixtures import ROOT, processes_of, tiny_config, wait_until, write_config
 from spin_train.children import Children, _group_members
+from spin_train.serving import probes_equal
+from transformers_serve import free_port
 
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 SPIN = [sys.executable, "-m", "spin_train.cli"]
@@ -29,14 +30,8 @@ pytestmark = pytest.mark.skipif(not (ROOT / ".venv-vllm" / ".installed").exists(
     "no vLLM in .venv-vllm: `make vllm` installs it (make test tries, and says in .vllm-install.log why it failed)"))
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _generation(**overrides) -> dict:
-    return {"backend": "vllm", "vllm_python": str(VLLM_PYTHON), "vllm_port": _port(), "vllm_args": VLLM_ARGS,
+    return {"backend": "vllm", "vllm_python": str(VLLM_PYTHON), "vllm_port": free_port(), "vllm_args": VLLM_ARGS,
             "vllm_env": {"VLLM_CPU_KVCACHE_SPACE": "1"}, "vllm_startup_timeout_s": 400, "k": 5,
             "temperature": 0.7, "max_tokens": 16, "batch_size": 4, "timeout_s": 120, **overrides}
 
@@ -166,12 +161,6 @@ def _read(path):
 
 # -- a run ---------------------------------------------------------------------------------------------------------
 
-def _probes_equal(a: list, b: list) -> bool:
-    return len(a) == len(b) and all(
-        x.get("text") == y.get("text") and "error" not in x
-        and all(abs(p - q) < 1e-3 for p, q in zip(x["logprobs"], y["logprobs"])) for x, y in zip(a, b))
-
-
 @pytest.mark.timeout(1500)
 def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path, vllm_model, spin_dataset):
     """Two epochs of `spin-train run` through real vLLM, with evaluation through the same server: killed
@@ -216,8 +205,8 @@ def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path,
         (2, "evaluate", "reload", first),  # the killed run: one server, epoch 1's checkpoint loaded into it
         (2, "generate", "start", first),  # the rerun: a fresh server on the same checkpoint
         (3, "evaluate", "reload", str(run_dir / "epoch-02" / "checkpoint"))]
-    assert _probes_equal(loads[1]["probe"], loads[2]["probe"]), (loads[1]["probe"], loads[2]["probe"])
-    assert not _probes_equal(loads[0]["probe"], loads[1]["probe"])  # the probes see the new weights
+    assert probes_equal(loads[1]["probe"], loads[2]["probe"]), (loads[1]["probe"], loads[2]["probe"])
+    assert not probes_equal(loads[0]["probe"], loads[1]["probe"])  # the probes see the new weights
     state = json.loads((run_dir / "state.json").read_text())["epochs"]
     assert state["1"]["serving"]["how"] == "start" and state["2"]["serving"]["weights"] == first
     assert state["2"]["counts"]["pairs"] > 0 and state["2"]["phase"] == "evaluated"

@@ -159,14 +159,15 @@ class Loop:
 
         e = self.cfg.evaluation
         t = time.time()
-        checkpoint, server = self.start_checkpoint(epoch + 1), None
-        if self.cfg.generation.backend == "vllm":  # the weights the next epoch generates from: no model in this process
-            served = self.serving.load(checkpoint, epoch + 1, purpose="evaluate")
+        weights = self.start_checkpoint(epoch + 1)  # what the next epoch generates from
+        checkpoint, server = weights, None
+        if self.cfg.generation.backend == "vllm":  # through the run's server: no model in this process
+            served = self.serving.load(weights, epoch + 1, purpose="evaluate")
             checkpoint, server = None, f"{served.url}#{served.name}"
         result = evaluate(checkpoint, e.dataset, e.configs or None, e.k, e.max_prompts, e.max_tokens, e.seed,
                           self.cfg.model, self.cfg.generation.device, server=server, samples=e.samples,
                           next_line_prompts=e.next_line_prompts)
-        result["epoch"], result["weights"] = epoch, self.start_checkpoint(epoch + 1)
+        result["epoch"], result["weights"] = epoch, weights
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, result)
         if epoch > 0:

@@ -170,6 +170,13 @@ class Serving:
         return out
 
 
+def probes_equal(a: list, b: list, tolerance: float = 1e-3) -> bool:
+    """Whether two loads' probe answers agree: the same texts, token log-probs within ``tolerance``, no error."""
+    return len(a) == len(b) and all(
+        x.get("text") == y.get("text") and "error" not in x
+        and all(abs(p - q) < tolerance for p, q in zip(x["logprobs"], y["logprobs"])) for x, y in zip(a, b))
+
+
 def _ties_embeddings(checkpoint: str) -> bool:
     """Whether the checkpoint's config ties embeddings (unknown counts as tied: restarting is always right)."""
     try:
