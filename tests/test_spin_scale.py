@@ -134,6 +134,9 @@ def test_accelerate_launched_dpo_phase_runs_on_cpu(tiny_model, spin_dataset, tmp
     assert "-m accelerate.commands.launch" in out.stderr and "-m spin_train.launch" in out.stderr
     metrics = json.loads((tmp_path / "run" / "epoch-01" / "checkpoint" / "train_metrics.json").read_text())
     assert metrics["steps"] >= 1 and metrics["trainable_parameters"] < metrics["total_parameters"]
+    # one clocked step per optimizer step (benchmarks/gpu_bench.py's throughput); no GPU, no GPU memory figure
+    assert len(metrics["step_seconds"]) == metrics["steps"] and all(s > 0 for s in metrics["step_seconds"])
+    assert metrics["peak_memory_gib"] == [None]
     assert (tmp_path / "run" / "epoch-01" / "dpo-launch.log").exists()
 
 

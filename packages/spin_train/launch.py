@@ -75,6 +75,15 @@ def launch_command(cfg: RunConfig, run_dir: Path, epoch: int, start: str, machin
     return cmd + phase
 
 
+def launch_env() -> dict[str, str]:
+    """The launched processes' environment: ours, and DeepSpeed told about a machine without CUDA (ZeRO-3 on CPU:
+    gloo, no compiled ops)."""
+    env = dict(os.environ)
+    if not cuda_available():
+        env.setdefault("DS_ACCELERATOR", "cpu")
+    return env
+
+
 def run_dpo(cfg: RunConfig, run: RunDir, epoch: int, start: str, machine: Machine, children: Children,
             log=print) -> None:
     """Train epoch ``epoch`` from ``start`` in child processes (this machine's part of the launch); machine 0's
@@ -82,10 +91,7 @@ def run_dpo(cfg: RunConfig, run: RunDir, epoch: int, start: str, machine: Machin
     cmd = launch_command(cfg, run.root, epoch, start, machine)
     log_path = run.launch_log(epoch)
     log(f"epoch {epoch}: {' '.join(cmd)} (log: {log_path})")
-    env = dict(os.environ)
-    if not cuda_available():  # DeepSpeed (ZeRO-3 on CPU: gloo, no compiled ops) needs to be told
-        env.setdefault("DS_ACCELERATOR", "cpu")
-    status = children.run("dpo", cmd, log_path, env)  # never outlives the run
+    status = children.run("dpo", cmd, log_path, launch_env())  # never outlives the run
     if status != 0:
         raise ServerError(f"the DPO launch failed with status {status}; see {log_path}")
 

@@ -107,6 +107,45 @@ def _step_callback(fn):
     return OnStep()
 
 
+def _step_clock(seconds: list[float]):
+    """Wall time of each optimizer step (forward, backward, optimizer; the GPU synchronised at both ends) into
+    ``seconds``: the DPO phase's throughput without its launch, loading, reference log-probs and save."""
+    import time
+
+    from transformers import TrainerCallback
+
+    from .models import cuda_available
+
+    def now() -> float:
+        if cuda_available():
+            import torch
+
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
+    class Clock(TrainerCallback):
+        start = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.start = now()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            seconds.append(now() - self.start)
+
+    return Clock()
+
+
+def _peak_memory_gib() -> float | None:
+    """This rank's peak GPU memory allocated by torch (None on CPU)."""
+    from .models import cuda_available
+
+    if not cuda_available():
+        return None
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2**30
+
+
 def last_complete_step(work: Path) -> Path | None:
     """The newest ``checkpoint-N`` of the Trainer in ``work`` that is complete: trainer_state.json is written
     last (a kill during a save leaves a newer, torn one, which the resumed run writes again)."""
@@ -140,8 +179,9 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, work: P
     partitioned = hasattr(next(model.parameters()), "ds_id")
     trained = next(p for p in model.parameters() if p.requires_grad)
     masters = "DeepSpeed optimizer" if under_deepspeed else str(trained.dtype)
-    trainer = _trainer_class()(model=model, args=args, train_dataset=pairs, processing_class=tok,
-                         callbacks=[_step_callback(on_step)] if on_step else None)
+    step_seconds: list[float] = []
+    callbacks = [_step_clock(step_seconds)] + ([_step_callback(on_step)] if on_step else [])
+    trainer = _trainer_class()(model=model, args=args, train_dataset=pairs, processing_class=tok, callbacks=callbacks)
     resume = last_complete_step(work) if cfg.dpo.save_steps else None
     if resume is not None:
         log(f"resuming the DPO phase from {resume}")
@@ -159,6 +199,7 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, work: P
     metrics = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
                "trainable_parameters": trainable, "total_parameters": total, "log": logs,
                "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None,
+               "step_seconds": step_seconds, "peak_memory_gib": _gathered(_peak_memory_gib()),
                "distributed": distributed}
     if trainer.is_world_process_zero():
         tok.save_pretrained(str(out))
