@@ -230,7 +230,7 @@ def unfrozen(model, snrs: dict, path: Path) -> dict:
              if p.ndim == 2 and "embed" not in n and "lm_head" not in n}
     names = top(every, 0.30)
     write_yaml(names, path)
-    return {"trainable_matrices": len(names), "scanned": len(snrs) == len(every)}
+    return {"trainable_matrices": len(names), "scan_complete": len(snrs) == len(every)}
 
 
 def layer_of(name: str) -> int | None:
@@ -372,9 +372,11 @@ def dpo_figures(model, unfrozen_yaml: Path, ours: dict, plain: dict | None, toke
     if plain:
         plain_step = steady(plain["step_seconds"])
         out["plain_trl"] = {"step_seconds": round(plain_step, 3), "phase_seconds": round(plain["phase_seconds"], 1),
-                            "peak_memory_gib": plain["peak_memory_gib"], "command": plain["command"]}
+                            "steps": plain["steps"], "peak_memory_gib": plain["peak_memory_gib"],
+                            "command": plain["command"]}
         out["ratio_step_time"] = round(step / plain_step, 3)
-        out["ratio_phase_time"] = round(ours["phase_seconds"] / plain["phase_seconds"], 3)
+        if plain["steps"] == ours["steps"]:  # whole phases compare only over the same work
+            out["ratio_phase_time"] = round(ours["phase_seconds"] / plain["phase_seconds"], 3)
     return out
 
 

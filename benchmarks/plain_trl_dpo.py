@@ -55,6 +55,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         config = DPOConfig(  # before the model: under ZeRO-3 it makes from_pretrained partition the weights
             output_dir=work, loss_type=["sigmoid"], beta=0.1, learning_rate=2e-7, lr_scheduler_type="linear",
+            num_train_epochs=1,  # as the phase: one pass over the pairs (TRL's default is 3)
             per_device_train_batch_size=args.batch, gradient_accumulation_steps=args.accumulation,
             max_length=args.max_length, bf16=args.bf16, gradient_checkpointing=True, deepspeed=args.deepspeed,
             precompute_ref_log_probs=True, save_strategy="no", report_to="none", logging_steps=1, seed=0,
@@ -73,7 +74,7 @@ def main() -> None:
     if trainer.is_world_process_zero():
         peak = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
         with open(args.out, "w") as f:
-            json.dump({"step_seconds": clock.seconds, "peak_memory_gib": peak}, f)
+            json.dump({"step_seconds": clock.seconds, "steps": trainer.state.global_step, "peak_memory_gib": peak}, f)
 
 
 if __name__ == "__main__":
