@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import socket
 import sys
 import tempfile
 import time
@@ -65,11 +64,8 @@ def main() -> None:
     def tokens(texts: list[str]) -> int:
         return sum(len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts)
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     g = GenerationConfig(k=args.k, temperature=0.7, max_tokens=args.max_tokens, batch_size=args.batch_size,
-                         device="cpu", vllm_python=args.vllm_python, vllm_port=port, concurrency=args.batch_size,
+                         device="cpu", vllm_python=args.vllm_python, concurrency=args.batch_size,
                          vllm_env={"VLLM_CPU_KVCACHE_SPACE": "2"},
                          vllm_args=["--dtype", "float32", "--max-model-len", "2048", "--enforce-eager",
                                     "--no-enable-chunked-prefill", "--max-num-batched-tokens", "16384"])
@@ -82,7 +78,8 @@ def main() -> None:
     del local
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        server = VLLMServer(str(args.model), g, Path(tmp) / "vllm.log", 0, [], Children(Path(tmp) / "pids"))
+        server = VLLMServer(str(args.model), g, Path(tmp) / "vllm.log", 0, [], Children(Path(tmp) / "pids"),
+                            socket=Path(tmp) / "private" / "vllm.sock")
         with server:
             backend = OpenAIBackend(server.url, server.name, g, vllm=True)
             start = time.perf_counter() - t

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -43,12 +42,9 @@ def loads(tmp: Path, name: str, a: str, b: str, reload: bool, python: str, force
     from spin_train.run_dir import RunDir
     from spin_train.serving import Serving
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     cfg = from_dict({"model": {"path": a}, "train_mixture": [{"path": "unused", "type": "selfplay"}],
                      "curriculum": {"examples_per_epoch": 1, "weights": [{"unused": 1}]},
-                     "generation": {"backend": "vllm", "vllm_python": python, "vllm_port": port,
+                     "generation": {"backend": "vllm", "vllm_python": python,
                                     "vllm_args": VLLM_ARGS, "vllm_env": {"VLLM_CPU_KVCACHE_SPACE": "1"},
                                     "vllm_reload": reload}})
     run = RunDir(tmp / name)

@@ -1,6 +1,6 @@
 """A stand-in for `vllm serve` on CPU: `transformers serve` behind a small proxy that can die on cue.
 
-Run as ``fake_vllm.py serve CHECKPOINT --host H --port P [...]`` (extra vLLM options are ignored).
+Run as ``fake_vllm.py serve CHECKPOINT --uds SOCKET [...]`` (extra vLLM options are ignored).
 The proxy answers /health and forwards /v1/chat/completions to a `transformers serve` child. On its
 first life (no file at $FAKE_VLLM_MARKER yet) it creates the marker and, when request number
 $FAKE_VLLM_DIE_AFTER + 1 arrives, kills its child and exits without answering: a server dying
@@ -17,10 +17,12 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import httpx
+
+from json_handler import UnixHTTPServer
 
 VLLM_ONLY = {"top_k", "min_p", "repetition_penalty", "ignore_eos"}
 
@@ -33,7 +35,7 @@ def free_port() -> int:
 
 def main() -> None:
     args = sys.argv[1:]
-    host, port = args[args.index("--host") + 1], int(args[args.index("--port") + 1])
+    uds = args[args.index("--uds") + 1]
     checkpoint = args[args.index("serve") + 1]
     served = args[args.index("--served-model-name") + 1] if "--served-model-name" in args else checkpoint
     marker = Path(os.environ["FAKE_VLLM_MARKER"])
@@ -84,7 +86,7 @@ def main() -> None:
             r = httpx.post(base + self.path, json=payload, timeout=120)
             self._send(r.status_code, r.content)
 
-    server = ThreadingHTTPServer((host, port), Proxy)
+    server = UnixHTTPServer(uds, Proxy)
     signal.signal(signal.SIGTERM, lambda *a: (child.terminate(), os._exit(0)))
     try:
         server.serve_forever()

@@ -1,7 +1,14 @@
 """A request handler base for the local test servers: quiet, with a JSON reply helper."""
 
 import json
+import socketserver
 from http.server import BaseHTTPRequestHandler
+
+
+class UnixHTTPServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """An HTTP server on a Unix socket (what vLLM's --uds serves on), one thread per request."""
+
+    daemon_threads = True
 
 
 class JSONHandler(BaseHTTPRequestHandler):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from json_handler import JSONHandler
+from json_handler import JSONHandler, UnixHTTPServer
 from spin_fixtures import ROOT, tiny_config, write_config
 from spin_train.children import Children, _group_members
 from spin_train.run_dir import RunDir
@@ -79,16 +79,10 @@ def _fake_vllm(tmp_path: Path) -> Path:
     return fake
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _vllm_config(tmp_path, tiny_model, spin_dataset, port):
+def _vllm_config(tmp_path, tiny_model, spin_dataset):
     return write_config(tmp_path / "run.yaml", tiny_config(
         tiny_model, spin_dataset,
-        generation={"backend": "vllm", "vllm_executable": str(_fake_vllm(tmp_path)), "vllm_port": port,
+        generation={"backend": "vllm", "vllm_executable": str(_fake_vllm(tmp_path)),
                     "vllm_startup_timeout_s": 120, "batch_size": 2, "retries": 1, "timeout_s": 60, "temperature": 0.0},
         curriculum={"examples_per_epoch": 6, "weights": [{"critical-thinking-ten-arguments": 1}]}))
 
@@ -100,16 +94,44 @@ class _Foreign(JSONHandler):
 
 @pytest.mark.timeout(300)
 def test_a_server_that_is_not_ours_is_refused(tmp_path, tiny_model, spin_dataset):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Foreign)
+    """Something already answers on the run's socket (nothing of ours left it: leftovers are reaped first)."""
+    from spin_train.generation import private_folder
+    from spin_train.serving import socket_path
+
+    path = socket_path(RunDir(tmp_path / "run"), 0)
+    private_folder(path.parent)
+    server = UnixHTTPServer(str(path), _Foreign)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        config = _vllm_config(tmp_path, tiny_model, spin_dataset, server.server_port)
+        config = _vllm_config(tmp_path, tiny_model, spin_dataset)
         out = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "run")], capture_output=True,
                              text=True, timeout=300, env={**os.environ, "FAKE_VLLM_MARKER": str(tmp_path / "m")})
     finally:
         server.shutdown()
-    assert out.returncode == 1 and f"port {server.server_port} already answers /health" in out.stderr
+    assert out.returncode == 1 and f"{path} already answers /health" in out.stderr
     assert not (tmp_path / "m").exists()  # no server of ours was started against it
+
+
+def test_a_socket_left_by_a_killed_server_does_not_stop_the_next_start(tmp_path, tiny_model, spin_dataset,
+                                                                       monkeypatch):
+    """A server killed with the whole run (SIGKILL to every process) leaves its socket file; the next start
+    removes it (vLLM cannot bind a path that exists) and serves; its stop removes the socket and its folder."""
+    from spin_train.config import from_dict
+    from spin_train.generation import VLLMServer, private_folder
+    from spin_train.serving import socket_path
+    import yaml
+
+    path = socket_path(RunDir(tmp_path / "run"), 0)
+    private_folder(path.parent)
+    with socket.socket(socket.AF_UNIX) as stale:
+        stale.bind(str(path))  # bound, never listening: what a killed server leaves
+    cfg = from_dict(yaml.safe_load(_vllm_config(tmp_path, tiny_model, spin_dataset).read_text()))
+    monkeypatch.setenv("FAKE_VLLM_MARKER", str(tmp_path / "m"))
+    server = VLLMServer(str(tiny_model), cfg.generation, tmp_path / "vllm.log", 0, [],
+                        Children(tmp_path / "pids", log=lambda m: None), socket=path)
+    with server:
+        assert server.healthy() and oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert not path.exists() and not path.parent.exists()
 
 
 class _Served(JSONHandler):
@@ -166,7 +188,7 @@ def test_the_runs_server_is_always_stopped(tmp_path, tiny_model, spin_dataset, m
     from spin_train.config import from_dict
     import yaml
 
-    cfg = from_dict(yaml.safe_load(_vllm_config(tmp_path, tiny_model, spin_dataset, _free_port()).read_text()))
+    cfg = from_dict(yaml.safe_load(_vllm_config(tmp_path, tiny_model, spin_dataset).read_text()))
     cfg.spectrum.top_percent = None
     monkeypatch.setenv("FAKE_VLLM_MARKER", str(tmp_path / "marker"))
     monkeypatch.setenv("FAKE_VLLM_NEVER_DIES", "1")

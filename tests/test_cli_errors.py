@@ -36,6 +36,9 @@ def bad(tmp_path_factory):
     (d / "nul.md").write_bytes(b"# x\n\x00\x00\n")
     (d / "syntax.yaml").write_text("model: {path: x\n", encoding="utf-8")
     (d / "unknown-key.yaml").write_text("model: {path: x}\nmodle: 1\n", encoding="utf-8")
+    (d / "port.yaml").write_text("model: {path: x}\ntrain_mixture: [{path: d, type: selfplay}]\ncurriculum: "
+                                 "{examples_per_epoch: 1, weights: [{d: 1}]}\ngeneration: {vllm_port: 8000}\n",
+                                 encoding="utf-8")
     (d / "not-a-dataset").mkdir()
     (d / "not-a-run").mkdir()
     (d / "upload").mkdir()
@@ -91,6 +94,8 @@ CASES = {
                         ["syntax.yaml:2:1: not valid YAML"]),
     "run unknown key": (SPIN, ["run", "{bad}/unknown-key.yaml", "--run-dir", "{bad}/run"], 1,
                         ["modle: unknown key"]),
+    "run removed key": (SPIN, ["run", "{bad}/port.yaml", "--run-dir", "{bad}/run"], 1,
+                        ["generation.vllm_port: no longer a config key", "Unix socket", "delete the line"]),
     "run binary config": (SPIN, ["run", "{bad}/binary.argdown", "--run-dir", "{bad}/run"], 1,
                           ["binary.argdown:3:1: a NUL byte"]),
     "eval missing model": (SPIN, ["eval", "--model", "runs/nope/model", "--dataset", "{bad}/not-a-dataset"], 1,

@@ -12,13 +12,13 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from spin_fixtures import ROOT, processes_of, tiny_config, wait_until, write_config
 from spin_train.children import Children, _group_members
-from spin_train.serving import probes_equal
-from transformers_serve import free_port
+from spin_train.serving import PROBE_SAMPLING, probes_equal
 
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 SPIN = [sys.executable, "-m", "spin_train.cli"]
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.skipif(not (ROOT / ".venv-vllm" / ".installed").exists(
 
 
 def _generation(**overrides) -> dict:
-    return {"backend": "vllm", "vllm_python": str(VLLM_PYTHON), "vllm_port": free_port(), "vllm_args": VLLM_ARGS,
+    return {"backend": "vllm", "vllm_python": str(VLLM_PYTHON), "vllm_args": VLLM_ARGS,
             "vllm_env": {"VLLM_CPU_KVCACHE_SPACE": "1"}, "vllm_startup_timeout_s": 400, "k": 5,
             "temperature": 0.7, "max_tokens": 16, "batch_size": 4, "timeout_s": 120, **overrides}
 
@@ -54,7 +54,8 @@ def real_server(vllm_model, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("vllm-server")
     g = GenerationConfig(**_generation())
-    server = VLLMServer(str(vllm_model), g, folder / "vllm.log", 0, [], Children(folder / "pids", log=print))
+    server = VLLMServer(str(vllm_model), g, folder / "vllm.log", 0, [], Children(folder / "pids", log=print),
+                        socket=folder / "private" / "vllm.sock")
     server.__enter__()
     try:
         yield server
@@ -79,6 +80,51 @@ def test_the_real_server_passes_our_model_check_and_answers_k_candidates(real_se
         OpenAIBackend(real_server.url, "not-served", real_server.cfg, vllm=True)
 
 
+def _listening_tcp() -> dict[int, int]:
+    """Inode -> port of every listening TCP socket of the host (IPv4 and IPv6)."""
+    out = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                out[int(fields[9])] = int(fields[1].rsplit(":", 1)[1], 16)
+    return out
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def test_the_server_listens_on_a_private_socket_and_its_api_on_no_tcp_port(real_server):
+    """The socket's folder is this user's alone (0700); requests over the socket work; the API server process
+    (the one holding the socket) listens on no TCP port, and none of the server's processes on the old default
+    port 8000. vLLM's engine keeps torch.distributed's gloo listeners on 127.0.0.1 (not HTTP; docs)."""
+    import stat
+
+    path = real_server.socket
+    assert stat.S_ISSOCK(path.stat().st_mode) and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert real_server.healthy() and real_server._served() == [real_server.name]
+    unix = {int(line.split()[6]) for line in Path("/proc/net/unix").read_text().splitlines()[1:]
+            if line.split()[-1] == str(path)}
+    members = _group_members(real_server.proc.pid)
+    api = [pid for pid in members if _socket_inodes(pid) & unix]
+    assert len(api) == 1, (members, unix)
+    listening = _listening_tcp()
+    assert not _socket_inodes(api[0]) & listening.keys()  # the HTTP server: the socket only
+    held = {listening[i]: pid for pid in members for i in _socket_inodes(pid) & listening.keys()}
+    assert 8000 not in held
+    names = {Path(f"/proc/{pid}/comm").read_text().strip() for pid in held.values()}
+    assert all(name.startswith("VLLM::") for name in names), names  # the engine's gloo, not the API
+
+
 def test_a_prompt_longer_than_the_context_fails_alone_as_the_recorded_reply_says(real_server):
     """Live, what tests/fixtures/vllm-replies.json holds: a 400 about the context length, which fails only
     that prompt."""
@@ -101,14 +147,12 @@ def test_guided_json_on_the_real_server(real_server):
     """The pairs pipeline's guidance on vLLM 0.32: response_format json_schema constrains the answer (the
     tiny model's starts a JSON object); the older guided_json field is no longer read (the same answer as
     with no guidance)."""
-    import httpx
-
     from argdown_lbl.mapping.stages import guided
 
     def answer(**fields) -> str:
         body = {"model": real_server.name, "messages": [{"role": "user", "content": "List pros and cons: taxes."}],
                 "max_tokens": 48, "temperature": 0, "seed": 0, **fields}
-        r = httpx.post(f"{real_server.url}/chat/completions", timeout=120, json=body)
+        r = real_server.request("POST", "/v1/chat/completions", timeout=120, json=body)
         assert r.status_code == 200, r.text
         return r.json()["choices"][0]["message"]["content"]
 
@@ -181,6 +225,7 @@ def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path,
     wait_until(lambda: stalled.exists() or proc.poll() is not None, 900, "epoch 2 did not start generating")
     assert proc.poll() is None, proc.stderr.read()[-3000:]
     from spin_train.run_dir import RunDir
+    from spin_train.serving import socket_path
 
     pgid = json.loads((RunDir(run_dir).children_dir() / "vllm.json").read_text())["pgid"]
     members = _group_members(pgid)
@@ -191,6 +236,8 @@ def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path,
     proc.wait()
     wait_until(lambda: not _group_members(pgid) and not processes_of(run_dir), 30,
                f"left running: {_group_members(pgid)} {processes_of(run_dir)}")
+    sock = socket_path(RunDir(run_dir), 0)
+    wait_until(lambda: not sock.exists(), 10, f"{sock} left behind")  # the supervisor removes it
 
     candidates.write_text("")  # as if the kill had come before that batch was written: the rerun generates it
     rerun = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(run_dir)], capture_output=True, text=True,
@@ -213,4 +260,27 @@ def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path,
     for epoch in (1, 2):
         result = json.loads((run_dir / f"epoch-{epoch:02d}" / "eval.json").read_text())
         assert result["weights"] == str(run_dir / f"epoch-{epoch:02d}" / "checkpoint") and "bench" in result
-    assert not processes_of(run_dir) and not list((run_dir / ".children").glob("*/*/*.json"))
+    assert not processes_of(run_dir) and not list((run_dir / ".children").glob("*/*/*.json")) and not sock.exists()
+
+
+@pytest.mark.timeout(900)
+def test_two_runs_on_one_host_each_generate_on_their_own_server(tmp_path, vllm_model, spin_dataset):
+    """Two runs at once, each with its own server on its own socket: both finish, and each run's server
+    answered its own run's requests (on one shared port, one server answered both runs)."""
+    procs = {}
+    for name in ("a", "b"):
+        cfg = tiny_config(vllm_model, spin_dataset, generation=_generation(max_tokens=8), spectrum={"top_percent": None},
+                          curriculum={"examples_per_epoch": 4, "weights": [{"critical-thinking-ten-arguments": 1}]})
+        config = write_config(tmp_path / f"{name}.yaml", cfg)
+        procs[name] = subprocess.Popen(SPIN + ["run", str(config), "--run-dir", str(tmp_path / name)],
+                                       stderr=subprocess.PIPE, text=True)
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=850)
+        assert proc.returncode == 0, (name, err[-3000:])
+    for name in procs:
+        run_dir = tmp_path / name
+        prompts = sum(len(json.loads(line)["candidates"]) for line in (run_dir / "epoch-01" / "candidates.jsonl").open())
+        served = (run_dir / "epoch-01" / "vllm.log").read_text().count("POST /v1/chat/completions")
+        # one request per prompt (n=k) and the load's probes, all on its own server
+        assert prompts > 0 and served == prompts + len(PROBE_SAMPLING), (name, prompts, served)
+        assert not processes_of(run_dir)

@@ -4,6 +4,8 @@ answers what vLLM's endpoints answer, or refuses them. The real reload is tested
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 from http.server import ThreadingHTTPServer
 
@@ -35,8 +37,8 @@ class _Server:
 
     name = "spin-policy"
 
-    def __init__(self, checkpoint, cfg, log_path, seed, extra_args, children, env=None):
-        self.checkpoint, self.env = checkpoint, env
+    def __init__(self, checkpoint, cfg, log_path, seed, extra_args, children, env=None, *, socket):
+        self.checkpoint, self.env, self.socket = checkpoint, env, socket
         _Server.started.append(self)
         self.stopped = False
 
@@ -46,8 +48,12 @@ class _Server:
     def __exit__(self, *exc):
         self.stopped = True
 
-    root = property(lambda self: _Server.root)
     url = property(lambda self: f"{_Server.root}/v1")
+
+    def request(self, method, path, timeout, **kwargs):
+        import httpx
+
+        return httpx.request(method, _Server.root + path, timeout=timeout, **kwargs)
 
 
 @pytest.fixture
@@ -147,3 +153,53 @@ def test_on_gpus_the_server_sleeps_through_dpo_or_stops_without_sleep_mode(tmp_p
     sleepy.load(b, 4)
     last = _loads(tmp_path)[-1]
     assert last["how"] == "restart" and "could not sleep (/sleep: HTTP 404" in last["why"]
+
+
+# -- where the server listens ----------------------------------------------------------------------------------------
+
+def test_the_socket_lies_in_the_run_dir_or_for_a_deep_one_in_a_short_private_path(tmp_path):
+    short = S.socket_path(RunDir(tmp_path / "run"), 1)
+    assert short.is_relative_to((tmp_path / "run").resolve()) and short.name == "vllm.sock"
+    assert short.parent.name.endswith("-machine-1") and short != S.socket_path(RunDir(tmp_path / "run"), 0)
+    deep = RunDir(tmp_path / ("d" * 60) / ("e" * 60))
+    path = S.socket_path(deep, 0)
+    assert len(os.fsencode(path)) <= S.SOCKET_LIMIT and not path.is_relative_to(tmp_path)
+    assert path == S.socket_path(deep, 0) and path != S.socket_path(RunDir(tmp_path / ("d" * 60) / ("f" * 60)), 0)
+    assert str(os.getuid()) in path.parent.name  # one user's folder is never another's
+
+
+def test_the_socket_folder_is_this_users_alone(tmp_path):
+    from argdown_lbl.errors import ServerError
+    from spin_train.generation import private_folder
+
+    folder = tmp_path / "a" / "sock"
+    private_folder(folder)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    folder.chmod(0o755)
+    private_folder(folder)  # an existing one of ours is made private again
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    with pytest.raises(ServerError, match="is a link or belongs to another user"):
+        private_folder(link)
+    if os.getuid() == 0:  # only root can hand a folder to someone else
+        other = tmp_path / "other"
+        other.mkdir()
+        os.chown(other, 12345, -1)
+        with pytest.raises(ServerError, match="uid 12345"):
+            private_folder(other)
+
+
+def test_an_endpoint_on_a_unix_socket(tmp_path):
+    """`spin-train eval --server` and backend openai take unix:PATH, or the socket's path itself."""
+    import socket
+
+    from argdown_lbl.chat_client import Endpoint
+
+    assert Endpoint.parse("unix:/run/x/vllm.sock#m") == Endpoint("unix:/run/x/vllm.sock", "m")
+    assert Endpoint.parse("unix:/run/x/vllm.sock").http == "http://localhost/v1"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(tmp_path / "s.sock"))
+        assert Endpoint.parse(f"{tmp_path / 's.sock'}#m").url == f"unix:{tmp_path / 's.sock'}"
+    with pytest.raises(ValueError, match="a bare path must be an existing socket"):
+        Endpoint.parse(f"{tmp_path}#m")

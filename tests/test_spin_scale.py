@@ -158,16 +158,15 @@ def test_spectrum_scan_cli_writes_upstream_yaml_and_snrs(tiny_model, tmp_path):
 def test_vllm_backend_restarts_a_server_that_dies_mid_phase(tiny_model, spin_dataset, tmp_path):
     """The vllm lifecycle against a stand-in executable (transformers serve behind a proxy that dies once)."""
     import os
-    import socket
+
+    from spin_train.run_dir import RunDir
+    from spin_train.serving import socket_path
 
     fake = tmp_path / "vllm"
     fake.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests' / 'fake_vllm.py'} \"$@\"\n")
     fake.chmod(0o755)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     cfg = tiny_config(tiny_model, spin_dataset,
-                      generation={"backend": "vllm", "vllm_executable": str(fake), "vllm_port": port,
+                      generation={"backend": "vllm", "vllm_executable": str(fake),
                                   "vllm_startup_timeout_s": 120, "batch_size": 2, "retries": 1, "timeout_s": 60,
                                   "vllm_args": ["--max-model-len", "2048"]},
                       curriculum={"examples_per_epoch": 6, "weights": [{"critical-thinking-ten-arguments": 1}]})
@@ -181,7 +180,9 @@ def test_vllm_backend_restarts_a_server_that_dies_mid_phase(tiny_model, spin_dat
     assert [b["batch"] for b in batches] == [0, 1, 2]
     assert all(len(c) == 3 for b in batches for c in b["candidates"].values())
     cmd = (tmp_path / "run" / "epoch-01" / "vllm.cmd").read_text()
-    assert cmd.startswith(f"{fake} serve {tiny_model} --served-model-name spin-policy --host 127.0.0.1 --port {port}") and "--max-model-len 2048" in cmd
+    sock = socket_path(RunDir(tmp_path / "run"), 0)
+    assert cmd.startswith(f"{fake} serve {tiny_model} --served-model-name spin-policy --uds {sock}")
+    assert "--max-model-len 2048" in cmd and "--port" not in cmd and not sock.exists()  # removed with the server
     # The dry-run prints exactly the command the run started.
     dry = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "run"), "--dry-run"],
                          capture_output=True, text=True, timeout=300)

@@ -275,7 +275,7 @@ def test_the_vllm_command_ignores_the_checkpoints_generation_config():
     from spin_train.config import GenerationConfig
     from spin_train.generation import vllm_command
 
-    cmd = vllm_command(GenerationConfig(), "ckpt", 0, [])
+    cmd = vllm_command(GenerationConfig(), "ckpt", 0, [], "run/vllm.sock")
     assert cmd[cmd.index("--generation-config") + 1] == "vllm"
 
 

@@ -41,9 +41,32 @@ class Choice:
     finish_reason: str = "stop"  # "length": cut by max_tokens
 
 
+UNIX = "unix:"  # a server on a Unix socket: unix:PATH stands for its OpenAI base, http://localhost/v1 over PATH
+SOCKET_HOST = "http://localhost"
+
+
+def socket_of(url: str) -> Optional[str]:
+    """The Unix socket a server address goes through (``unix:PATH``), or None for an http(s) URL."""
+    return url[len(UNIX):] if url.startswith(UNIX) else None
+
+
+def http_base(url: str) -> str:
+    """The HTTP URL requests to ``url``'s OpenAI API are sent to (over its socket, if it has one)."""
+    return SOCKET_HOST + "/v1" if socket_of(url) else url
+
+
+def http_client(url: str, **kwargs):
+    """An httpx.Client that reaches the server at ``url``: through its Unix socket for ``unix:PATH``."""
+    import httpx
+
+    uds = socket_of(url)
+    return httpx.Client(transport=httpx.HTTPTransport(uds=uds) if uds else None, **kwargs)
+
+
 @dataclass
 class Endpoint:
-    """``URL#model``; the model defaults to the server's first listed model."""
+    """``URL#model``; the model defaults to the server's first listed model. The URL is http(s)://…/v1, or
+    ``unix:PATH`` (also a bare path of a socket file) for a server on a Unix socket (vLLM's ``--uds``)."""
 
     url: str
     model: Optional[str] = None
@@ -51,9 +74,16 @@ class Endpoint:
     @classmethod
     def parse(cls, spec: str) -> "Endpoint":
         url, _, model = spec.partition("#")
-        if not url.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint {spec!r}: expected http(s)://HOST:PORT/v1[#model]")
+        if url.startswith("/") and Path(url).is_socket():
+            url = UNIX + url
+        if not url.startswith(("http://", "https://", UNIX)):
+            raise ValueError(f"endpoint {spec!r}: expected http(s)://HOST:PORT/v1[#model], or unix:SOCKET[#model] "
+                             "(a bare path must be an existing socket)")
         return cls(url.rstrip("/"), model or None)
+
+    @property
+    def http(self) -> str:
+        return http_base(self.url)
 
     def __str__(self) -> str:
         return f"{self.url}#{self.model}" if self.model else self.url
@@ -70,10 +100,8 @@ class ChatClient:
     stats: dict = field(default_factory=lambda: {"requests": 0, "cached": 0, "retries": 0})
 
     def __post_init__(self):
-        import httpx
-
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        self._http = httpx.Client(timeout=self.timeout_s, headers=headers)
+        self._http = http_client(self.endpoint.url, timeout=self.timeout_s, headers=headers)
         self._lock = threading.Lock()
         if self.cache_dir is not None:
             Path(self.cache_dir).mkdir(parents=True, exist_ok=True)
@@ -96,7 +124,7 @@ class ChatClient:
 
         url = self.endpoint.url + "/models"
         try:
-            response = self._http.get(url)
+            response = self._http.get(self.endpoint.http + "/models")
         except httpx.TransportError as exc:
             raise UserError(f"{url}: cannot reach the server ({type(exc).__name__}: {exc}); is it running?") from None
         if self.endpoint.model is None:
@@ -162,7 +190,7 @@ class ChatClient:
             try:
                 with self._lock:
                     self.stats["requests"] += 1
-                response = self._http.post(self.endpoint.url + path, json=body)
+                response = self._http.post(self.endpoint.http + path, json=body)
                 if response.status_code >= 500 or response.status_code == 429:
                     raise httpx.HTTPStatusError(f"server error {response.status_code}", request=response.request,
                                                 response=response)

@@ -127,12 +127,16 @@ class Children:
             pid_file.unlink(missing_ok=True)
         return found
 
-    def start(self, name: str, cmd: list[str], log_path: Path, env: Optional[dict] = None) -> subprocess.Popen:
-        """Start ``cmd`` (output to ``log_path``) under a supervisor in a new process group; record its pid file."""
+    def start(self, name: str, cmd: list[str], log_path: Path, env: Optional[dict] = None,
+              remove: tuple[Path, ...] = ()) -> subprocess.Popen:
+        """Start ``cmd`` (output to ``log_path``) under a supervisor in a new process group; record its pid file.
+        The supervisor removes the files (or empty folders) in ``remove`` once the group is gone, also when the
+        run died: a server's Unix socket outlives a killed server otherwise."""
         self.folder.mkdir(parents=True, exist_ok=True)
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        cleanup = [arg for path in remove for arg in ("--remove", str(path))]
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "spin_train.children", *cmd], stdout=log,
+            proc = subprocess.Popen([sys.executable, "-m", "spin_train.children", *cleanup, "--", *cmd], stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, env=env)
         self.register(name, proc.pid, cmd)
         return proc
@@ -200,9 +204,19 @@ def _stop_members(grace_s: float = 30.0) -> None:
             return
 
 
-def supervise(cmd: list[str]) -> int:
+def _remove(paths: list[Path]) -> None:
+    """Files, then empty folders, in order; what is already gone is fine."""
+    for path in paths:
+        try:
+            path.rmdir() if path.is_dir() else path.unlink(missing_ok=True)
+        except OSError:  # a folder someone put files into stays
+            pass
+
+
+def supervise(cmd: list[str], remove: Optional[list[Path]] = None) -> int:
     """Run ``cmd`` in our process group; stop the whole group when the child ends, when we get SIGTERM or
-    SIGINT, or when our parent (the run) dies."""
+    SIGINT, or when our parent (the run) dies; then remove ``remove``."""
+    remove = remove or []
     die_with_parent(signal.SIGTERM)
     if os.getppid() == 1:  # the run died before the parent-death signal was armed
         return 1
@@ -211,14 +225,27 @@ def supervise(cmd: list[str]) -> int:
     def stop(signum, _frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         _stop_members()
+        _remove(remove)
         sys.exit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     status = child.wait()
     _stop_members(grace_s=10.0)  # workers the child left behind
+    _remove(remove)
     return status if status >= 0 else 128 - status
 
 
+def _main(argv: list[str]) -> int:
+    """``python -m spin_train.children [--remove PATH]... -- CMD...``"""
+    remove = []
+    while argv and argv[0] == "--remove":
+        remove.append(Path(argv[1]))
+        argv = argv[2:]
+    if argv[:1] == ["--"]:
+        argv = argv[1:]
+    return supervise(argv, remove)
+
+
 if __name__ == "__main__":
-    sys.exit(supervise(sys.argv[1:]))
+    sys.exit(_main(sys.argv[1:]))

@@ -86,8 +86,8 @@ def status_command(run_dir, as_json):
 
 @main.command("eval")
 @click.option("--model", "model", help="A checkpoint folder or Hub id (run locally, on the GPU when present).")
-@click.option("--server", help="An OpenAI-compatible server as URL#MODEL (e.g. vLLM: http://127.0.0.1:8000/v1#NAME); "
-              "the key comes from OPENAI_API_KEY.")
+@click.option("--server", help="An OpenAI-compatible server as URL#MODEL (e.g. vLLM: http://127.0.0.1:8000/v1#NAME, "
+              "or one on a Unix socket: unix:PATH#NAME); the key comes from OPENAI_API_KEY.")
 @click.option("--dataset", required=True, help="A line-by-line dataset (folder or Hub id); its test split is used.")
 @click.option("--config", "configs", multiple=True, help="Dataset configs (repeatable; default: all).")
 @click.option("--k", default=5, show_default=True, help="pass@k's k.")

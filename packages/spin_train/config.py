@@ -82,7 +82,6 @@ class GenerationConfig:
     timeout_s: float = 120.0
     retries: int = 3
     vllm_args: list[str] = field(default_factory=list)  # extra arguments for `vllm serve`
-    vllm_port: int = 8000
     vllm_startup_timeout_s: float = 900.0
     vllm_executable: str = "vllm"
     # An interpreter with vLLM installed (`make vllm`: .venv-vllm/bin/python): the server then starts as
@@ -246,6 +245,10 @@ LAUNCH_ARGUMENTS = {"machine_rank": "--machine-rank R", "main_process_ip": "--ma
                     "main_process_port": "--main-process-port PORT"}
 
 
+REMOVED = {"vllm_port": "the run's vLLM server listens on a Unix socket in the run dir, on no TCP port "
+                        "(docs/spin-train.md, The vLLM server); delete the line"}
+
+
 def _build(cls, raw: Any, path: str):
     if not isinstance(raw, dict):
         raise ConfigError(f"{path or 'config'}: expected a mapping for {cls.__name__}, got {type(raw).__name__}")
@@ -257,6 +260,8 @@ def _build(cls, raw: Any, path: str):
             if key in LAUNCH_ARGUMENTS:
                 raise ConfigError(f"{where}: not a config key (the config is the same on every machine): pass "
                                   f"`spin-train run ... {LAUNCH_ARGUMENTS[key]}` on each machine")
+            if key in REMOVED:
+                raise ConfigError(f"{where}: no longer a config key: {REMOVED[key]}")
             raise ConfigError(f"{where}: unknown key (expected one of: {', '.join(fields)})")
     kwargs = {}
     for name, f in fields.items():

@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import shlex
+import stat
 import subprocess
 import time
 from dataclasses import dataclass
@@ -188,79 +189,96 @@ def vllm_model_args(model: ModelConfig, checkpoint: str, epoch_dir: Path) -> lis
 SERVED_NAME = "spin-policy"  # the model id requests name: the weights change under it (serving.py records which)
 
 
-def vllm_command(cfg: GenerationConfig, checkpoint: str, seed: int, extra_args: list[str]) -> list[str]:
-    """``vllm serve`` as the run starts it. ``--generation-config vllm``: the checkpoint's
-    generation_config.json sets no sampling default; the request's pinned settings are all there is."""
+def vllm_command(cfg: GenerationConfig, checkpoint: str, seed: int, extra_args: list[str], socket: Path) -> list[str]:
+    """``vllm serve`` as the run starts it, listening on the Unix socket ``socket`` and on no TCP port.
+    ``--generation-config vllm``: the checkpoint's generation_config.json sets no sampling default; the
+    request's pinned settings are all there is."""
     server = ([cfg.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", checkpoint] if cfg.vllm_python
               else [cfg.vllm_executable, "serve", checkpoint])
-    return [*server, "--served-model-name", SERVED_NAME, "--host", "127.0.0.1", "--port", str(cfg.vllm_port),
-            "--seed", str(seed), "--generation-config", "vllm", *extra_args, *cfg.vllm_args]
+    return [*server, "--served-model-name", SERVED_NAME, "--uds", str(socket), "--seed", str(seed),
+            "--generation-config", "vllm", *extra_args, *cfg.vllm_args]
+
+
+def private_folder(folder: Path) -> None:
+    """``folder``, made if missing, enterable by this user alone (0700): who cannot enter it cannot reach the
+    socket inside. One that is a link or someone else's is refused."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = folder.lstat()
+    if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
+        raise ServerError(f"{folder}: the vLLM server's socket folder is a link or belongs to another user "
+                          f"(uid {info.st_uid}); remove it")
+    os.chmod(folder, 0o700)
 
 
 class VLLMServer:
-    """``vllm serve CHECKPOINT`` (as SERVED_NAME), started and stopped as a child of the run; logs go to
-    ``log_path``. serving.py decides when, and loads later checkpoints into it."""
+    """``vllm serve CHECKPOINT`` (as SERVED_NAME) on the Unix socket ``socket`` (in a folder only this user can
+    enter), started and stopped as a child of the run; logs go to ``log_path``. serving.py decides when, and
+    loads later checkpoints into it."""
 
     name = SERVED_NAME
 
     def __init__(self, checkpoint: str, cfg: GenerationConfig, log_path: Path, seed: int,
-                 extra_args: Optional[list[str]], children: Children, env: Optional[dict] = None):
+                 extra_args: Optional[list[str]], children: Children, env: Optional[dict] = None, *, socket: Path):
         self.checkpoint, self.cfg, self.log_path, self.seed = checkpoint, cfg, log_path, seed
         self.extra_args = extra_args or []  # e.g. --revision, --chat-template, --trust-remote-code
-        self.children = children
+        self.children, self.socket = children, Path(socket)
         self.env = {**os.environ, **(env or {}), **cfg.vllm_env}
         self.proc: Optional[subprocess.Popen] = None
 
     @property
-    def root(self) -> str:
-        return f"http://127.0.0.1:{self.cfg.vllm_port}"
-
-    @property
     def url(self) -> str:
-        return f"{self.root}/v1"
+        """The OpenAI API's address (argdown_lbl.chat_client: ``unix:PATH``)."""
+        return f"unix:{self.socket}"
+
+    def request(self, method: str, path: str, timeout: float, **kwargs):
+        """``method`` ``path`` (``/health``, ``/v1/models``, ...) over the socket; httpx errors propagate."""
+        from argdown_lbl.chat_client import SOCKET_HOST, http_client
+
+        with http_client(self.url, timeout=timeout) as client:
+            return client.request(method, SOCKET_HOST + path, **kwargs)
 
     def healthy(self) -> bool:
         """Whether the server answers /health (a failed request alone does not mean it is down)."""
-        return self._answers()
-
-    def _answers(self) -> bool:
         import httpx
 
         try:
-            return httpx.get(f"{self.root}/health", timeout=2).status_code == 200
+            return self.request("GET", "/health", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
 
     def _served(self) -> list:
-        """The model ids the server on our port lists (``/v1/models``)."""
+        """The model ids the server on our socket lists (``/v1/models``)."""
         import httpx
 
         try:
-            data = httpx.get(f"{self.url}/models", timeout=10).json()
+            data = self.request("GET", "/v1/models", timeout=10).json()
             return [m.get("id") for m in data.get("data", []) if isinstance(m, dict)]
         except (httpx.HTTPError, ValueError, AttributeError):
             return []
 
     def __enter__(self) -> "VLLMServer":
-        if self._answers():  # our own leftovers were reaped when the run started: this one is not ours
-            raise ServerError(f"port {self.cfg.vllm_port} already answers /health, but no server of this run is "
-                              "running: stop that process or set generation.vllm_port")
-        cmd = vllm_command(self.cfg, self.checkpoint, self.seed, self.extra_args)
+        private_folder(self.socket.parent)
+        if self.socket.exists():
+            if self.healthy():  # our own leftovers were reaped when the run started: this one is not ours
+                raise ServerError(f"{self.socket} already answers /health, but no server of this run is running: "
+                                  "stop that process")
+            self.socket.unlink()  # a killed server's: vLLM cannot bind a path that exists
+        cmd = vllm_command(self.cfg, self.checkpoint, self.seed, self.extra_args, self.socket)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n", encoding="utf-8")  # the exact command
-        self.proc = self.children.start("vllm", cmd, self.log_path, self.env)
+        # the supervisor removes the socket and its folder when the server is gone, also after a kill of the run
+        self.proc = self.children.start("vllm", cmd, self.log_path, self.env, remove=(self.socket, self.socket.parent))
         deadline = time.time() + self.cfg.vllm_startup_timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:
                 self.__exit__(None, None, None)
                 raise ServerError(f"vllm serve exited with {self.proc.returncode}; see {self.log_path}")
-            if self._answers():
+            if self.healthy():
                 served = self._served()
                 if self.name in served:
                     return self
                 self.__exit__(None, None, None)
-                raise ServerError(f"the server on port {self.cfg.vllm_port} serves {served}, not {self.name}: "
-                                  f"is another server on that port? see {self.log_path}")
+                raise ServerError(f"the server on {self.socket} serves {served}, not {self.name}; see {self.log_path}")
             time.sleep(2)
         self.__exit__(None, None, None)
         raise ServerError(f"vllm serve not healthy after {self.cfg.vllm_startup_timeout_s} s; see {self.log_path}")

@@ -179,12 +179,14 @@ def topology(cfg: RunConfig) -> list[str]:
     return lines
 
 
-def vllm_command(cfg: RunConfig, checkpoint: str, epoch_dir: Path) -> str:
-    """Exactly the command the run will start (generation.vllm_command with the model's arguments)."""
+def vllm_command(cfg: RunConfig, checkpoint: str, run: RunDir, epoch: int, machine_rank: int = 0) -> str:
+    """Exactly the command the run starts its server with (generation.vllm_command with the model's arguments
+    and machine ``machine_rank``'s socket)."""
     from .generation import vllm_command as command, vllm_model_args
+    from .serving import socket_path
 
-    extra = vllm_model_args(cfg.model, checkpoint, epoch_dir)
-    return shlex.join(command(cfg.generation, checkpoint, cfg.generation.seed, extra))
+    extra = vllm_model_args(cfg.model, checkpoint, run.epoch_dir(epoch))
+    return shlex.join(command(cfg.generation, checkpoint, cfg.generation.seed, extra, socket_path(run, machine_rank)))
 
 
 def plan_text(cfg: RunConfig, run_dir: Path, machine: Machine = Machine()) -> str:
@@ -195,7 +197,7 @@ def plan_text(cfg: RunConfig, run_dir: Path, machine: Machine = Machine()) -> st
         checkpoint = run.checkpoint_before(epoch, cfg.model.path)
         lines.append(f"epoch {epoch}:")
         if g.backend == "vllm":
-            command = vllm_command(cfg, checkpoint, run.epoch_dir(epoch))
+            command = vllm_command(cfg, checkpoint, run, epoch, machine.rank)
             lines.append(f"  generate: {command}  (k={g.k}, T={g.temperature}; stopped "
                          "before training)")
         else:

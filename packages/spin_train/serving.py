@@ -2,8 +2,11 @@
 
 Starting vLLM costs minutes for an 8B model, once per epoch in the SPIN recipe. vLLM loads new weights
 in place (the workers' ``reload_weights``, reached through ``/collective_rpc``, one of the endpoints that
-``VLLM_SERVER_DEV_MODE=1`` opens; the server listens on 127.0.0.1 only). We reload where that is sound and
-restart otherwise, and say which and why:
+``VLLM_SERVER_DEV_MODE=1`` opens). Those endpoints run any worker method for whoever can reach them, and
+vLLM's ``--api-key`` does not guard them, so the server listens on a Unix socket in a folder only the run's
+user can enter (``socket_path``), on no TCP port: another user of the node can neither swap the weights nor
+reach the API, and two runs on one node cannot answer each other's requests. We reload where that is sound
+and restart otherwise, and say which and why:
 
 - tied input and output embeddings: vllm 0.32 reloads the embedding but leaves the tied LM head with the old
   weights (greedy answers differ from a fresh server's; checked on CPU), so such models restart;
@@ -18,7 +21,11 @@ reloaded server can be compared with a freshly started one on the same checkpoin
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -38,6 +45,20 @@ PROBES = ["[Socrates is mortal]: Socrates is a man, and all men are mortal.",
           "Write the next line of this Argdown map:\n[Taxes]: Taxes should rise.\n  <+"]
 PROBE_TOKENS = 8
 PROBE_SAMPLING = [{"temperature": 0}] * len(PROBES) + [{"temperature": 0.7, "seed": 1}]
+
+
+SOCKET_LIMIT = 107  # bytes of a Unix socket's path (Linux: sun_path holds 108 with the closing NUL)
+
+
+def socket_path(run: RunDir, machine_rank: int) -> Path:
+    """Where machine ``machine_rank``'s server listens: RUN_DIR/.vllm/HOST-machine-R/vllm.sock, or, where that
+    is too long for a socket, vllm.sock in a folder of the temp dir named for the run dir and this user (the
+    same folder privacy; the run's log says where)."""
+    path = run.root.resolve() / ".vllm" / f"{socket.gethostname()}-machine-{machine_rank}" / "vllm.sock"
+    if len(os.fsencode(path)) <= SOCKET_LIMIT:
+        return path
+    key = hashlib.sha256(os.fsencode(path)).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"spin-vllm-{os.getuid()}-{key}" / "vllm.sock"
 
 
 class Serving:
@@ -127,8 +148,11 @@ class Serving:
             epoch_dir.mkdir(parents=True, exist_ok=True)
             (epoch_dir / CHAT_TEMPLATE).write_text(self.cfg.model.chat_template, encoding="utf-8")
         env = {"VLLM_SERVER_DEV_MODE": "1"} if g.vllm_reload else {}
+        path = socket_path(self.run, self.rank)
+        if not path.is_relative_to(self.run.root.resolve()):
+            self.log(f"the run dir's path is too long for a Unix socket: the vLLM server listens on {path}")
         server = VLLMServer(checkpoint, g, epoch_dir / "vllm.log", g.seed,
-                            vllm_model_args(self.cfg.model, checkpoint, epoch_dir), self.children, env)
+                            vllm_model_args(self.cfg.model, checkpoint, epoch_dir), self.children, env, socket=path)
         return server.__enter__()
 
     def _reload(self, checkpoint: str) -> None:
@@ -146,7 +170,7 @@ class Serving:
 
         try:
             # as long as a start may take: loading an 8B checkpoint from disk takes a while
-            r = httpx.post(self.server.root + path, timeout=self.cfg.generation.vllm_startup_timeout_s, **kwargs)
+            r = self.server.request("POST", path, timeout=self.cfg.generation.vllm_startup_timeout_s, **kwargs)
         except httpx.HTTPError as exc:
             raise ServerError(f"{path}: {type(exc).__name__}") from None
         if r.status_code != 200:
@@ -162,7 +186,7 @@ class Serving:
             body = {"model": self.server.name, "messages": [{"role": "user", "content": prompt}], **sampling,
                     "max_tokens": PROBE_TOKENS, "ignore_eos": True, "logprobs": True}
             try:
-                choice = httpx.post(f"{self.server.url}/chat/completions", json=body, timeout=60).json()["choices"][0]
+                choice = self.server.request("POST", "/v1/chat/completions", json=body, timeout=60).json()["choices"][0]
                 out.append({"text": choice["message"]["content"],
                             "logprobs": [t["logprob"] for t in (choice.get("logprobs") or {}).get("content") or []]})
             except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
