@@ -8,8 +8,9 @@ equal the restarted one's.
 
     python benchmarks/server_reload.py --data runs/demo/argdown_line-by-line [--tied]
 
-builds two tiny 128-wide checkpoints (different seeds; untied embeddings unless --tied: with tied ones
-vllm 0.32's reload leaves the LM head stale, which the probes show) or takes ``--models A B``.
+builds two tiny 128-wide checkpoints (different seeds; untied embeddings unless --tied: vllm 0.32's own
+reload leaves a tied LM head stale, which serving.py repairs with refresh_tied_lm_head) or takes
+``--models A B``.
 `make vllm` first.
 """
 

@@ -4,26 +4,19 @@ in `make test`'s set-up), and the errors for a source that is not one."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 
-from spin_fixtures import ROOT
+from spin_fixtures import require_real_base
 
-BASE = ROOT / "runs" / "base" / "SmolLM2-135M-Instruct"
 SPIN = [sys.executable, "-m", "spin_train.cli"]
 
 
 @pytest.fixture(scope="module")
 def real_base():
-    if not (BASE / "conversion.json").exists():
-        why = f"{BASE} is missing: `make base` makes it (make test tries; .base-install.log says why it failed)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(why)
-        pytest.skip(why)
-    return BASE
+    return require_real_base()
 
 
 def test_the_real_base_ends_turns_with_its_chat_templates_token_and_answers(real_base):

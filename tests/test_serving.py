@@ -28,6 +28,10 @@ class _Endpoints(JSONHandler):
         if path == "/v1/chat/completions":
             return self._reply({"choices": [{"message": {"content": "probe"}, "logprobs": {"content": [
                 {"logprob": -0.5}]}}]})
+        if path == "/v1/completions":  # prompt_logprobs as vLLM answers them: None first, then {id: {logprob}}
+            ids = json.loads(body)["prompt"]
+            return self._reply({"choices": [{"prompt_logprobs": [None] + [
+                {str(t): {"logprob": self.server.logprob, "rank": 1}} for t in ids[1:]]}]})
         self._reply({"detail": "Not Found"} if path in self.server.refused else {"results": [None]},
                     404 if path in self.server.refused else 200)
 
@@ -59,7 +63,7 @@ class _Server:
 @pytest.fixture
 def endpoints(monkeypatch):
     http = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoints)
-    http.posts, http.refused = [], set()
+    http.posts, http.refused, http.logprob = [], set(), -1.0
     threading.Thread(target=http.serve_forever, daemon=True).start()
     _Server.started, _Server.root = [], f"http://127.0.0.1:{http.server_port}"
     monkeypatch.setattr(S, "VLLMServer", _Server)
@@ -92,9 +96,9 @@ def test_an_untied_checkpoint_is_reloaded_into_the_running_server(tmp_path, endp
     assert serving.load(a, 1) is first and len(endpoints.posts) == 4  # the same weights: nothing to do
     assert serving.load(b, 2) is first and first.checkpoint == b and not first.stopped
     paths = [p for p, _ in endpoints.posts if not p.startswith("/v1/")]
-    assert paths == ["/collective_rpc", "/reset_prefix_cache"]
-    rpc = next(body for p, body in endpoints.posts if p == "/collective_rpc")
-    assert rpc == {"method": "reload_weights", "kwargs": {"weights_path": b}}
+    assert paths == ["/collective_rpc", "/collective_rpc", "/reset_prefix_cache"]
+    rpc = [body for p, body in endpoints.posts if p == "/collective_rpc"]
+    assert rpc == [{"method": "reload_weights", "kwargs": {"weights_path": b}}, {"method": "refresh_tied_lm_head"}]
     assert first.env == {"VLLM_SERVER_DEV_MODE": "1"}
     assert [(x["how"], x["weights"]) for x in _loads(tmp_path)] == [("start", a), ("reload", b)]
     assert _loads(tmp_path)[1]["probe"][0] == {"text": "probe", "logprobs": [-0.5]}
@@ -143,8 +147,8 @@ def test_on_gpus_the_server_sleeps_through_dpo_or_stops_without_sleep_mode(tmp_p
     assert sleepy.asleep and not server.stopped
     assert sleepy.load(b, 2) is server and not sleepy.asleep
     paths = [p for p, _ in endpoints.posts if not p.startswith("/v1/")]
-    assert paths == ["/sleep?level=2", "/wake_up?tags=weights", "/collective_rpc", "/wake_up?tags=kv_cache",
-                     "/reset_prefix_cache"]
+    assert paths == ["/sleep?level=2", "/wake_up?tags=weights", "/collective_rpc", "/collective_rpc",
+                     "/wake_up?tags=kv_cache", "/reset_prefix_cache"]
 
     endpoints.refused.add("/sleep")  # a vLLM that cannot sleep here: stopped, and the next load says why
     sleepy.load(a, 3)
@@ -203,3 +207,32 @@ def test_an_endpoint_on_a_unix_socket(tmp_path):
         assert Endpoint.parse(f"{tmp_path / 's.sock'}#m").url == f"unix:{tmp_path / 's.sock'}"
     with pytest.raises(ValueError, match="a bare path must be an existing socket"):
         Endpoint.parse(f"{tmp_path}#m")
+
+
+def _trained(path, tied: bool):
+    """A checkpoint as the DPO phase leaves it: with the trainer's log-probs of the probe tokens (all -1.0)."""
+    from spin_train import reload_check
+
+    checkpoint = _checkpoint(path, tied)
+    ids = [[1, 2, 3], [4, 5]]
+    reload_check.write(path, {"token_ids": ids, "logprobs": [[-1.0] * (len(x) - 1) for x in ids], "dtype": "float32"})
+    return checkpoint
+
+
+def test_a_reload_is_kept_only_when_the_server_repeats_the_trainers_log_probs(tmp_path, endpoints):
+    """A tied checkpoint with the trainer's log-probs reloads (the worker refreshes the tied head); the check
+    passes within the float32 tolerance; a server that answers otherwise is restarted, and the log says why."""
+    (tmp_path / "run").mkdir()
+    serving = _serving(tmp_path)
+    first = serving.load(_checkpoint(tmp_path / "a", tied=True), 1)
+    endpoints.logprob = -1.0 + 5e-4
+    assert serving.load(_trained(tmp_path / "b", tied=True), 2) is first  # reloaded, and it agrees
+    record = _loads(tmp_path)[1]
+    assert record["how"] == "reload" and record["check"] == {"agrees": True, "max_difference": 0.0005,
+                                                             "tolerance": 0.001}
+    endpoints.logprob = -2.0  # stale weights: the reload is not kept
+    third = serving.load(_trained(tmp_path / "c", tied=True), 3)
+    record = _loads(tmp_path)[2]
+    assert third is not first and first.stopped and record["how"] == "restart"
+    assert "log-probs differ from the trainer's by 1.0 (tolerance 0.001)" in record["why"]
+    assert record["check"]["agrees"] is False  # the fresh server, as measured (here the stand-in answers alike)

@@ -86,6 +86,14 @@ patterns = [re.compile(p) for p in listed]
 changed = {{n for n in before if n in after and not (before[n] == after[n]).all()}}
 assert changed and all(any(p.search(n) for p in patterns) for n in changed), changed
 assert all(after[n].shape == before[n].shape for n in before if n in after)
+# the log-probs the two ranks computed on the weights they saved (reload_check.py) are the checkpoint's own
+from transformers import AutoTokenizer
+from spin_train import reload_check
+ckpt = {str(run_dir / 'epoch-01' / 'checkpoint')!r}
+saved = reload_check.read(ckpt)
+again = reload_check.trainer_logprobs(model, AutoTokenizer.from_pretrained(ckpt))
+assert saved["token_ids"] == again["token_ids"], "other tokens"
+assert reload_check.compare(saved, again["logprobs"]) < 1e-4, reload_check.compare(saved, again["logprobs"])
 print(len(changed))
 """
     loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300)

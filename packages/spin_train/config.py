@@ -91,6 +91,9 @@ class GenerationConfig:
     vllm_max_restarts: int = 2  # a server that dies mid-phase is restarted and the batch retried
     # One server for the run: later epochs' checkpoints are loaded into it (serving.py says when it restarts)
     vllm_reload: bool = True
+    # Max |difference| between the served and the trainer's log-prob of a probe token after a load (None: 1e-3
+    # for float32 checkpoints, 0.1 for 16-bit ones; reload_check.py)
+    vllm_reload_tolerance: Optional[float] = None
     # Prompts the server may refuse for their length (they get no candidates) before the phase fails
     max_refused_share: float = 0.05
 

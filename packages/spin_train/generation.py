@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
 import time
@@ -196,7 +197,11 @@ def vllm_command(cfg: GenerationConfig, checkpoint: str, seed: int, extra_args: 
     server = ([cfg.vllm_python, "-m", "vllm.entrypoints.openai.api_server", "--model", checkpoint] if cfg.vllm_python
               else [cfg.vllm_executable, "serve", checkpoint])
     return [*server, "--served-model-name", SERVED_NAME, "--uds", str(socket), "--seed", str(seed),
-            "--generation-config", "vllm", *extra_args, *cfg.vllm_args]
+            "--generation-config", "vllm", "--worker-extension-cls", f"{EXTENSION}.Reload", *extra_args,
+            *cfg.vllm_args]
+
+
+EXTENSION = "spin_vllm_extension"  # vllm_extension.py as the server imports it, from the socket's folder
 
 
 def private_folder(folder: Path) -> None:
@@ -257,7 +262,12 @@ class VLLMServer:
             return []
 
     def __enter__(self) -> "VLLMServer":
-        private_folder(self.socket.parent)
+        folder = self.socket.parent
+        private_folder(folder)
+        # our worker methods, importable by vLLM's interpreter without the project (vllm_extension.py)
+        extension = folder / f"{EXTENSION}.py"
+        shutil.copy(Path(__file__).with_name("vllm_extension.py"), extension)
+        env = {**self.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(folder), self.env.get("PYTHONPATH")]))}
         if self.socket.exists():
             if self.healthy():  # our own leftovers were reaped when the run started: this one is not ours
                 raise ServerError(f"{self.socket} already answers /health, but no server of this run is running: "
@@ -267,7 +277,7 @@ class VLLMServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.with_suffix(".cmd").write_text(shlex.join(cmd) + "\n", encoding="utf-8")  # the exact command
         # the supervisor removes the socket and its folder when the server is gone, also after a kill of the run
-        self.proc = self.children.start("vllm", cmd, self.log_path, self.env, remove=(self.socket, self.socket.parent))
+        self.proc = self.children.start("vllm", cmd, self.log_path, env, remove=(self.socket, extension, folder))
         deadline = time.time() + self.cfg.vllm_startup_timeout_s
         while time.time() < deadline:
             if self.proc.poll() is not None:

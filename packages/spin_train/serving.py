@@ -8,8 +8,11 @@ user can enter (``socket_path``), on no TCP port: another user of the node can n
 reach the API, and two runs on one node cannot answer each other's requests. We reload where that is sound
 and restart otherwise, and say which and why:
 
-- tied input and output embeddings: vllm 0.32 reloads the embedding but leaves the tied LM head with the old
-  weights (greedy answers differ from a fresh server's; checked on CPU), so such models restart;
+- every load of a checkpoint the DPO phase wrote is checked against the trainer's own log-probs of fixed
+  tokens (reload_check.py); a reload that disagrees is undone by a restart;
+- tied input and output embeddings: vllm 0.32's reload leaves what the tied LM head derived from its weight
+  at start-up (CPU: a packed copy) stale; a method of ours in each worker derives it again
+  (vllm_extension.py), and the check above decides; a tied checkpoint without trainer log-probs restarts;
 - GPUs: the DPO phase needs them, so the server sleeps through it (``--enable-sleep-mode``, level 2: weights
   and KV cache freed, the new weights loaded on waking); without sleep mode it is stopped, as before;
 - a reload that fails (an older vLLM, no dev endpoints) falls back to a restart.
@@ -35,6 +38,7 @@ from argdown_lbl.errors import ServerError
 from .children import Children
 from .config import RunConfig
 from .generation import CHAT_TEMPLATE, VLLMServer, vllm_model_args
+from . import reload_check
 from .models import cuda_available
 from .run_dir import RunDir
 
@@ -84,8 +88,17 @@ class Serving:
         how, why = self._swap(checkpoint, epoch)
         if self.server is None:
             self.server = self._start(checkpoint, epoch)
+        check = self.check(checkpoint)
+        if how == "reload" and check and not check["agrees"]:
+            why = (f"the reloaded weights' log-probs differ from the trainer's by {check['max_difference']} "
+                   f"(tolerance {check['tolerance']})")
+            self.log(f"epoch {epoch}: restarting the vLLM server for {checkpoint}: {why}")
+            self.close()
+            self.server, how = self._start(checkpoint, epoch), "restart"
+            check = self.check(checkpoint)
         record = {"epoch": epoch, "for": purpose, "weights": checkpoint, "how": how,
-                  "seconds": round(time.time() - t, 3), **({"why": why} if why else {}), "probe": self.probe()}
+                  "seconds": round(time.time() - t, 3), **({"why": why} if why else {}),
+                  **({"check": check} if check else {}), "probe": self.probe()}
         with open(self.log_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
         self.last = {k: v for k, v in record.items() if k != "probe"}
@@ -115,9 +128,27 @@ class Serving:
         """Why ``checkpoint`` cannot be reloaded into the running server (None: it can)."""
         if not self.cfg.generation.vllm_reload:
             return "generation.vllm_reload is off"
-        if _ties_embeddings(checkpoint):
-            return "the model ties its input and output embeddings, which vLLM's in-place reload gets wrong"
+        if _ties_embeddings(checkpoint) and reload_check.read(checkpoint) is None:
+            return ("the model ties its input and output embeddings and the checkpoint has no trainer log-probs "
+                    "to check a reload against")
         return None
+
+    def check(self, checkpoint: str) -> Optional[dict]:
+        """The served weights against the trainer's log-probs of ``checkpoint`` (None: it has none); an error
+        in asking counts as a disagreement."""
+        import httpx
+
+        expected = reload_check.read(checkpoint)
+        if expected is None:
+            return None
+        limit = reload_check.tolerance(expected, self.cfg.generation.vllm_reload_tolerance)
+        try:
+            difference = reload_check.compare(expected, reload_check.server_logprobs(self.server, expected["token_ids"]))
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+            return {"agrees": False, "max_difference": None, "tolerance": limit,
+                    "error": f"{type(exc).__name__}: {exc}"[:200]}
+        return {"agrees": difference <= limit, "max_difference": None if difference == float("inf") else
+                round(difference, 6), "tolerance": limit}
 
     def release(self) -> None:
         """Before the DPO phase: free the GPUs the server holds (sleep, or stop without sleep mode); on CPU the
@@ -159,6 +190,7 @@ class Serving:
         if self.asleep:
             self._post("/wake_up", params={"tags": "weights"})
         self._post("/collective_rpc", json={"method": "reload_weights", "kwargs": {"weights_path": checkpoint}})
+        self._post("/collective_rpc", json={"method": "refresh_tied_lm_head"})  # vllm_extension.py: why
         if self.asleep:
             self._post("/wake_up", params={"tags": "kv_cache"})
             self.asleep = False

@@ -161,6 +161,7 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, work: P
     import torch
 
     from .models import load_model, load_tokenizer
+    from .reload_check import trainer_logprobs, write as write_probe
     from .spectrum import freeze
 
     torch.manual_seed(cfg.dpo.seed)
@@ -189,6 +190,9 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, work: P
     if autocast:  # the checkpoint keeps the model's dtype
         trainer.model.to(getattr(torch, autocast))
     trainer.save_model(str(out))  # under ZeRO-3 the 16-bit weights are gathered: loads without DeepSpeed
+    # the saved weights' own log-probs of fixed tokens, which a server that loads this checkpoint must repeat
+    # (reload_check.py); under ZeRO-3 every rank takes part in the forward
+    probe = trainer_logprobs(trainer.model_wrapped if under_deepspeed else trainer.model, tok)
     logs = [entry for entry in trainer.state.log_history if "loss" in entry]
     distributed = {**distributed_setup(trainer, partitioned), "master_weights": masters,
                    "parameter_shares": parameter_shares(trainer.model_wrapped),
@@ -203,6 +207,7 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, work: P
                "distributed": distributed}
     if trainer.is_world_process_zero():
         tok.save_pretrained(str(out))
+        write_probe(out, probe)
         shutil.rmtree(work, ignore_errors=True)
         write_json(out / "train_metrics.json", metrics)  # last and atomic: it marks the checkpoint complete
     return metrics
