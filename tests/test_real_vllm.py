@@ -354,23 +354,32 @@ def smollm2():
 
 @pytest.mark.timeout(600)
 def test_the_real_model_on_real_vllm_sees_its_chat_template_and_stops_at_its_end_of_turn(smollm2, tmp_path):
+    """The server renders a chat prompt to the same ids as the trainer and the local backend do (ChatML, with
+    SmolLM2's default system turn), and the answer stops at <|im_end|>, the base's end of sequence."""
+    from transformers import AutoTokenizer
+
     from spin_train.config import GenerationConfig
     from spin_train.generation import OpenAIBackend, VLLMServer
+    from spin_train.lengths import render_prompt_ids
 
-    g = GenerationConfig(**_generation(vllm_args=SMOLLM2_ARGS + ["--enable-log-requests"], k=1, temperature=0.0,
-                                       max_tokens=48))
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+    g = GenerationConfig(**_generation(vllm_args=SMOLLM2_ARGS, k=1, temperature=0.0, max_tokens=48))
     server = VLLMServer(str(smollm2), g, tmp_path / "vllm.log", 0, [], Children(tmp_path / "pids", log=print),
                         socket=tmp_path / "private" / "vllm.sock")
     with server:
         backend = OpenAIBackend(server.url, server.name, g, vllm=True)
         try:
-            (answer,), = backend.generate([[{"role": "user", "content": "What is the capital of France?"}]], seed=0)
+            (answer,), = backend.generate([question], seed=0)
         finally:
             backend.close()
+        rendered = server.request("POST", "/tokenize", timeout=60, json={
+            "model": server.name, "messages": question, "add_generation_prompt": True}).json()["tokens"]
+    tok = AutoTokenizer.from_pretrained(smollm2)
+    assert rendered == render_prompt_ids(tok, question)
+    assert tok.decode(rendered).endswith("<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"
+                                         "<|im_start|>assistant\n")
     assert "Paris" in answer.text and answer.finish_reason == "stop"  # it stopped at <|im_end|>, not the limit
     assert "<|im_" not in answer.text
-    log = (tmp_path / "vllm.log").read_text()
-    assert "<|im_start|>user\\nWhat is the capital of France?<|im_end|>\\n<|im_start|>assistant\\n" in log
 
 
 @pytest.mark.timeout(1200)
