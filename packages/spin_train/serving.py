@@ -37,8 +37,8 @@ from argdown_lbl.errors import ServerError
 
 from .children import Children
 from .config import RunConfig
-from .generation import CHAT_TEMPLATE, VLLMServer, vllm_model_args
 from . import reload_check
+from .generation import CHAT_TEMPLATE, VLLMServer, vllm_model_args
 from .models import cuda_available
 from .run_dir import RunDir
 
@@ -96,6 +96,9 @@ class Serving:
             self.close()
             self.server, how = self._start(checkpoint, epoch), "restart"
             check = self.check(checkpoint)
+        if check and not check["agrees"]:  # a fresh server: the numerics of its kernels, not a stale weight
+            self.log(f"epoch {epoch}: warning: a freshly started server's log-probs differ from the trainer's "
+                     f"({check}); see generation.vllm_reload_tolerance")
         record = {"epoch": epoch, "for": purpose, "weights": checkpoint, "how": how,
                   "seconds": round(time.time() - t, 3), **({"why": why} if why else {}),
                   **({"check": check} if check else {}), "probe": self.probe()}

@@ -1,0 +1,111 @@
+"""The DPO phase with the run's idle vLLM server up beside it (as a CPU run has it) against no server, in one run.
+
+vLLM's engine core busy-polls a core even when idle. On a GPU node the server sleeps or stops through the
+DPO phase; on CPU (serving.Serving.release) it stays up. This measures what that costs: the same DPO phase
+(launch.run_dpo, the code path of `spin-train run`) on the same pairs, first with a real vLLM server of the
+same model started and idle, then without, and reports the phase's wall time and its mean optimizer-step
+time for each.
+
+    python benchmarks/dpo_beside_server.py --model runs/base/SmolLM2-135M-Instruct --data runs/demo/argdown_line-by-line
+
+`make vllm` and `make base` first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "packages"))
+VLLM_ARGS = ["--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--no-enable-chunked-prefill",
+             "--max-num-batched-tokens", "16384"]
+
+
+def pairs(data: Path, config: str, n: int, out: Path) -> None:
+    """``n`` selfplay prompts with their gold next line as chosen and another prompt's gold as rejected."""
+    from datasets import Dataset
+
+    from spin_train.tiny import load_rows
+
+    rows = [r for r in load_rows(data, [config]) if len(str(r["prompt"])) < 1500][: n + 1]
+    Dataset.from_list([{"prompt": a["prompt"], "chosen": a["completion"], "rejected": b["completion"],
+                        "source": config} for a, b in zip(rows, rows[1:])]).to_parquet(str(out))
+
+
+def phase(tmp: Path, name: str, raw: dict, data: Path) -> dict:
+    from spin_train.children import Children
+    from spin_train.config import from_dict
+    from spin_train.launch import run_dpo
+    from spin_train.machines import Machine
+    from spin_train.run_dir import RunDir
+
+    cfg = from_dict(raw)
+    run = RunDir(tmp / name)
+    run.start(cfg)
+    run.epoch_dir(1).mkdir(parents=True)
+    shutil.copy(data, run.pairs_path(1))
+    t = time.perf_counter()
+    run_dpo(cfg, run, 1, cfg.model.path, Machine(), Children(run.children_dir(), log=lambda m: None), log=lambda m: None)
+    seconds = time.perf_counter() - t
+    metrics = json.loads((run.partial_checkpoint_path(1) / "train_metrics.json").read_text())
+    steps = metrics["step_seconds"]
+    return {"phase_seconds": seconds, "steps": len(steps), "step_seconds": sum(steps) / len(steps)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "base" / "SmolLM2-135M-Instruct")
+    ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
+    ap.add_argument("--config", default="critical-thinking-ten-arguments")
+    ap.add_argument("--pairs", type=int, default=16)
+    ap.add_argument("--vllm-python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
+    args = ap.parse_args()
+
+    from spin_train.children import Children
+    from spin_train.config import from_dict
+    from spin_train.run_dir import RunDir
+    from spin_train.serving import Serving
+
+    raw = {"model": {"path": str(args.model)}, "train_mixture": [{"path": "d", "type": "selfplay"}],
+           "curriculum": {"examples_per_epoch": args.pairs, "weights": [{"d": 1}]},
+           "generation": {"backend": "vllm", "vllm_python": args.vllm_python, "vllm_args": VLLM_ARGS,
+                          "vllm_env": {"VLLM_CPU_KVCACHE_SPACE": "1"}},
+           "dpo": {"learning_rate": 1e-5, "effective_batch_size": 4, "per_device_batch_size": 2,
+                   "gradient_accumulation_steps": 2, "max_length": 1024},
+           "spectrum": {"unfrozen_parameters_file": None}}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        data = tmp / "pairs.parquet"
+        pairs(args.data, args.config, args.pairs, data)
+        from spin_train.spectrum import select, write_yaml
+        from transformers import AutoModelForCausalLM
+
+        write_yaml(select(AutoModelForCausalLM.from_pretrained(args.model), 0.30), tmp / "unfrozen.yaml")
+        raw["spectrum"]["unfrozen_parameters_file"] = str(tmp / "unfrozen.yaml")
+        run = RunDir(tmp / "serving")
+        run.root.mkdir()
+        serving = Serving(from_dict(raw), run, Children(run.children_dir(), log=lambda m: None), log=lambda m: None)
+        serving.load(str(args.model), 1)  # up and idle, as through a CPU run's DPO phase
+        try:
+            beside = phase(tmp, "beside-server", raw, data)
+        finally:
+            serving.close()
+        alone = phase(tmp, "alone", raw, data)
+    print(f"{args.pairs} pairs of {args.model.name}, Spectrum 30 %, {beside['steps']} optimizer steps, "
+          f"{os.cpu_count()} CPU cores")
+    print(f"{'':24} {'phase s':>8} {'step s':>8}")
+    for name, r in (("idle vLLM server up", beside), ("no server", alone)):
+        print(f"{name:24} {r['phase_seconds']:8.1f} {r['step_seconds']:8.2f}")
+    print(f"server up / no server: phase {beside['phase_seconds'] / alone['phase_seconds']:.2f}x, "
+          f"step {beside['step_seconds'] / alone['step_seconds']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
