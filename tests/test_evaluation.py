@@ -143,7 +143,7 @@ def test_bench_items_from_closing_rows_and_scores():
                   lambda prompts: ["" for _ in prompts], [repair], k=2)
     assert fixed["solved@1"] == 1.0 and fixed["per_task"]["repair"]["solved@2"] == 1.0
     scores = next_line(lambda prompts: ["[A]:   a."] * len(prompts), rows[1:])
-    assert scores == {"prompts": 1, "exact_match": 0.0, "argdown_match": 1.0}  # inner spacing: same parse only
+    assert scores == {"prompts": 1, "exact_match": 0.0, "argdown_match": 1.0, "hits": [0]}  # inner spacing: same parse
 
 
 def test_chat_reports_whether_argdown_parses():
@@ -359,3 +359,17 @@ def test_the_bench_sample_takes_the_configs_in_turn():
     assert [it.config for it in sample].count("hand-written") == 2 and len(sample) == 6
     assert sample == stratified(list(items), 6, random.Random(0))  # seeded
     assert sorted(it.id for it in stratified(list(items), 50, random.Random(1))) == sorted(it.id for it in items)
+
+
+def test_a_paired_change_in_next_line_exact_match_with_mcnemars_exact_p():
+    from spin_train.evaluate import paired_change
+
+    before = [0] * 10 + [1] * 90
+    after = [1] * 10 + [1] * 90  # 10 prompts turned right, none wrong
+    change = paired_change(before, after)
+    assert change["gained"] == 10 and change["lost"] == 0 and change["change"] == 0.1
+    assert abs(change["p"] - 2 * 0.5 ** 10) < 1e-12  # two-sided exact binomial on the 10 discordant prompts
+    even = paired_change([1, 0] * 50, [0, 1] * 50)  # 50 gained, 50 lost: no change, nothing to see
+    assert even["change"] == 0 and even["p"] == 1.0
+    assert paired_change([1, 0], [1, 0, 1]) is None and paired_change([], []) is None  # not paired
+    assert paired_change([1, 1], [1, 1]) == {"change": 0.0, "gained": 0, "lost": 0, "p": 1.0, "prompts": 2}

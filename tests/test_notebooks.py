@@ -66,6 +66,12 @@ def test_run_with_evaluation_and_report(evaluated_run):
     report = write_report(evaluated_run)
     text = report.read_text()
     assert "| after epoch |" in text and "![Training (DPO) per epoch](training.png)" in text
+    # each later checkpoint against the first on the same next-line prompts: change, +gained/-lost, McNemar's p
+    from spin_train.evaluate import paired_change
+
+    last = paired_change(results[0]["next_line"]["hits"], results[2]["next_line"]["hits"])
+    assert len(results[2]["next_line"]["hits"]) == 4
+    assert f"| 2 | {results[2]['next_line']['exact_match']:.3f} | {last['change']:+.3f} (+{last['gained']}/" in text
     for key, what in (("per_task", "task"), ("per_config", "config")):  # base vs after SPIN, per task and config
         names = sorted(results[0]["bench"][key])
         assert f"Argdown Bench solved@1 / pass@1 per {what}:" in text and names

@@ -244,20 +244,36 @@ def _closing(row: dict) -> Optional[tuple[str, str, str]]:
 
 
 def next_line(answer: Callable[[list[list[dict]]], list[str]], rows: list[dict], batch: int = 8) -> dict:
-    """Greedy next-line accuracy: exact and Argdown-aware (the latter on Argdown rows)."""
-    exact = argdown = n_argdown = 0
+    """Greedy next-line accuracy: exact and Argdown-aware (the latter on Argdown rows). ``hits``: 1/0 per prompt,
+    in the rows' order (the same prompts for every checkpoint of a run: paired_change compares two)."""
+    hits, argdown, n_argdown = [], 0, 0
     for i in range(0, len(rows), batch):
         chunk = rows[i:i + batch]
         outs = answer([r["prompt"] for r in chunk])
         for row, out in zip(chunk, outs):
             item = {"prompt": row["prompt"], "gold": row["completion"][-1]["content"], "language": row.get("language")}
-            exact += matcher("exact", item)(out)
+            hits.append(int(matcher("exact", item)(out)))
             if row.get("language") == "argdown":
                 n_argdown += 1
                 argdown += matcher("argdown", item)(out)
     n = len(rows)
-    return {"prompts": n, "exact_match": exact / n if n else None,
-            "argdown_match": argdown / n_argdown if n_argdown else None}
+    return {"prompts": n, "exact_match": sum(hits) / n if n else None,
+            "argdown_match": argdown / n_argdown if n_argdown else None, "hits": hits}
+
+
+def paired_change(before: list[int], after: list[int]) -> Optional[dict]:
+    """The change in exact match from ``before`` to ``after`` (hits on the same prompts) with McNemar's exact test:
+    of the prompts where the two differ, ``gained`` turned right and ``lost`` turned wrong; p is the two-sided
+    binomial probability of a split at least that uneven if both were equally likely. None if not paired."""
+    if not before or len(before) != len(after):
+        return None
+    from scipy.stats import binomtest
+
+    gained = sum(1 for a, b in zip(before, after) if b and not a)
+    lost = sum(1 for a, b in zip(before, after) if a and not b)
+    p = binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
+    return {"change": (sum(after) - sum(before)) / len(after), "gained": gained, "lost": lost, "p": p,
+            "prompts": len(after)}
 
 
 def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callable[[list[list[dict]]], list[str]],

@@ -198,8 +198,9 @@ def plan_text(cfg: RunConfig, run_dir: Path, machine: Machine = Machine()) -> st
         lines.append(f"epoch {epoch}:")
         if g.backend == "vllm":
             command = vllm_command(cfg, checkpoint, run, epoch, machine.rank)
-            lines.append(f"  generate: {command}  (k={g.k}, T={g.temperature}; stopped "
-                         "before training)")
+            through = ("asleep" if "--enable-sleep-mode" in g.vllm_args else "stopped") + " through DPO on GPUs"
+            lines.append(f"  generate: {command}  (k={g.k}, T={g.temperature}; one server for the run, each "
+                         f"checkpoint reloaded into it; {through}, up on CPU)")
         else:
             lines.append(f"  generate: {g.backend} backend on {checkpoint} (k={g.k}, T={g.temperature})")
         lines.append(f"  filter ({cfg.filtering.rule}), pair gold > own candidate, mix with preference data")

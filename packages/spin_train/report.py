@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from .evaluate import paired_change
 from .run import status
 from .run_dir import RunDir
 
@@ -169,6 +170,12 @@ def breakdown_table(results: list[dict], key: str, what: str) -> list[str]:
     return lines
 
 
+def _change(c: dict | None) -> str:
+    if c is None:
+        return "-"
+    return f"{c['change']:+.3f} (+{c['gained']}/-{c['lost']}, p={c['p']:.2g})"
+
+
 def _f(x) -> str:
     return "-" if x is None else f"{x:.3f}"
 
@@ -206,14 +213,19 @@ def write_report(run_dir: Path) -> Path:
     if results:
         lines += ["", "solved@k: the task done in substance (graph similarity >= 0.5); pass@k: validity and form "
                   "(docs/evaluation.md).", "",
-                  "| after epoch | next-line exact | argdown-aware | solved@1 | solved@k | pass@1 | pass@k | graph sim. | "
-                  "GED sim. | isomorphic |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  "next-line exact vs. the first evaluated checkpoint: the change on the same prompts, prompts turned "
+                  "right (+) and wrong (-), McNemar's exact p.", "",
+                  "| after epoch | next-line exact | vs. first | argdown-aware | solved@1 (n) | solved@k | pass@1 | pass@k | "
+                  "graph sim. | GED sim. | isomorphic |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+        first = results[0]["next_line"].get("hits")
         for r in results:
             nl, b = r["next_line"], r["bench"]
             kk = b["k"]
-            cells = [nl["exact_match"], nl["argdown_match"], b.get("solved@1"), b.get(f"solved@{kk}"), b["pass@1"],
+            cells = [nl["exact_match"], _change(paired_change(first, nl.get("hits") or []) if r is not results[0]
+                                                else None), nl["argdown_match"],
+                     f"{_f(b.get('solved@1'))} ({b.get('prompts', '-')})", b.get(f"solved@{kk}"), b["pass@1"],
                      b[f"pass@{kk}"], b["graph_similarity"], b["ged_similarity"], b["isomorphic"]]
-            lines.append(f"| {r['epoch']} | " + " | ".join(_f(v) for v in cells) + " |")
+            lines.append(f"| {r['epoch']} | " + " | ".join(c if isinstance(c, str) else _f(c) for c in cells) + " |")
         lines += breakdown_table(results, "per_task", "task") + breakdown_table(results, "per_config", "config")
     for title, figure in figures:
         if figure is not None:
