@@ -394,6 +394,21 @@ def dpo_section(bench: Bench, shape: str, model, ckpt: Path, unfrozen_yaml: Path
         bench.record(key, dpo_figures(model, unfrozen_yaml, ours, dpo_plain(bench, shape, raw, pairs), tokens, seq))
 
 
+def scan_and_train(bench: Bench, shape: str, model, ckpt: Path, scan_s: float, dpo_needs_s: float, train: bool,
+                   sizes: tuple[int, int, int, int]) -> None:
+    """The Spectrum scan of ``model`` for ``scan_s`` seconds (its top 30 % into a YAML), then, if ``train``, the
+    DPO phase with that list; ``sizes``: batch, accumulation, sequence, steps."""
+    path = bench.work / f"unfrozen-{shape}.yaml"
+    snrs, figure = bench.section(f"scan {shape}", 30, scan, bench, model, scan_s) or ({}, None)
+    if not figure:
+        return
+    bench.record(f"spectrum_scan_{shape}", {**figure, **unfrozen(model, snrs, path)})
+    if train:
+        model.to("meta")  # in place: the figures need names and shapes only; the GPU is the phase's
+        free_gpu()
+        bench.section(f"dpo {shape}", dpo_needs_s, dpo_section, bench, shape, model, ckpt, path, *sizes, True)
+
+
 def tiny_run(bench: Bench, config: Path, cap_s: float) -> dict:
     """`spin-train run` of the tiny config (local generation; DPO through accelerate + DeepSpeed ZeRO-3), its
     status, and the GPU's processes after it."""
@@ -459,15 +474,7 @@ def main() -> None:
     if "gen" not in args.skip:
         bench.section("generation", 60, generation, bench, ckpt, [2, 4] if args.smoke else [8, 32, 128],
                       16 if args.smoke else 256, 16 if args.smoke else 128)
-    unfrozen_small = bench.work / f"unfrozen-{small}.yaml"
-    snrs, scan_small = bench.section(f"scan {small}", 20, scan, bench, model, 60) or ({}, None)
-    if scan_small:
-        bench.record(f"spectrum_scan_{small}", {**scan_small, **unfrozen(model, snrs, unfrozen_small)})
-        if "dpo1b" not in args.skip:
-            model = model.to("meta")  # the figures need names and shapes only; the GPU is the phase's
-            free_gpu()
-            bench.section(f"dpo {small}", 90, dpo_section, bench, small, model, ckpt, unfrozen_small, batch,
-                          accumulation, seq, steps, True)
+    scan_and_train(bench, small, model, ckpt, 60, 90, "dpo1b" not in args.skip, (batch, accumulation, seq, steps))
     del model
     free_gpu()
     shutil.rmtree(ckpt, ignore_errors=True)
@@ -482,15 +489,8 @@ def main() -> None:
         model, _, built = bench.section(f"build {large}", 90, build, large, ckpt) or (None, None, None)
         if model is not None:
             bench.record(f"model_{large}", built)
-            unfrozen_large = bench.work / f"unfrozen-{large}.yaml"
-            snrs, scan_large = bench.section(f"scan {large}", 30, scan, bench, model, 30) or ({}, None)
-            if scan_large:
-                bench.record(f"spectrum_scan_{large}", {**scan_large, **unfrozen(model, snrs, unfrozen_large)})
-                if "dpo8b" not in args.skip:
-                    model = model.to("meta")  # the figures need names and shapes only; the GPU is the phase's
-                    free_gpu()
-                    bench.section(f"dpo {large}", 150, dpo_section, bench, large, model, ckpt, unfrozen_large,
-                                  batch, accumulation, seq, steps, True)
+            scan_and_train(bench, large, model, ckpt, 30, 150, "dpo8b" not in args.skip,
+                           (batch, accumulation, seq, steps))
             del model
             free_gpu()
             shutil.rmtree(ckpt, ignore_errors=True)
