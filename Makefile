@@ -86,20 +86,22 @@ base-if-possible:
 # internet); elsewhere `argdown-lbl fetch corpora` downloads the pinned commits.
 SHARED_UPSTREAM := $(wildcard ../shared/upstream)
 
-demo: $(STAMP)
+# The recipe on the real base model (SmolLM2-135M-Instruct, `make base`) through a real vLLM server (`make vllm`):
+# one SPIN epoch, its base and its checkpoint evaluated on the same 600 next-line test prompts (configs/smollm2-vllm.yaml).
+demo:
+	$(MAKE) -j2 --no-print-directory $(STAMP) vllm
+	$(MAKE) --no-print-directory base
 	mkdir -p runs/demo
 	-$(VENV)/bin/argdown-lbl fetch corpora $(if $(SHARED_UPSTREAM),--from $(SHARED_UPSTREAM))
 	$(VENV)/bin/argdown-lbl split corpora --out runs/demo/argdown_line-by-line
 	$(VENV)/bin/argdown-lbl parse --json \
 		$$(find corpora -path corpora/.cache -prune -o \( -name '*.argdown' -o -name '*.md' \) -print | sort) \
 		> runs/demo/parse.json
-	test -f runs/demo/tiny-base/config.json || \
-		$(VENV)/bin/spin-train init-tiny runs/demo/tiny-base --data runs/demo/argdown_line-by-line
-	$(VENV)/bin/spin-train run configs/tiny-cpu.yaml --run-dir runs/demo/spin
+	$(VENV)/bin/spin-train run configs/smollm2-vllm.yaml --run-dir runs/demo/spin
 	$(VENV)/bin/spin-train status runs/demo/spin
 	@echo "Report: $$($(VENV)/bin/spin-train report runs/demo/spin)"
 	@echo "Dataset in runs/demo/argdown_line-by-line (load with datasets.load_dataset(DIR, name=CONFIG));"
-	@echo "JSON export of the corpora in runs/demo/parse.json; SPIN run in runs/demo/spin"
+	@echo "JSON export of the corpora in runs/demo/parse.json; SPIN run on SmolLM2-135M-Instruct in runs/demo/spin"
 
 bench: $(STAMP) reference-cli
 	$(PY) benchmarks/parse_speed.py

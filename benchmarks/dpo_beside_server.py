@@ -1,10 +1,11 @@
-"""The DPO phase with the run's idle vLLM server up beside it (as a CPU run has it) against no server, in one run.
+"""The DPO phase beside the run's vLLM server: up and idle, paused (as a CPU run has it), and no server, in one run.
 
 vLLM's engine core busy-polls a core even when idle. On a GPU node the server sleeps or stops through the
-DPO phase; on CPU (serving.Serving.release) it stays up. This measures what that costs: the same DPO phase
-(launch.run_dpo, the code path of `spin-train run`) on the same pairs, first with a real vLLM server of the
-same model started and idle, then without, and reports the phase's wall time and its mean optimizer-step
-time for each.
+DPO phase; on CPU (serving.Serving.release) its processes are paused. This measures what each costs: the
+same DPO phase (launch.run_dpo, the code path of `spin-train run`) on the same pairs, first with a real vLLM
+server of the same model started and idle, then with it paused, between two phases without one, and reports the phase's
+wall time and its mean optimizer-step time for each (no server first and last, to see the machine's
+drift), and that the paused server answers after it.
 
     python benchmarks/dpo_beside_server.py --model runs/base/SmolLM2-135M-Instruct --data runs/demo/argdown_line-by-line
 
@@ -92,19 +93,28 @@ def main() -> None:
         run = RunDir(tmp / "serving")
         run.root.mkdir()
         serving = Serving(from_dict(raw), run, Children(run.children_dir(), log=lambda m: None), log=lambda m: None)
-        serving.load(str(args.model), 1)  # up and idle, as through a CPU run's DPO phase
+        before = phase(tmp, "alone-before", raw, data)  # no server, first and last: the machine's drift
+        serving.load(str(args.model), 1)  # up and idle, as through a GPU-less run's DPO phase before pausing
         try:
             beside = phase(tmp, "beside-server", raw, data)
+            serving.release()
+            paused = phase(tmp, "paused-server", raw, data)
+            served = serving.load(str(args.model), 1)  # continued: it must answer as before
+            answers = served.healthy() and serving.probe() == serving.probe()
         finally:
             serving.close()
-        alone = phase(tmp, "alone", raw, data)
+        after = phase(tmp, "alone-after", raw, data)
+        alone = {k: (before[k] + after[k]) / 2 for k in ("phase_seconds", "step_seconds")}
     print(f"{args.pairs} pairs of {args.model.name}, Spectrum 30 %, {beside['steps']} optimizer steps, "
           f"{os.cpu_count()} CPU cores")
     print(f"{'':24} {'phase s':>8} {'step s':>8}")
-    for name, r in (("idle vLLM server up", beside), ("no server", alone)):
+    for name, r in (("no server (first)", before), ("idle vLLM server up", beside), ("server paused", paused),
+                    ("no server (last)", after)):
         print(f"{name:24} {r['phase_seconds']:8.1f} {r['step_seconds']:8.2f}")
-    print(f"server up / no server: phase {beside['phase_seconds'] / alone['phase_seconds']:.2f}x, "
-          f"step {beside['step_seconds'] / alone['step_seconds']:.2f}x")
+    for name, r in (("server up", beside), ("server paused", paused)):
+        print(f"{name} / no server (mean of first and last): phase {r['phase_seconds'] / alone['phase_seconds']:.2f}x, "
+              f"step {r['step_seconds'] / alone['step_seconds']:.2f}x")
+    print(f"the paused server answers after it continues, with the same greedy probes twice: {answers}")
 
 
 if __name__ == "__main__":

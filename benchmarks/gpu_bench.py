@@ -331,11 +331,11 @@ def dpo_plain(bench: Bench, name: str, raw: dict, pairs: Path) -> dict:
     d = cfg.dpo
     ours = launch_command(cfg, bench.work, 1, cfg.model.path)
     out = bench.work / f"plain-{name}.json"
-    cmd = ours[:ours.index("-m", 2)] + [
+    cmd = ours[:ours.index("spin_train.launch") - 1] + [  # the launcher and its flags, or the interpreter alone
         str(ROOT / "benchmarks" / "plain_trl_dpo.py"), "--model", cfg.model.path, "--pairs", str(pairs),
         "--unfrozen", cfg.spectrum.unfrozen_parameters_file, "--batch", str(d.per_device_batch_size),
         "--accumulation", str(d.gradient_accumulation_steps), "--max-length", str(d.max_length),
-        "--deepspeed", d.deepspeed, "--out", str(out)] + (["--bf16"] if d.bf16 else [])
+        "--out", str(out)] + (["--deepspeed", d.deepspeed] if d.deepspeed else []) + (["--bf16"] if d.bf16 else [])
     start = time.perf_counter()
     with open(bench.out / f"dpo-{name}-plain.log", "w") as log:
         subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, env=launch_env(),

@@ -60,6 +60,46 @@ def test_a_killed_parent_takes_its_childs_whole_group_along(tmp_path):
     assert gone_within(pgid, 10)
 
 
+def _states(pgid: int) -> dict[int, str]:
+    return {pid: Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] for pid in _group_members(pgid)}
+
+
+PAUSE = """from spin_train.children import _group_members
+while len(_group_members(job.pid)) < 3:  # sh and its two sleeps
+    time.sleep(0.05)
+Children.pause(job)
+"""
+
+
+def test_a_paused_group_stops_all_but_its_supervisor_and_still_dies_with_the_run(tmp_path):
+    """CPU runs pause their vLLM server through DPO (serving.release): its processes stop, the supervisor stays
+    awake, and a run killed meanwhile still takes the stopped processes along (SIGTERM, then SIGCONT)."""
+    parent = subprocess.Popen([sys.executable, "-c", PARENT.replace(
+        'print("started"', PAUSE + 'print("started"').replace(
+        'Children(Path(sys.argv[1])).start(', 'job = Children(Path(sys.argv[1])).start('), str(tmp_path)],
+        stdout=subprocess.PIPE, text=True)
+    assert parent.stdout.readline().strip() == "started"
+    info = json.loads((tmp_path / "job.json").read_text())
+    states = _states(info["pgid"])
+    assert states.pop(info["pid"]) != "T" and len(states) == 3 and set(states.values()) == {"T"}
+    parent.kill()
+    parent.wait()
+    assert gone_within(info["pgid"], 10)  # not the 30 s grace: stopped processes get SIGCONT after SIGTERM
+
+
+def test_a_paused_group_continues(tmp_path):
+    children = Children(tmp_path, log=lambda m: None)
+    proc = children.start("job", ["sh", "-c", "sleep 300 & sleep 300"], tmp_path / "job.log")
+    try:
+        deadline = time.time() + 10
+        while len(_group_members(proc.pid)) < 4 and time.time() < deadline:
+            time.sleep(0.1)
+        assert Children.pause(proc) == 3 and set(_states(proc.pid).values()) - {"S", "R"} == {"T"}
+        assert Children.pause(proc, resume=True) == 3 and "T" not in _states(proc.pid).values()
+    finally:
+        children.stop("job", proc, grace_s=5)
+
+
 def test_the_next_run_stops_what_an_earlier_one_left(tmp_path):
     """Without a parent-death signal (another machine's kernel, a supervisor killed too): the pid file."""
     leftover = subprocess.Popen(["sh", "-c", "sleep 300 & sleep 300"], start_new_session=True)

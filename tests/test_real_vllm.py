@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -289,6 +291,32 @@ def test_two_runs_on_one_host_each_generate_on_their_own_server(tmp_path, vllm_m
 
 
 @pytest.mark.timeout(900)
+def _loads_into_one_server(run_dir: Path, a: Path, b: Path, generation: dict, refresh: bool = True,
+                           logged: Optional[list] = None) -> list[dict]:
+    """The serving log of one server that starts on ``a`` and then loads ``b`` (without our tied-head refresh:
+    the reload as vLLM does it alone)."""
+    from spin_train.config import from_dict
+    from spin_train.run_dir import RunDir
+    from spin_train.serving import Serving
+
+    cfg = from_dict({"model": {"path": str(a)}, "train_mixture": [{"path": "d", "type": "selfplay"}],
+                     "curriculum": {"examples_per_epoch": 1, "weights": [{"d": 1}]}, "generation": generation})
+    run = RunDir(run_dir)
+    run.root.mkdir()
+    log = logged.append if logged is not None else (lambda m: None)
+    serving = Serving(cfg, run, Children(run.children_dir(), log=lambda m: None), log=log)
+    if not refresh:
+        post = serving._post
+        serving._post = lambda path, **kw: None if kw.get("json", {}).get("method") == "refresh_tied_lm_head" \
+            else post(path, **kw)
+    try:
+        serving.load(str(a), 1)
+        serving.load(str(b), 2)
+    finally:
+        serving.close()
+    return [json.loads(line) for line in serving.log_path.open()]
+
+
 def test_a_tied_checkpoint_reloads_and_the_check_restarts_a_server_left_stale(tmp_path, spin_dataset):
     """vLLM 0.32's reload leaves a tied LM head's packed CPU weight stale; our worker method packs it again and
     the served log-probs then equal the trainer's. Without that method, the check sees the stale head (a
@@ -297,9 +325,6 @@ def test_a_tied_checkpoint_reloads_and_the_check_restarts_a_server_left_stale(tm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from spin_train import reload_check
-    from spin_train.config import from_dict
-    from spin_train.run_dir import RunDir
-    from spin_train.serving import Serving
     from spin_train.tiny import init_tiny, load_rows
 
     a = tmp_path / "a"
@@ -314,28 +339,10 @@ def test_a_tied_checkpoint_reloads_and_the_check_restarts_a_server_left_stale(tm
     model.save_pretrained(b)
     tok.save_pretrained(b)
     reload_check.write(b, reload_check.trainer_logprobs(model, tok))
-    cfg = from_dict({"model": {"path": str(a)}, "train_mixture": [{"path": "d", "type": "selfplay"}],
-                     "curriculum": {"examples_per_epoch": 1, "weights": [{"d": 1}]}, "generation": _generation()})
-
-    def loads(name: str, refresh: bool) -> list[dict]:
-        run = RunDir(tmp_path / name)
-        run.root.mkdir()
-        serving = Serving(cfg, run, Children(run.children_dir(), log=lambda m: None), log=lambda m: None)
-        if not refresh:  # the reload as vLLM does it alone
-            post = serving._post
-            serving._post = lambda path, **kw: None if kw.get("json", {}).get("method") == "refresh_tied_lm_head" \
-                else post(path, **kw)
-        try:
-            serving.load(str(a), 1)
-            serving.load(str(b), 2)
-        finally:
-            serving.close()
-        return [json.loads(line) for line in serving.log_path.open()]
-
-    fixed = loads("refreshed", True)
+    fixed = _loads_into_one_server(tmp_path / "refreshed", a, b, _generation())
     assert fixed[1]["how"] == "reload" and fixed[1]["check"]["agrees"], fixed[1]
     assert fixed[1]["check"]["max_difference"] < 1e-4
-    stale = loads("stale", False)
+    stale = _loads_into_one_server(tmp_path / "stale", a, b, _generation(), refresh=False)
     assert stale[1]["how"] == "restart" and "log-probs differ from the trainer's by" in stale[1]["why"], stale[1]
     assert float(stale[1]["why"].split(" by ")[1].split()[0]) > 0.1  # orders of magnitude above the tolerance
     assert stale[1]["check"]["agrees"]  # the restarted server on the same checkpoint
@@ -421,3 +428,16 @@ print(len(changed), len(patterns))
     changed, listed = map(int, done.stdout.split())
     assert 0 < changed <= listed == 63  # 30 % of 30 layers x 7 matrix types
     assert not processes_of(run_dir)
+
+    # Planted wrong: the same weights, but the trainer's log-probs say otherwise. The reload check must see
+    # it, restart the server, and warn that even the fresh server disagrees.
+    planted = tmp_path / "planted"
+    shutil.copytree(checkpoint, planted)
+    probes = json.loads((planted / "probe_logprobs.json").read_text())
+    probes["logprobs"] = [[x - 0.5 for x in seq] for seq in probes["logprobs"]]
+    (planted / "probe_logprobs.json").write_text(json.dumps(probes))
+    logged = []
+    wrong = _loads_into_one_server(tmp_path / "planted-run", smollm2, planted, _generation(vllm_args=SMOLLM2_ARGS),
+                                   logged=logged)
+    assert wrong[1]["how"] == "restart" and "log-probs differ from the trainer's by 0.5" in wrong[1]["why"], wrong[1]
+    assert not wrong[1]["check"]["agrees"] and any("freshly started server's log-probs differ" in m for m in logged)

@@ -45,6 +45,7 @@ class _Server:
         self.checkpoint, self.env, self.socket = checkpoint, env, socket
         _Server.started.append(self)
         self.stopped = False
+        self.proc = None
 
     def __enter__(self):
         return self
@@ -77,11 +78,22 @@ def _checkpoint(path, tied: bool):
     return str(path)
 
 
-def _serving(tmp_path, **generation):
+class _Pauses:
+    """Children's pause without processes: what was paused and continued, in order."""
+
+    def __init__(self):
+        self.calls = []
+
+    def pause(self, proc, resume=False):
+        self.calls.append("continue" if resume else "pause")
+        return 1
+
+
+def _serving(tmp_path, children=None, **generation):
     cfg = from_dict({"model": {"path": "base"}, "train_mixture": [{"path": "d", "type": "selfplay"}],
                      "curriculum": {"examples_per_epoch": 1, "weights": [{"d": 1}]},
                      "generation": {"backend": "vllm", **generation}})
-    return S.Serving(cfg, RunDir(tmp_path / "run"), children=None, log=lambda m: None)
+    return S.Serving(cfg, RunDir(tmp_path / "run"), children=children, log=lambda m: None)
 
 
 def _loads(tmp_path) -> list[dict]:
@@ -125,14 +137,24 @@ def test_a_checkpoint_that_cannot_be_reloaded_restarts_the_server_and_says_why(t
     assert len(tried) == (1 if case == "refused" else 0)
 
 
-def test_on_gpus_the_server_sleeps_through_dpo_or_stops_without_sleep_mode(tmp_path, endpoints, monkeypatch):
+def test_the_server_is_paused_on_cpu_and_sleeps_or_stops_on_gpus_through_dpo(tmp_path, endpoints, monkeypatch):
     (tmp_path / "run").mkdir()
     a, b = _checkpoint(tmp_path / "a", tied=False), _checkpoint(tmp_path / "b", tied=False)
     monkeypatch.setattr(S, "cuda_available", lambda: False)
+    pauses = _Pauses()
+    serving = _serving(tmp_path, children=pauses)
+    first = serving.load(a, 1)
+    serving.release()  # CPU: paused, not stopped; continued before the next load
+    assert serving.paused and not serving.asleep and not first.stopped and pauses.calls == ["pause"]
+    endpoints.posts.clear()
+    assert serving.load(b, 2) is first and not serving.paused and pauses.calls == ["pause", "continue"]
+    assert [p for p, _ in endpoints.posts][0] == "/collective_rpc"  # continued before the reload
+    serving.release()
+    serving.close()
+    assert pauses.calls[-2:] == ["pause", "continue"] and first.stopped  # continued, then stopped
+
     serving = _serving(tmp_path)
     serving.load(a, 1)
-    serving.release()  # CPU: the server stays up
-    assert not serving.asleep and not serving.server.stopped
 
     monkeypatch.setattr(S, "cuda_available", lambda: True)
     serving.release()

@@ -30,6 +30,8 @@ def base(**over):
     (lambda c: c.update(modle={}), "modle: unknown key"),
     (lambda c: c["spectrum"].update(top_percent=150), "spectrum.top_percent"),
     (lambda c: c["spectrum"].update(unfrozen_parameters_file="u.yaml"), "not both"),
+    (lambda c: c.setdefault("evaluation", {}).update(batch_size=0), "evaluation.batch_size: expected a positive int"),
+    (lambda c: c.setdefault("evaluation", {}).update(next_line_max_tokens=0), "evaluation.next_line_max_tokens"),
 ])
 def test_config_errors_name_the_key_path(mutate, message):
     cfg = base()

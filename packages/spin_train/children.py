@@ -93,6 +93,7 @@ def terminate_group(pgid: int, grace_s: float = 30.0) -> bool:
         return False
     try:
         os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, signal.SIGCONT)  # a paused group (Children.pause) acts on SIGTERM only once continued
         deadline = time.time() + grace_s
         while time.time() < deadline and _group_alive(pgid):
             time.sleep(0.1)
@@ -159,6 +160,18 @@ class Children:
         (self.folder / f"{name}.json").unlink(missing_ok=True)
         self.reap(grace_s=10.0, prefix=f"{name}-")  # what registered itself under this child (DPO ranks)
 
+    @staticmethod
+    def pause(proc: subprocess.Popen, resume: bool = False) -> int:
+        """Stop (SIGSTOP) or continue (SIGCONT) every process of ``proc``'s group but the supervisor, which stays
+        awake to clean up if the run dies meanwhile; -> how many processes were signalled."""
+        members = [pid for pid in _group_members(proc.pid) if pid != proc.pid]
+        for pid in members:
+            try:
+                os.kill(pid, signal.SIGCONT if resume else signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        return len(members)
+
     def run(self, name: str, cmd: list[str], log_path: Path, env: Optional[dict] = None) -> int:
         """Start ``cmd``, wait for it, and stop its group; -> its exit status."""
         proc = self.start(name, cmd, log_path, env)
@@ -194,6 +207,7 @@ def _stop_members(grace_s: float = 30.0) -> None:
         for pid in members:
             try:
                 os.kill(pid, sig)
+                os.kill(pid, signal.SIGCONT)  # a paused member (Children.pause) acts on SIGTERM once continued
             except ProcessLookupError:
                 pass
         deadline = time.time() + wait

@@ -95,13 +95,15 @@ def status_command(run_dir, as_json):
 @click.option("--max-prompts", default=64, show_default=True,
               help="Argdown Bench items per evaluation (a seeded sample); also the next-line prompts by default.")
 @click.option("--next-line-prompts", type=int, help="Next-line prompts (default: --max-prompts).")
-@click.option("--max-tokens", default=256, show_default=True)
+@click.option("--max-tokens", default=256, show_default=True, help="Per Argdown Bench answer.")
+@click.option("--next-line-max-tokens", default=64, show_default=True, help="Per greedy next line.")
+@click.option("--batch-size", default=8, show_default=True, help="Prompts at a time (a server: requests in flight).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow the checkpoint's own code (off by default).")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N.")
-def eval_command(model, server, dataset, configs, k, samples, max_prompts, next_line_prompts, max_tokens, seed, out,
-                 trust_remote_code, device):
+def eval_command(model, server, dataset, configs, k, samples, max_prompts, next_line_prompts, max_tokens,
+                 next_line_max_tokens, batch_size, seed, out, trust_remote_code, device):
     """Next-line match and Argdown Bench (solved@1, solved@k, pass@1, pass@k, graph similarity, isomorphic) of a
     checkpoint or a server."""
     from .paths import DATASET_HINT, MODEL_HINT, require
@@ -119,7 +121,8 @@ def eval_command(model, server, dataset, configs, k, samples, max_prompts, next_
     result = evaluate(model, dataset, list(configs) or None, k, max_prompts, max_tokens, seed,
                       ModelConfig(path=model, trust_remote_code=trust_remote_code) if model else None,
                       resolve_device(device) if model else "cpu", server=server, samples=samples,
-                      next_line_prompts=next_line_prompts)
+                      next_line_prompts=next_line_prompts, next_line_max_tokens=next_line_max_tokens,
+                      batch=batch_size)
     click.echo(table(result))
     if out:
         out.write_text(json.dumps(result, indent=2), encoding="utf-8")

@@ -168,7 +168,9 @@ class EvaluationConfig:
     samples: Optional[int] = None  # per Argdown Bench item for pass@1 and pass@k; None: 2k
     max_prompts: int = 64  # Argdown Bench items (and next-line prompts unless next_line_prompts is set)
     next_line_prompts: Optional[int] = None  # next-line prompts; None: max_prompts (docs/evaluation.md: sample size)
-    max_tokens: int = 256
+    max_tokens: int = 256  # Argdown Bench answers
+    next_line_max_tokens: int = 64  # greedy next lines (the shipped dataset's golds have at most 40 tokens)
+    batch_size: int = 8  # prompts answered at once (a server: requests in flight)
     seed: int = 0
     baseline: bool = True  # also evaluate the base model (epoch 0)
 
@@ -325,8 +327,10 @@ def _check(cfg: RunConfig) -> None:
         raise ConfigError("dpo.learning_rate and dpo.beta: expected positive numbers")
     if cfg.evaluation.enabled and not cfg.evaluation.dataset:
         raise ConfigError("evaluation.dataset: required when evaluation.enabled is true")
-    if cfg.evaluation.k < 1 or cfg.evaluation.max_prompts < 1:
-        raise ConfigError("evaluation.k and evaluation.max_prompts: expected positive ints")
+    e = cfg.evaluation
+    for key in ("k", "max_prompts", "max_tokens", "next_line_max_tokens", "batch_size"):
+        if getattr(e, key) < 1:
+            raise ConfigError(f"evaluation.{key}: expected a positive int, got {getattr(e, key)}")
     if cfg.evaluation.next_line_prompts is not None and cfg.evaluation.next_line_prompts < 1:
         raise ConfigError(f"evaluation.next_line_prompts: expected a positive int or null, got "
                           f"{cfg.evaluation.next_line_prompts}")

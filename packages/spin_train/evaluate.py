@@ -243,11 +243,15 @@ def _closing(row: dict) -> Optional[tuple[str, str, str]]:
     return row["language"], context, code
 
 
-def next_line(answer: Callable[[list[list[dict]]], list[str]], rows: list[dict], batch: int = 8) -> dict:
+def next_line(answer: Callable[[list[list[dict]]], list[str]], rows: list[dict], batch: int = 8,
+              log: Optional[Callable[[str], None]] = None) -> dict:
     """Greedy next-line accuracy: exact and Argdown-aware (the latter on Argdown rows). ``hits``: 1/0 per prompt,
-    in the rows' order (the same prompts for every checkpoint of a run: paired_change compares two)."""
+    in the rows' order (the same prompts for every checkpoint of a run: paired_change compares two). ``log``
+    hears each tenth of the prompts done."""
     hits, argdown, n_argdown = [], 0, 0
     for i in range(0, len(rows), batch):
+        if log and i and i * 10 // len(rows) > (i - batch) * 10 // len(rows):
+            log(f"  next line: {i} of {len(rows)} prompts answered")
         chunk = rows[i:i + batch]
         outs = answer([r["prompt"] for r in chunk])
         for row, out in zip(chunk, outs):
@@ -366,11 +370,13 @@ def _summary(scores: list[tuple[BenchItem, dict]], k: int) -> dict:
 def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str]], k: int = 5,
              max_prompts: int = 64, max_tokens: int = 256, seed: int = 0, model_cfg=None, device: str = "auto",
              server: Optional[str] = None, samples: Optional[int] = None,
-             next_line_prompts: Optional[int] = None) -> dict:
+             next_line_prompts: Optional[int] = None, next_line_max_tokens: int = 64, batch: int = 8,
+             log: Optional[Callable[[str], None]] = None) -> dict:
     """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
     (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
     (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity.
-    ``max_prompts`` bench items and ``next_line_prompts`` (default: ``max_prompts``) next-line prompts."""
+    ``max_prompts`` bench items and ``next_line_prompts`` (default: ``max_prompts``) next-line prompts, ``batch``
+    prompts at a time (a server: requests in flight)."""
     n = samples or 2 * k
     if n < k:
         raise ConfigError(f"--samples: {n} samples cannot estimate pass@{k}; use at least {k} (2k = {2 * k} or more "
@@ -381,18 +387,18 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     line_rows = [r for r in rows if r.get("element") != "end"]
     rng.shuffle(line_rows)
     items = stratified(items, max_prompts, rng)
-    backend = _answerer(model_path, server, model_cfg, device, max_tokens)
+    backend = _answerer(model_path, server, model_cfg, device, max_tokens, batch)
     sampled = GenerationConfig(k=n, temperature=0.7, max_tokens=max_tokens)
     greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=max_tokens)
-    short = GenerationConfig(k=1, temperature=0.0, max_tokens=64)
+    short = GenerationConfig(k=1, temperature=0.0, max_tokens=next_line_max_tokens)
     try:
         return {
             "model": server or model_path, "dataset": dataset, "configs": names, "seed": seed,
             "next_line": next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)],
-                                   line_rows[:next_line_prompts or max_prompts]),
+                                   line_rows[:next_line_prompts or max_prompts], batch, log),
             "bench": {**bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
                               lambda ps: [_first(c) for c in backend.generate(ps, seed, greedy)],
-                              items, k),
+                              items, k, batch),
                       "dropped_items": dropped},  # per config and reason (bench_items)
         }
     finally:
@@ -443,7 +449,7 @@ def _first(candidates) -> str:
     return candidates[0].text if candidates else ""  # a prompt the server refused: an empty answer
 
 
-def _answerer(model_path, server, model_cfg, device, max_tokens):
+def _answerer(model_path, server, model_cfg, device, max_tokens, batch):
     """A local checkpoint (on the GPU when present) or an OpenAI-compatible server (URL#MODEL)."""
     import os
 
@@ -456,7 +462,7 @@ def _answerer(model_path, server, model_cfg, device, max_tokens):
             endpoint = Endpoint.parse(server)
         except ValueError as exc:
             raise ConfigError(f"--server: {exc}") from None
-        cfg = GenerationConfig(backend="openai", url=endpoint.url, max_tokens=max_tokens)
+        cfg = GenerationConfig(backend="openai", url=endpoint.url, max_tokens=max_tokens, concurrency=batch)
         return OpenAIBackend(endpoint.url, endpoint.model, cfg, os.environ.get("OPENAI_API_KEY"))
     model_cfg = model_cfg or ModelConfig(path=model_path)
     return LocalBackend(model_path, GenerationConfig(max_tokens=max_tokens, device=device), model_cfg)

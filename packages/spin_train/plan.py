@@ -200,7 +200,7 @@ def plan_text(cfg: RunConfig, run_dir: Path, machine: Machine = Machine()) -> st
             command = vllm_command(cfg, checkpoint, run, epoch, machine.rank)
             through = ("asleep" if "--enable-sleep-mode" in g.vllm_args else "stopped") + " through DPO on GPUs"
             lines.append(f"  generate: {command}  (k={g.k}, T={g.temperature}; one server for the run, each "
-                         f"checkpoint reloaded into it; {through}, up on CPU)")
+                         f"checkpoint reloaded into it; {through}, paused on CPU)")
         else:
             lines.append(f"  generate: {g.backend} backend on {checkpoint} (k={g.k}, T={g.temperature})")
         lines.append(f"  filter ({cfg.filtering.rule}), pair gold > own candidate, mix with preference data")

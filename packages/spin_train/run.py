@@ -166,7 +166,8 @@ class Loop:
             checkpoint, server = None, f"{served.url}#{served.name}"
         result = evaluate(checkpoint, e.dataset, e.configs or None, e.k, e.max_prompts, e.max_tokens, e.seed,
                           self.cfg.model, self.cfg.generation.device, server=server, samples=e.samples,
-                          next_line_prompts=e.next_line_prompts)
+                          next_line_prompts=e.next_line_prompts, next_line_max_tokens=e.next_line_max_tokens,
+                          batch=e.batch_size, log=self.log)
         result["epoch"], result["weights"] = epoch, weights
         path.parent.mkdir(parents=True, exist_ok=True)
         write_json(path, result)

@@ -15,6 +15,9 @@ and restart otherwise, and say which and why:
   (vllm_extension.py), and the check above decides; a tied checkpoint without trainer log-probs restarts;
 - GPUs: the DPO phase needs them, so the server sleeps through it (``--enable-sleep-mode``, level 2: weights
   and KV cache freed, the new weights loaded on waking); without sleep mode it is stopped, as before;
+- CPU: vLLM's engine busy-polls a core even when idle, which slowed a DPO step 1.5x on 2 cores
+  (benchmarks/dpo_beside_server.py), and sleep mode needs CUDA: its processes are paused (SIGSTOP) through
+  the DPO phase and continued (SIGCONT) before the next load; its memory stays, a restart is not needed;
 - a reload that fails (an older vLLM, no dev endpoints) falls back to a restart.
 
 Each load appends a line to ``serving-machine-R.jsonl`` in the run dir (and the epoch's state records the
@@ -73,6 +76,7 @@ class Serving:
         self.cfg, self.run, self.children, self.rank, self.log = cfg, run, children, machine_rank, log
         self.server: Optional[VLLMServer] = None
         self.asleep = False
+        self.paused = False  # CPU: its processes stopped through the DPO phase (release)
         self.stopped: Optional[str] = None  # why release() stopped the server (the next load restarts it)
         self.last: Optional[dict] = None  # the record of the last load
 
@@ -82,6 +86,7 @@ class Serving:
 
     def load(self, checkpoint: str, epoch: int, purpose: str = "generate") -> VLLMServer:
         """The server, serving ``checkpoint``: as it is, reloaded, restarted or started."""
+        self.resume()
         if self.server is not None and self.server.checkpoint == checkpoint and not self.asleep:
             return self.server
         t = time.time()
@@ -154,9 +159,15 @@ class Serving:
                 round(difference, 6), "tolerance": limit}
 
     def release(self) -> None:
-        """Before the DPO phase: free the GPUs the server holds (sleep, or stop without sleep mode); on CPU the
-        server stays up."""
-        if self.server is None or self.asleep or not cuda_available():
+        """Before the DPO phase: free the GPUs the server holds (sleep, or stop without sleep mode); on CPU, the
+        core its engine polls (pause)."""
+        if self.server is None or self.asleep or self.paused:
+            return
+        if not cuda_available():
+            n = self.children.pause(self.server.proc)
+            self.paused = True
+            self.log(f"the vLLM server is paused through the DPO phase ({n} processes stopped; its engine would "
+                     "keep a core busy)")
             return
         why = "GPUs, no --enable-sleep-mode in generation.vllm_args"
         if "--enable-sleep-mode" in self.cfg.generation.vllm_args:
@@ -170,8 +181,15 @@ class Serving:
         self.close()
         self.stopped = f"stopped for the DPO phase ({why})"
 
+    def resume(self) -> None:
+        """Continue a server that release() paused."""
+        if self.paused and self.server is not None:
+            self.children.pause(self.server.proc, resume=True)
+        self.paused = False
+
     def close(self) -> None:
         if self.server is not None:
+            self.resume()
             self.server.__exit__(None, None, None)
         self.server, self.asleep = None, False
 
