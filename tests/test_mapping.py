@@ -327,7 +327,9 @@ def test_pairs_end_to_end_against_transformers_serve(tiny_model, spin_dataset, t
         args = ["pairs", str(texts), "--strong", f"{server.url}#{strong}", "--weak", f"{server.url}#{tiny_model}",
                 "--out", str(tmp_path / "out"), "--quiet", "--max-reasons", "3", "--max-sources", "2"]
         first = CliRunner().invoke(main, args)
-        assert first.exit_code in (0, 1), first.output  # 1: the gate kept no pair (tiny models find no reasons)
+        # 1: the gate kept no pair. Tiny models find no reasons; the written pairs of a good strong model
+        # are test_pairs_cli_on_recorded_servers'
+        assert first.exit_code == 1, first.output
         for journal in (tmp_path / "out" / ".cache").glob("journal-*"):
             journal.unlink()  # map again: every request must come from the cache
         second = CliRunner().invoke(main, args)
@@ -336,15 +338,8 @@ def test_pairs_end_to_end_against_transformers_serve(tiny_model, spin_dataset, t
     again = [int(n) for n in re.findall(r"'requests': (\d+)", second.output)]
     assert all(n > 0 for n in sent) and again == [0, 0]
     skipped = int(re.search(r"\((\d+) skipped", first.output).group(1))
-    if first.exit_code == 1:
-        assert skipped == 2 and "the strong map has no reasons" in first.output
-        return
-    card = (tmp_path / "out" / "README.md").read_text()
-    assert "strong model" in card and str(strong) in card
-    rows = [r for p in (tmp_path / "out" / "default").glob("*.parquet") for r in _read(p)]
-    assert len(rows) + skipped == 2
-    for row in rows:
-        assert row["chosen_parse_ok"] and parse(row["chosen"][0]["content"].strip("`\n").removeprefix("argdown\n")).ok
+    assert skipped == 2 and "the strong map has no reasons" in first.output
+    assert not list((tmp_path / "out").glob("default/*.parquet"))
 
 
 def _read(path):

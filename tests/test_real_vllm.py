@@ -181,28 +181,18 @@ def test_pairs_with_the_real_server_as_strong_and_weak_model(real_server, tmp_pa
     endpoint = f"{real_server.url}#{real_server.name}"
     out = CliRunner().invoke(main, ["pairs", str(texts), "--strong", endpoint, "--weak", endpoint, "--out",
                                     str(tmp_path / "out"), "--quiet", "--max-reasons", "3", "--max-sources", "2"])
-    assert out.exit_code in (0, 1), out.output  # 1: the gate kept no pair
-    assert "Traceback" not in out.output
+    # 1: the gate kept no pair. The tiny model's guided answers are whitespace after the brace: no reasons
+    assert out.exit_code == 1, out.output
     skipped = int(re.search(r"\((\d+) skipped", out.output).group(1))
     sent = [int(n) for n in re.findall(r"'requests': (\d+)", out.output)]
     assert len(sent) == 2 and all(n > 0 for n in sent)
-    if out.exit_code == 1:  # the tiny model's guided answers are whitespace after the brace: no reasons
-        assert skipped == 2 and "the strong map has no reasons" in out.output and "nothing written" in out.output
-    else:
-        rows = [r for p in (tmp_path / "out" / "default").glob("*.parquet") for r in _read(p)]
-        assert len(rows) + skipped == 2 and "strong model" in (tmp_path / "out" / "README.md").read_text()
+    assert skipped == 2 and "the strong map has no reasons" in out.output and "nothing written" in out.output
     # the weights' logprobs arrive: top_logprobs at the first position
     client = ChatClient(Endpoint(real_server.url, real_server.name))
     choice = client.complete([{"role": "user", "content": "Does A support B? Answer A or B."}], max_tokens=2,
                              temperature=0.0, logprobs=True, seed=0)[0]
     client.close()
     assert len(choice.top_logprobs[0]) == 10 and all(v <= 0 for v in choice.top_logprobs[0].values())
-
-
-def _read(path):
-    import pyarrow.parquet as pq
-
-    return pq.read_table(path).to_pylist()
 
 
 # -- a run ---------------------------------------------------------------------------------------------------------

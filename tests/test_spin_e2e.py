@@ -99,8 +99,9 @@ def test_changed_config_is_refused(reference_run, tiny_model, spin_dataset, tmp_
     assert out.returncode == 1 and "the config changed since this run started" in out.stderr
 
 
-# A kill during generation, and its rerun's same pairs, is test_children.py's (through the vLLM stand-in).
-@pytest.mark.parametrize("point", ["mix", "train"])
+# generate: killed after epoch 1's first batch of candidates (local backend; test_real_vllm.py kills a run
+# while a real vLLM server generates)
+@pytest.mark.parametrize("point", ["generate", "mix", "train"])
 def test_sigkill_and_rerun_ends_with_the_same_pairs(point, config_path, reference_run, tmp_path):
     straight, _ = reference_run
     run_dir = tmp_path / f"killed-{point}"
@@ -118,8 +119,15 @@ def test_sigkill_and_rerun_ends_with_the_same_pairs(point, config_path, referenc
     assert status(run_dir)["epochs_completed"] == 0
     steps = sorted(p.name for p in (run_dir / "epoch-01" / "dpo-steps").glob("checkpoint-*"))
     assert steps == (["checkpoint-1"] if point == "train" else [])
+    candidates = run_dir / "epoch-01" / "candidates.jsonl"
+    written = candidates.read_text().splitlines()
+    batches = len((straight / "epoch-01" / "candidates.jsonl").read_text().splitlines())
+    assert len(written) == (1 if point == "generate" else batches) and batches > 1
     out = spin("run", str(config_path), "--run-dir", str(run_dir))
     assert out.returncode == 0, out.stderr[-3000:]
+    assert candidates.read_text().splitlines()[:len(written)] == written  # kept, not generated again
+    if point == "generate":
+        assert f"({batches - 1} of {batches} batches left)" in out.stderr
     a, b = status(straight), status(run_dir)
     assert [a["epochs"][e]["pairs_sha256"] for e in ("1", "2")] == [b["epochs"][e]["pairs_sha256"] for e in ("1", "2")]
     assert b["epochs"]["1"].get("resumed_from_step") == (1 if point == "train" else None)
