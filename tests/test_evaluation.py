@@ -143,7 +143,8 @@ def test_bench_items_from_closing_rows_and_scores():
                   lambda prompts: ["" for _ in prompts], [repair], k=2)
     assert fixed["solved@1"] == 1.0 and fixed["per_task"]["repair"]["solved@2"] == 1.0
     scores = next_line(lambda prompts: ["[A]:   a."] * len(prompts), rows[1:])
-    assert scores == {"prompts": 1, "exact_match": 0.0, "argdown_match": 1.0, "hits": [0]}  # inner spacing: same parse
+    assert scores == {"prompts": 1, "exact_match": 0.0, "argdown_match": 1.0, "hits": [0],
+                      "argdown_hits": [1]}  # inner spacing: same parse
 
 
 def test_chat_reports_whether_argdown_parses():

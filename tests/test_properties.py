@@ -48,7 +48,9 @@ def test_arbitrary_unicode_never_raises(text):
 def test_pathological_repetition_is_handled():
     for unit in ["{", "{a: 1} ", "[", "<", "*", "_a", "(1) ", "    + x\n", "===", "/*", "<!--"]:
         text = unit * 3000
-        parse(text)  # must finish (pytest-timeout guards the suite)
+        doc = parse(text)  # must finish (pytest-timeout guards the suite), with errors that point into the text
+        lines = text.count("\n") + 1
+        assert all(1 <= e.line <= lines for e in doc.errors), (unit, [e.line for e in doc.errors][:5])
 
 
 def _counted(text: str, offset: int) -> tuple[int, int]:

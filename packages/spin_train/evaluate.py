@@ -246,9 +246,10 @@ def _closing(row: dict) -> Optional[tuple[str, str, str]]:
 def next_line(answer: Callable[[list[list[dict]]], list[str]], rows: list[dict], batch: int = 8,
               log: Optional[Callable[[str], None]] = None) -> dict:
     """Greedy next-line accuracy: exact and Argdown-aware (the latter on Argdown rows). ``hits``: 1/0 per prompt,
-    in the rows' order (the same prompts for every checkpoint of a run: paired_change compares two). ``log``
+    in the rows' order (the same prompts for every checkpoint of a run: paired_change compares two);
+    ``argdown_hits`` the same for the Argdown-aware match, over the Argdown rows. ``log``
     hears each tenth of the prompts done."""
-    hits, argdown, n_argdown = [], 0, 0
+    hits, argdown = [], []
     for i in range(0, len(rows), batch):
         if log and i and i * 10 // len(rows) > (i - batch) * 10 // len(rows):
             log(f"  next line: {i} of {len(rows)} prompts answered")
@@ -258,11 +259,10 @@ def next_line(answer: Callable[[list[list[dict]]], list[str]], rows: list[dict],
             item = {"prompt": row["prompt"], "gold": row["completion"][-1]["content"], "language": row.get("language")}
             hits.append(int(matcher("exact", item)(out)))
             if row.get("language") == "argdown":
-                n_argdown += 1
-                argdown += matcher("argdown", item)(out)
+                argdown.append(int(matcher("argdown", item)(out)))
     n = len(rows)
     return {"prompts": n, "exact_match": sum(hits) / n if n else None,
-            "argdown_match": argdown / n_argdown if n_argdown else None, "hits": hits}
+            "argdown_match": sum(argdown) / len(argdown) if argdown else None, "hits": hits, "argdown_hits": argdown}
 
 
 def paired_change(before: list[int], after: list[int]) -> Optional[dict]:

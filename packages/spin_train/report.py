@@ -213,16 +213,19 @@ def write_report(run_dir: Path) -> Path:
     if results:
         lines += ["", "solved@k: the task done in substance (graph similarity >= 0.5); pass@k: validity and form "
                   "(docs/evaluation.md).", "",
-                  "next-line exact vs. the first evaluated checkpoint: the change on the same prompts, prompts turned "
-                  "right (+) and wrong (-), McNemar's exact p.", "",
-                  "| after epoch | next-line exact | vs. first | argdown-aware | solved@1 (n) | solved@k | pass@1 | pass@k | "
-                  "graph sim. | GED sim. | isomorphic |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-        first = results[0]["next_line"].get("hits")
+                  "next-line exact and Argdown-aware vs. the first evaluated checkpoint: the change on the same prompts, "
+                  "prompts turned right (+) and wrong (-), McNemar's exact p.", "",
+                  "| after epoch | next-line exact | vs. first | argdown-aware | vs. first | solved@1 (n) | solved@k | pass@1 | pass@k | "
+                  "graph sim. | GED sim. | isomorphic |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        first = results[0]["next_line"]
         for r in results:
             nl, b = r["next_line"], r["bench"]
             kk = b["k"]
-            cells = [nl["exact_match"], _change(paired_change(first, nl.get("hits") or []) if r is not results[0]
-                                                else None), nl["argdown_match"],
+            later = r is not results[0]
+            cells = [nl["exact_match"], _change(paired_change(first.get("hits"), nl.get("hits") or []) if later
+                                                else None),
+                     nl["argdown_match"], _change(paired_change(first.get("argdown_hits"), nl.get("argdown_hits") or [])
+                                                  if later else None),
                      f"{_f(b.get('solved@1'))} ({b.get('prompts', '-')})", b.get(f"solved@{kk}"), b["pass@1"],
                      b[f"pass@{kk}"], b["graph_similarity"], b["ged_similarity"], b["isomorphic"]]
             lines.append(f"| {r['epoch']} | " + " | ".join(c if isinstance(c, str) else _f(c) for c in cells) + " |")
