@@ -15,9 +15,10 @@ and restart otherwise, and say which and why:
   (vllm_extension.py), and the check above decides; a tied checkpoint without trainer log-probs restarts;
 - GPUs: the DPO phase needs them, so the server sleeps through it (``--enable-sleep-mode``, level 2: weights
   and KV cache freed, the new weights loaded on waking); without sleep mode it is stopped, as before;
-- CPU: vLLM's engine busy-polls a core even when idle, which slowed a DPO step 1.5x on 2 cores
-  (benchmarks/dpo_beside_server.py), and sleep mode needs CUDA: its processes are paused (SIGSTOP) through
-  the DPO phase and continued (SIGCONT) before the next load; its memory stays, a restart is not needed;
+- CPU: vLLM's engine busy-polls a core even when idle, and sleep mode needs CUDA: its processes are paused
+  (SIGSTOP) through the DPO phase and continued (SIGCONT) before the next load, with no restart. That frees
+  the core, not the memory the server holds, which still slowed a DPO step 1.47x here
+  (benchmarks/dpo_beside_server.py, docs/spin-train.md);
 - a reload that fails (an older vLLM, no dev endpoints) falls back to a restart.
 
 Each load appends a line to ``serving-machine-R.jsonl`` in the run dir (and the epoch's state records the
