@@ -221,11 +221,10 @@ def write_report(run_dir: Path) -> Path:
         for r in results:
             nl, b = r["next_line"], r["bench"]
             kk = b["k"]
-            later = r is not results[0]
-            cells = [nl["exact_match"], _change(paired_change(first.get("hits"), nl.get("hits") or []) if later
-                                                else None),
-                     nl["argdown_match"], _change(paired_change(first.get("argdown_hits"), nl.get("argdown_hits") or [])
-                                                  if later else None),
+            def vs_first(key):  # the paired change of the hits under ``key`` ("-" for the first checkpoint)
+                return _change(paired_change(first.get(key), nl.get(key) or []) if r is not results[0] else None)
+
+            cells = [nl["exact_match"], vs_first("hits"), nl["argdown_match"], vs_first("argdown_hits"),
                      f"{_f(b.get('solved@1'))} ({b.get('prompts', '-')})", b.get(f"solved@{kk}"), b["pass@1"],
                      b[f"pass@{kk}"], b["graph_similarity"], b["ged_similarity"], b["isomorphic"]]
             lines.append(f"| {r['epoch']} | " + " | ".join(c if isinstance(c, str) else _f(c) for c in cells) + " |")
