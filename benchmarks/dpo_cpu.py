@@ -5,7 +5,9 @@ as chosen, another prompt's gold as rejected), one process, the same settings (b
 max_length, gradient checkpointing, precomputed reference log-probs): ours through launch.run_dpo (the code
 path of `spin-train run`) with the Spectrum 30 % set and with every parameter trainable, and
 benchmarks/plain_trl_dpo.py (a plain TRL DPOTrainer script, nothing of spin_train) with the same Spectrum set.
-Reports each phase's wall time, mean optimizer step (the first left out: warm-up) and tokens/s.
+Reports each phase's wall time, mean optimizer step (the first left out: warm-up) and tokens/s. With
+--repeats R, ours and plain TRL run R times each in alternating order (ours first, then plain first, ...), so
+that a machine that slows down or speeds up during the benchmark does not favour either.
 
     python benchmarks/dpo_cpu.py --model runs/base/SmolLM2-135M-Instruct --data runs/demo/argdown_line-by-line
 
@@ -45,6 +47,8 @@ def main() -> None:
     ap.add_argument("--config", default="critical-thinking-ten-arguments")
     ap.add_argument("--pairs", type=int, default=16)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-dpo-cpu")
+    ap.add_argument("--repeats", type=int, default=1, help="runs of ours and of plain TRL each, alternating order")
+    ap.add_argument("--no-all", action="store_true", help="leave out the phase with every parameter trainable")
     args = ap.parse_args()
 
     from transformers import AutoModelForCausalLM
@@ -69,19 +73,31 @@ def main() -> None:
                 cfg["spectrum"] = {}
             return cfg
 
-        results = {"ours, Spectrum 30 %": dpo_ours(bench, "spectrum", raw(True), data),
-                   "ours, all parameters": dpo_ours(bench, "all", raw(False), data),
-                   "plain TRL, Spectrum 30 %": dpo_plain(bench, "plain", raw(True), data)}
+        runs: dict[str, list[dict]] = {"ours, Spectrum 30 %": [], "plain TRL, Spectrum 30 %": []}
+        for r in range(args.repeats):
+            arms = [("ours, Spectrum 30 %", lambda i: dpo_ours(bench, f"spectrum-{i}", raw(True), data)),
+                    ("plain TRL, Spectrum 30 %", lambda i: dpo_plain(bench, f"plain-{i}", raw(True), data))]
+            for name, arm in arms if r % 2 == 0 else arms[::-1]:
+                runs[name].append(arm(r))
+                print(f"run {r + 1}: {name}: step {steady(runs[name][-1]['step_seconds']):.2f} s", flush=True)
+        if not args.no_all:
+            runs["ours, all parameters"] = [dpo_ours(bench, "all", raw(False), data)]
     print(f"{args.pairs} pairs ({tokens} tokens a pass) of {args.model.name}, batch 2 x 2, {os.cpu_count()} CPU cores")
-    print(f"{'':26} {'phase s':>8} {'step s':>7} {'tokens/s':>8} {'steps':>5}")
-    for name, r in results.items():
-        step = steady(r["step_seconds"])
-        print(f"{name:26} {r['phase_seconds']:8.1f} {step:7.2f} {tokens / sum(r['step_seconds']):8.1f} {r['steps']:5}")
-    ours, plain = results["ours, Spectrum 30 %"], results["plain TRL, Spectrum 30 %"]
-    print(f"ours / plain TRL: step {steady(ours['step_seconds']) / steady(plain['step_seconds']):.3f}x, "
-          f"phase {ours['phase_seconds'] / plain['phase_seconds']:.3f}x")
-    every = results["ours, all parameters"]
-    print(f"all parameters / Spectrum 30 %: step {steady(every['step_seconds']) / steady(ours['step_seconds']):.2f}x")
+    print(f"{'':26} {'run':>3} {'phase s':>8} {'step s':>7} {'tokens/s':>8} {'steps':>5}")
+    for name, rs in runs.items():
+        for i, r in enumerate(rs):
+            print(f"{name:26} {i + 1:3} {r['phase_seconds']:8.1f} {steady(r['step_seconds']):7.2f} "
+                  f"{tokens / sum(r['step_seconds']):8.1f} {r['steps']:5}")
+    ours, plain = runs["ours, Spectrum 30 %"], runs["plain TRL, Spectrum 30 %"]
+    step_ratios = [steady(o["step_seconds"]) / steady(p["step_seconds"]) for o, p in zip(ours, plain)]
+    phase_ratios = [o["phase_seconds"] / p["phase_seconds"] for o, p in zip(ours, plain)]
+    print(f"ours / plain TRL per repeat: step {', '.join(f'{x:.3f}x' for x in step_ratios)}; "
+          f"phase {', '.join(f'{x:.3f}x' for x in phase_ratios)}")
+    print(f"mean: step {sum(step_ratios) / len(step_ratios):.3f}x, phase {sum(phase_ratios) / len(phase_ratios):.3f}x")
+    if "ours, all parameters" in runs:
+        every = runs["ours, all parameters"][0]
+        print(f"all parameters / Spectrum 30 %: step "
+              f"{steady(every['step_seconds']) / steady(ours[0]['step_seconds']):.2f}x")
 
 
 if __name__ == "__main__":

@@ -225,6 +225,7 @@ def test_the_runs_server_is_always_stopped(tmp_path, tiny_model, spin_dataset, m
     from argdown_lbl.errors import ServerError
     from spin_train import generation
     from spin_train import run as R
+    from spin_train.phases import mix
     from spin_train.config import from_dict
     import yaml
 
@@ -234,12 +235,12 @@ def test_the_runs_server_is_always_stopped(tmp_path, tiny_model, spin_dataset, m
     monkeypatch.setenv("FAKE_VLLM_NEVER_DIES", "1")
     groups = []
 
-    def mix_fails(self, epoch):
-        groups.append(json.loads((self.run.children_dir() / "vllm.json").read_text())["pgid"])
+    def mix_fails(ctx, epoch):
+        groups.append(json.loads((ctx.run.children_dir() / "vllm.json").read_text())["pgid"])
         assert len(_group_members(groups[-1])) >= 3  # generation is done, the server still up
         raise RuntimeError("the mix failed")
 
-    monkeypatch.setattr(R.Loop, "mix", mix_fails)
+    monkeypatch.setattr(mix, "mix", mix_fails)
     with pytest.raises(RuntimeError, match="the mix failed"):
         R.Loop(cfg, tmp_path / "run1", log=lambda m: None).run_all()
 

@@ -78,3 +78,25 @@ def test_run_with_evaluation_and_report(evaluated_run):
         assert f"| {names[0]} (n={results[0]['bench'][key][names[0]]['prompts']})" in text
     for png in ("curriculum.png", "training.png", "filtering.png", "evaluation.png"):
         assert (report.parent / png).stat().st_size > 1000
+
+
+def test_the_evaluation_plot_has_whole_epochs_the_base_and_intervals():
+    from scipy.stats import binomtest
+
+    from spin_train.report import _plt, eval_axes
+
+    def result(epoch, hits):
+        return {"epoch": epoch, "next_line": {"prompts": 40, "exact_match": hits / 40, "argdown_match": None},
+                "bench": {"prompts": 12, "solved@1": 0.25, "pass@1": 0.5, "isomorphic": 0.0}}
+
+    fig, ax = _plt().subplots()
+    eval_axes(ax, [result(0, 4), result(1, 10), result(2, 20)])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["base", "1", "2"]
+    assert list(ax.get_xticks()) == [0, 1, 2]  # no 0.25 steps between the epochs
+    exact = next(c for c in ax.containers if c.get_label().startswith("next-line exact match (n=40)"))
+    (segments,) = exact.lines[2]  # the vertical error bars: one segment per epoch
+    bars = [tuple(float(v) for v in s[:, 1]) for s in segments.get_segments()]
+    ci = binomtest(10, 40).proportion_ci(0.95, method="exact")
+    assert bars[1] == pytest.approx((ci.low, ci.high))
+    assert not any(c.get_label().startswith("next-line Argdown-aware") for c in ax.containers)  # nothing to draw
+    _plt().close(fig)

@@ -181,6 +181,29 @@ def test_the_server_is_paused_on_cpu_and_sleeps_or_stops_on_gpus_through_dpo(tmp
     assert last["how"] == "restart" and "could not sleep (/sleep: HTTP 404" in last["why"]
 
 
+@pytest.mark.parametrize("gpu", [False, True])
+def test_vllm_during_dpo_stop_or_keep_overrides_the_default_on_cpu_and_gpus(tmp_path, endpoints, monkeypatch, gpu):
+    (tmp_path / "run").mkdir()
+    a, b = _checkpoint(tmp_path / "a", tied=False), _checkpoint(tmp_path / "b", tied=False)
+    monkeypatch.setattr(S, "cuda_available", lambda: gpu)
+    pauses = _Pauses()
+    stopping = _serving(tmp_path, children=pauses, vllm_during_dpo="stop", vllm_args=["--enable-sleep-mode"])
+    first = stopping.load(a, 1)
+    stopping.release()  # neither paused nor asleep: stopped, and the next load restarts it
+    assert stopping.server is None and first.stopped and not stopping.paused and not stopping.asleep
+    assert stopping.load(b, 2) is not first and pauses.calls == []
+    assert _loads(tmp_path)[-1]["how"] == "restart" and "vllm_during_dpo: stop" in _loads(tmp_path)[-1]["why"]
+    stopping.close()
+
+    endpoints.posts.clear()
+    keeping = _serving(tmp_path, children=pauses, vllm_during_dpo="keep", vllm_args=["--enable-sleep-mode"])
+    server = keeping.load(a, 3)
+    keeping.release()  # left as it is
+    assert keeping.server is server and not server.stopped and not keeping.paused and not keeping.asleep
+    assert pauses.calls == [] and not any(p.startswith("/sleep") for p, _ in endpoints.posts)
+    keeping.close()
+
+
 # -- where the server listens ----------------------------------------------------------------------------------------
 
 def test_the_socket_lies_in_the_run_dir_or_for_a_deep_one_in_a_short_private_path(tmp_path):

@@ -29,10 +29,13 @@ def status(run_dir):
 @pytest.fixture(scope="module")
 def config_path(tiny_model, spin_dataset, tmp_path_factory):
     # save_steps 1: a Trainer checkpoint after every step (of 2 pairs), for the kill inside the DPO phase.
-    # max_length 400: some prompts leave no room for max_tokens, some pairs do not fit (pair lengths 66-600)
+    # max_length 400: some prompts leave no room for max_tokens, some pairs do not fit (pair lengths 66-600);
+    # evaluation: the last row of each epoch's table, and the base model's a row of the run table
     return write_config(tmp_path_factory.mktemp("cfg") / "run.yaml",
                         tiny_config(tiny_model, spin_dataset, dpo={"max_length": 400, "save_steps": 1, "effective_batch_size": 2,
-                                                                "gradient_accumulation_steps": 1}))
+                                                                "gradient_accumulation_steps": 1},
+                                    evaluation={"enabled": True, "dataset": str(spin_dataset), "k": 1,
+                                                "max_prompts": 2, "max_tokens": 16, "next_line_prompts": 8}))
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +52,7 @@ def test_full_run_writes_epochs_pairs_and_checkpoints(reference_run):
     assert info["epochs_completed"] == 2
     for epoch in ("1", "2"):
         e = info["epochs"][epoch]
-        assert e["phase"] == "trained" and len(e["pairs_sha256"]) == 64
+        assert e["phase"] == "evaluated" and len(e["pairs_sha256"]) == 64
         c = e["counts"]
         assert c["prompts"] == 8 and c["pairs"] == c["kept"] - sum(c["too_long"].values())
         # what the count says is what trained: TRL computed reference log-probs for every pair (one rank)
@@ -58,13 +61,44 @@ def test_full_run_writes_epochs_pairs_and_checkpoints(reference_run):
         # a prompt not generated (too long) is a question without candidates
         assert e["filtering"]["no_candidates"] == c["prompts_too_long"]
         assert sum(e["filtering"]["l_histogram"].values()) == 8 - c["prompts_too_long"]
-        assert {"plan", "generate", "mix", "train"} <= set(e["timings"])
+        assert {"plan", "generate", "mix", "train", "eval", "epoch"} <= set(e["timings"])
     assert set(info["epochs"]["2"]["counts"]["pairs_per_source"]) == {"critical-thinking-ten-arguments"}
     # both length rules had something to do in this run
     assert sum(info["epochs"][e]["counts"]["prompts_too_long"] for e in ("1", "2")) >= 1
     assert "prompts do not fit 400 tokens" in log
     assert (run_dir / "unfrozen_parameters.yaml").exists()
     assert "generating 3 candidates for" in log and "trained" in log
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["done"] == ["scanned", "base evaluated"] and set(state["timings"]) == {"spectrum", "eval"}
+    assert all((run_dir / f"epoch-{e:02d}" / "eval.json").exists() for e in (0, 1, 2))
+
+
+def read_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of the event files in ``folder``, by tag: [(step, value)], read by TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_tensorboard_holds_the_per_epoch_figures_and_trls_curves(reference_run):
+    run_dir, _ = reference_run
+    info = status(run_dir)
+    figures = read_scalars(run_dir / "tensorboard" / "run")
+    for tag in ("eval/next_line_exact", "eval/solved@1", "eval/pass@1"):
+        assert [step for step, _ in figures[tag]] == [0, 1, 2]  # the base model at epoch 0
+    for tag in ("generation/prompts", "generation/prompts_too_long", "filtering/kept", "mix/pairs",
+                "mix/pairs_too_long", "dpo/train_loss", "generation/candidates_per_second"):
+        assert [step for step, _ in figures[tag]] == [1, 2], tag
+    for epoch in (1, 2):
+        e = info["epochs"][str(epoch)]
+        assert dict(figures["mix/pairs"])[epoch] == e["counts"]["pairs"]
+        assert dict(figures["dpo/train_loss"])[epoch] == pytest.approx(e["train_loss"])
+        result = json.loads((run_dir / f"epoch-{epoch:02d}" / "eval.json").read_text())
+        assert dict(figures["eval/next_line_exact"])[epoch] == pytest.approx(result["next_line"]["exact_match"])
+        curves = read_scalars(run_dir / "tensorboard" / f"epoch-{epoch:02d}")  # TRL's, per optimizer step
+        assert len(curves["train/loss"]) == e["steps"] and "train/rewards/margins" in curves
 
 
 def test_training_changes_only_the_unfrozen_weights(reference_run, tiny_model):
@@ -117,6 +151,7 @@ def test_sigkill_and_rerun_ends_with_the_same_pairs(point, config_path, referenc
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert status(run_dir)["epochs_completed"] == 0
+    assert (run_dir / "epoch-00" / "eval.json").exists()  # the run table's row, before the first epoch
     steps = sorted(p.name for p in (run_dir / "epoch-01" / "dpo-steps").glob("checkpoint-*"))
     assert steps == (["checkpoint-1"] if point == "train" else [])
     candidates = run_dir / "epoch-01" / "candidates.jsonl"

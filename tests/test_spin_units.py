@@ -8,7 +8,8 @@ from spin_fixtures import tiny_config
 from spin_train import config as C
 from spin_train.data import epoch_counts, preference_row, sample_indices, selfplay_item
 from spin_train.filtering import build_pairs, decide, keep_probability, same_argdown, same_exact
-from spin_train.run import _complete_batches, pairs_sha256
+from spin_train.phases.generate import complete_batches
+from spin_train.phases.mix import pairs_sha256
 from spin_train.run_dir import RunDir
 
 
@@ -129,7 +130,7 @@ def test_run_dir_refuses_a_changed_config_and_cleans_a_torn_tail(tmp_path):
         run.start(changed)
     path = tmp_path / "c.jsonl"
     path.write_text('{"batch": 0, "candidates": {}}\n{"batch": 1, "cand')
-    assert _complete_batches(path) == 1 and path.read_text() == '{"batch": 0, "candidates": {}}\n'
+    assert complete_batches(path) == 1 and path.read_text() == '{"batch": 0, "candidates": {}}\n'
 
 
 def test_pairs_hash_depends_on_content_only():
@@ -224,3 +225,15 @@ def test_a_spectrum_yaml_cut_by_a_kill_is_never_left_behind(tmp_path, monkeypatc
     with pytest.raises(KeyboardInterrupt):
         spectrum.write_yaml(["model.layers.0.mlp.down_proj.weight"], target)
     assert not target.exists()
+
+
+@pytest.mark.parametrize("report_to,error", [
+    (["tensorboard", "wandb"], None), (["none"], None),
+    (["tensorbored"], "dpo.report_to: unknown tracker 'tensorbored' .*tensorboard"),
+    (["none", "tensorboard"], r"dpo.report_to: expected \[none\] or a list"), ([], "dpo.report_to")])
+def test_report_to_names_trackers_transformers_knows(report_to, error):
+    if error is None:
+        assert C.from_dict(base(dpo={"report_to": report_to})).dpo.report_to == report_to
+    else:
+        with pytest.raises(C.ConfigError, match=error):
+            C.from_dict(base(dpo={"report_to": report_to}))

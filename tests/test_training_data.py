@@ -12,6 +12,7 @@ from spin_fixtures import ROOT, tiny_config
 from spin_train import config as C
 from spin_train.data import Mixture, load_entry, preference_row, DropRow
 from spin_train.filtering import build_pairs, matcher, same_argdown, same_exact, snippet_so_far
+from spin_train.phases import dpo, draw, generate, mix
 
 # -- 1. identity -------------------------------------------------------------------------------------------------
 
@@ -295,7 +296,7 @@ def test_dataset_revision_is_passed_and_pinned_in_state(spin_dataset, tmp_path, 
     monkeypatch.setattr(data, "load_entry", lambda e, revision=None: calls.append((e.key, revision)) or [{}])
     loop = Loop(cfg, tmp_path / "run", log=lambda m: None)
     loop.run.start(cfg)
-    data.Mixture(cfg, loader=data.load_entry, revisions=loop.pin_datasets())
+    data.Mixture(cfg, loader=data.load_entry, revisions=loop.ctx.pin_datasets())
     assert ("org/hub-data", "abc123") in calls
     assert json.loads((tmp_path / "run" / "state.json").read_text())["dataset_revisions"] == {"org/hub-data": "abc123"}
 
@@ -328,7 +329,9 @@ def test_an_epoch_without_pairs_moves_on(spin_dataset, tiny_model, tmp_path, mon
         def generate(self, prompts, seed):
             return [[Sample(self.golds[p[-1]["content"]])] * 3 for p in prompts]
 
-    cfg = C.from_dict(tiny_config(tiny_model, spin_dataset, spectrum={"top_percent": None}))
+    # report_to none: no tracker, and none of the run's figures in TensorBoard either
+    cfg = C.from_dict(tiny_config(tiny_model, spin_dataset, spectrum={"top_percent": None},
+                                  dpo={"report_to": ["none"]}))
     loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
 
     @contextlib.contextmanager
@@ -342,6 +345,7 @@ def test_an_epoch_without_pairs_moves_on(spin_dataset, tiny_model, tmp_path, mon
         info = state["epochs"][epoch]
         assert info["phase"] == "trained" and info["skipped"] == "no pairs" and info["counts"]["pairs"] == 0
         assert info["checkpoint"] == str(tiny_model)
+    assert not (tmp_path / "run" / "tensorboard").exists()
     assert not (loop.run.root / "epoch-01" / "checkpoint").exists()
 
 
@@ -427,7 +431,7 @@ def test_pairs_longer_than_dpo_max_length_are_dropped_at_mix_time_and_counted(ti
     preference = [pair(3, "tulu"), pair(300, "tulu"), pair(300, "maps"), pair(10, "maps")]
     (loop.run.epoch_dir(1)).mkdir(parents=True)
     loop.run.plan_path(1).write_text(json.dumps({"selfplay": [], "preference": preference, "plan": {}}))
-    info = loop.mix(1)
+    info = mix.mix(loop.ctx, 1)
     assert info["counts"]["too_long"] == {"tulu": 1, "maps": 1} and info["counts"]["pairs"] == 2
     tok = load_tokenizer(str(tiny_model), cfg.model)
     written = Dataset.from_parquet(str(loop.run.pairs_path(1))).to_list()
@@ -457,14 +461,14 @@ def test_a_complete_checkpoint_left_by_a_kill_is_not_trained_again(spin_dataset,
         (partial / "train_metrics.json").write_text(json.dumps(metrics))
 
     monkeypatch.setattr(launch, "run_dpo", run_dpo)
-    info = loop.train(1)  # no train_metrics.json: partial, discarded and trained again
+    info = dpo.train(loop.ctx, 1)  # no train_metrics.json: partial, discarded and trained again
     assert launched == [False] and info["train_loss"] == 0.5
     assert (loop.run.checkpoint_path(1) / "train_metrics.json").exists() and not partial.exists()
 
     partial.mkdir()
     (partial / "train_metrics.json").write_text(json.dumps({"train_loss": 0.25, "steps": 2,
                                                             "trainable_parameters": 1, "total_parameters": 2}))
-    info = loop.train(1)
+    info = dpo.train(loop.ctx, 1)
     assert launched == [False] and info["train_loss"] == 0.25 and info["steps"] == 2  # not launched again
     assert json.loads((loop.run.checkpoint_path(1) / "train_metrics.json").read_text())["steps"] == 2
 
@@ -568,7 +572,7 @@ def test_refused_prompts_are_counted_and_too_many_fail_the_phase(share, spin_dat
                                   generation={"max_refused_share": share}))
     loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
     loop.run.start(cfg)
-    loop.run.record(1, "planned", **loop.plan(1))
+    loop.run.record(1, "planned", **draw.plan(loop.ctx, 1))
 
     class RefusesTwo:  # what OpenAIBackend returns for prompts refused for their length
         rejected = ["HTTP 400: maximum context length"] * 2
@@ -586,10 +590,10 @@ def test_refused_prompts_are_counted_and_too_many_fail_the_phase(share, spin_dat
     if refused / 8 > share:
         for _attempt in ("run", "rerun"):  # a rerun that finds every batch written fails alike
             with pytest.raises(ServerError, match=f"refused {refused} of 8 prompts .*max_refused_share"):
-                loop.generate(1)
+                generate.generate(loop.ctx, 1)
     else:
-        loop.run.record(1, "generated", **loop.generate(1))
-        assert loop.mix(1)["counts"]["refused"] == refused
+        loop.run.record(1, "generated", **generate.generate(loop.ctx, 1))
+        assert mix.mix(loop.ctx, 1)["counts"]["refused"] == refused
 
 
 @pytest.mark.parametrize("reply,fails_prompt", [("too_long", True), ("unknown_model", False),
@@ -616,3 +620,39 @@ def test_real_vllm_refusals_are_sorted_by_the_4xx_rules(reply, fails_prompt):
         backend.close()
     finally:
         server.shutdown()
+
+
+def test_earlier_epochs_add_their_own_selfplay_pairs_to_the_mix(spin_dataset, tiny_model, tmp_path):
+    """curriculum.earlier_epochs 1: epoch 2 trains on its own pairs and epoch 1's; epoch 3 on its own and epoch 2's
+    own (not those epoch 2 took from epoch 1); preference rows are not carried over; 0 keeps the recipe's mix."""
+    from datasets import Dataset
+
+    from spin_train import run as R
+
+    def mixed(earlier: int, run_dir):
+        raw = tiny_config(tiny_model, spin_dataset, spectrum={"top_percent": None},
+                          curriculum={"earlier_epochs": earlier, "examples_per_epoch": 8,
+                                      "weights": [{"classic-philosophical-arguments": 1}] * 3})
+        loop = R.Loop(C.from_dict(raw), run_dir, log=lambda m: None)
+        loop.run.start(loop.cfg)
+        out = []
+        for epoch in (1, 2, 3):
+            loop.run.record(epoch, "planned", **draw.plan(loop.ctx, epoch))
+            items = json.loads(loop.run.plan_path(epoch).read_text())["selfplay"]
+            record = {"batch": 0, "candidates": {it["id"]: [f"not the gold {epoch}"] * 3 for it in items}}
+            loop.run.candidates_path(epoch).write_text(json.dumps(record) + "\n")
+            info = mix.mix(loop.ctx, epoch)
+            loop.run.record(epoch, "trained", checkpoint=str(tiny_model), **info)  # no DPO: the same model
+            out.append((info, Dataset.from_parquet(str(loop.run.pairs_path(epoch))).to_list()))
+        return out
+
+    (one, two, three) = mixed(1, tmp_path / "on")
+    own = [info["counts"]["kept"] - sum(info["counts"]["too_long"].values()) for info, _ in (one, two, three)]
+    assert one[0]["counts"]["earlier_pairs"] == {} and two[0]["counts"]["earlier_pairs"] == {"1": own[0]}
+    assert three[0]["counts"]["earlier_pairs"] == {"2": own[1]}  # epoch 2's own, not epoch 1's again
+    assert len(two[1]) == own[1] + own[0] and len(three[1]) == own[2] + own[1]
+    rejected = [{p["rejected"][-1]["content"] for p in pairs} for _, pairs in (one, two, three)]
+    assert rejected == [{"not the gold 1"}, {"not the gold 1", "not the gold 2"}, {"not the gold 2", "not the gold 3"}]
+    (plain1, _), (plain2, pairs2), _ = mixed(0, tmp_path / "off")
+    assert "earlier_pairs" not in plain2["counts"] and {p["rejected"][-1]["content"] for p in pairs2} == {"not the gold 2"}
+    assert plain1["pairs_sha256"] == one[0]["pairs_sha256"]  # the option changes nothing before it has epochs

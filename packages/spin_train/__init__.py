@@ -1,4 +1,4 @@
 """spin_train: curriculum self-play fine-tuning (SPIN) for argumentation LMs.
 
-Read run.py first: the epoch loop and its run directory.
+Read phases/__init__.py first: the run and each epoch as tables of phases; run.py runs them.
 """

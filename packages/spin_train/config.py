@@ -53,6 +53,9 @@ class MixtureEntry:
 class CurriculumConfig:
     examples_per_epoch: int  # selfplay prompts + preference pairs drawn per epoch
     weights: list[dict[str, float]]  # one mapping per epoch: dataset key -> relative weight (missing = 0)
+    # The SPIN paper's data rule: the selfplay pairs of this many earlier epochs join each epoch's mix (the paper
+    # adds the last iteration's, i.e. 1); 0: the current epoch's only, as the recipe (phases/mix.py)
+    earlier_epochs: int = 0
 
     @property
     def epochs(self) -> int:
@@ -91,6 +94,9 @@ class GenerationConfig:
     vllm_max_restarts: int = 2  # a server that dies mid-phase is restarted and the batch retried
     # One server for the run: later epochs' checkpoints are loaded into it (serving.py says when it restarts)
     vllm_reload: bool = True
+    # The run's server through each DPO phase: auto (GPUs: asleep with --enable-sleep-mode, else stopped; CPU:
+    # paused), stop (stopped, restarted for the next load), keep (left up: a benchmark's baseline)
+    vllm_during_dpo: Literal["auto", "stop", "keep"] = "auto"
     # Max |difference| between the served and the trainer's log-prob of a probe token after a load (None: 1e-3
     # for float32 checkpoints, 0.1 for 16-bit ones; reload_check.py)
     vllm_reload_tolerance: Optional[float] = None
@@ -142,6 +148,9 @@ class DPOSection:
     accelerate_config: Optional[str] = None  # an accelerate config file of the user's (without DeepSpeed settings)
     cpu: bool = False  # accelerate's --cpu for the launched phase (it turns DeepSpeed off); never added unasked
     num_machines: int = 1  # the machines' ranks and rendezvous address are `spin-train run` arguments (machines.py)
+    # Trackers for TRL's training curves (the Trainer's report_to): tensorboard writes RUN_DIR/tensorboard/epoch-NN,
+    # and the run's per-epoch figures into RUN_DIR/tensorboard/run (tracking.py); ["none"]: nothing
+    report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
 
 
 @dataclass
@@ -295,6 +304,8 @@ def _check(cfg: RunConfig) -> None:
                 raise ConfigError(f"curriculum.weights[{e}].{key}: weights must be >= 0, got {w}")
         if not any(w > 0 for w in weights.values()):
             raise ConfigError(f"curriculum.weights[{e}]: every weight is 0; the epoch would train on nothing")
+    if cfg.curriculum.earlier_epochs < 0:
+        raise ConfigError(f"curriculum.earlier_epochs: expected an int >= 0, got {cfg.curriculum.earlier_epochs}")
     if cfg.curriculum.examples_per_epoch < 1:
         raise ConfigError("curriculum.examples_per_epoch: expected a positive int")
     g = cfg.generation
@@ -323,6 +334,7 @@ def _check(cfg: RunConfig) -> None:
             f" = {product}")
     if d.save_steps is not None and d.save_steps < 1:
         raise ConfigError(f"dpo.save_steps: expected a positive int or null, got {d.save_steps}")
+    _check_trackers(d.report_to)
     if d.learning_rate <= 0 or d.beta <= 0:
         raise ConfigError("dpo.learning_rate and dpo.beta: expected positive numbers")
     if cfg.evaluation.enabled and not cfg.evaluation.dataset:
@@ -342,6 +354,20 @@ def _check(cfg: RunConfig) -> None:
         raise ConfigError("spectrum: give top_percent or unfrozen_parameters_file, not both")
     if sp.top_percent is not None and not 0 < sp.top_percent <= 100:
         raise ConfigError(f"spectrum.top_percent: expected a percentage in (0, 100], got {sp.top_percent}")
+
+
+def _check_trackers(names: list[str]) -> None:
+    """dpo.report_to: "none" alone, or trackers transformers knows (checked here, not in the launched phase)."""
+    if not names or ("none" in names and len(names) > 1):
+        raise ConfigError(f"dpo.report_to: expected [none] or a list of trackers, got {names}")
+    try:
+        from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+    except ImportError:  # a machine without the train extra (a dry-run): the launched phase checks them
+        return
+    unknown = [n for n in names if n not in INTEGRATION_TO_CALLBACK and n not in ("none", "all")]
+    if unknown:
+        raise ConfigError(f"dpo.report_to: unknown tracker {unknown[0]!r} (expected none, all or one of: "
+                          f"{', '.join(sorted(INTEGRATION_TO_CALLBACK))})")
 
 
 def from_dict(raw: Any) -> RunConfig:

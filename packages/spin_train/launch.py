@@ -1,6 +1,6 @@
 """The DPO phase, always in child processes: ``python -m spin_train.launch`` or ``accelerate launch``.
 
-``Loop.train`` calls ``run_dpo``, which runs ``python -m spin_train.launch --run-dir DIR --epoch N
+The train phase (phases/dpo.py) calls ``run_dpo``, which runs ``python -m spin_train.launch --run-dir DIR --epoch N
 --start CKPT`` (one process) or ``accelerate launch [--use_deepspeed --deepspeed_config_file dpo.deepspeed] ... -m spin_train.launch ...``
 (several processes, DeepSpeed, or ``dpo.launcher: accelerate``) under the run's child supervisor, and
 waits. In a child, the GPU memory of training is freed when it exits, so the next epoch's vLLM can
@@ -119,7 +119,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         unfrozen = unfrozen_patterns(cfg, run.spectrum_path)
         on_step = (lambda step, _model: stall("train", run.root, step)) if stalls("train") else None
         train_epoch(cfg, args.start, pairs, run.partial_checkpoint_path(args.epoch), run.dpo_steps_dir(args.epoch),
-                    unfrozen, on_step)
+                    unfrozen, on_step, logging_dir=run.tensorboard_dir(f"epoch-{args.epoch:02d}"))
     finally:
         pid_file.unlink(missing_ok=True)
 

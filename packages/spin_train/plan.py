@@ -189,6 +189,15 @@ def vllm_command(cfg: RunConfig, checkpoint: str, run: RunDir, epoch: int, machi
     return shlex.join(command(cfg.generation, checkpoint, cfg.generation.seed, extra, socket_path(run, machine_rank)))
 
 
+def _through_dpo(g) -> str:
+    """What generation.vllm_during_dpo does with the run's server through each DPO phase."""
+    if g.vllm_during_dpo == "stop":
+        return "stopped through DPO and restarted for the next load"
+    if g.vllm_during_dpo == "keep":
+        return "left up through DPO"
+    return ("asleep" if "--enable-sleep-mode" in g.vllm_args else "stopped") + " through DPO on GPUs, paused on CPU"
+
+
 def plan_text(cfg: RunConfig, run_dir: Path, machine: Machine = Machine()) -> str:
     g, d = cfg.generation, cfg.dpo
     run = RunDir(run_dir)
@@ -198,9 +207,8 @@ def plan_text(cfg: RunConfig, run_dir: Path, machine: Machine = Machine()) -> st
         lines.append(f"epoch {epoch}:")
         if g.backend == "vllm":
             command = vllm_command(cfg, checkpoint, run, epoch, machine.rank)
-            through = ("asleep" if "--enable-sleep-mode" in g.vllm_args else "stopped") + " through DPO on GPUs"
             lines.append(f"  generate: {command}  (k={g.k}, T={g.temperature}; one server for the run, each "
-                         f"checkpoint reloaded into it; {through}, paused on CPU)")
+                         f"checkpoint reloaded into it; {_through_dpo(g)})")
         else:
             lines.append(f"  generate: {g.backend} backend on {checkpoint} (k={g.k}, T={g.temperature})")
         lines.append(f"  filter ({cfg.filtering.rule}), pair gold > own candidate, mix with preference data")

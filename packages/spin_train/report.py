@@ -16,9 +16,9 @@ from .run import status
 from .run_dir import RunDir
 
 TRAIN_METRICS = [("loss", "loss"), ("rewards/margins", "reward margin"), ("rewards/accuracies", "reward accuracy")]
-EVAL_METRICS = [("next_line", "exact_match", "next-line exact match"), ("bench", "solved@1", "Argdown Bench solved@1"),
-                ("bench", "pass@1", "Argdown Bench pass@1 (form)"),
-                ("bench", "graph_similarity", "graph similarity (edge F1)"), ("bench", "isomorphic", "isomorphic")]
+EVAL_METRICS = [("next_line", "exact_match", "next-line exact match"),
+                ("next_line", "argdown_match", "next-line Argdown-aware"), ("bench", "solved@1", "Argdown Bench solved@1"),
+                ("bench", "pass@1", "Argdown Bench pass@1 (form)"), ("bench", "isomorphic", "isomorphic")]  # shares of n
 
 
 def _plt():
@@ -67,7 +67,8 @@ def training_curves(run_dir: Path, epochs: list[str], path: Path) -> Path | None
             if points:
                 ax.plot(*zip(*points), marker=".", label=f"epoch {e}")
         ax.set_title(label)
-        ax.set_xlabel("step")
+        ax.set_xlabel("optimizer step")
+        ax.xaxis.get_major_locator().set_params(integer=True)  # whole steps
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -91,7 +92,7 @@ def filtering_plot(info: dict, path: Path, k: int) -> Path | None:
     left.legend(fontsize=8)
     shares = [info["epochs"][e]["filtering"]["kept"] / max(1, info["epochs"][e]["filtering"]["questions"])
               for e in epochs]
-    right.bar(epochs, shares)
+    right.bar(epochs, shares)  # epochs are the state's keys ("1", "2"): categorical, one tick each
     right.set_ylim(0, 1)
     right.set_xlabel("epoch")
     right.set_title("share of selfplay questions kept")
@@ -110,24 +111,55 @@ def eval_results(run_dir: Path) -> list[dict]:
     return sorted(out, key=lambda r: r["epoch"])
 
 
+def interval(share: float | None, n: int | None) -> tuple[float, float] | None:
+    """The exact (Clopper-Pearson) 95 % interval of a share of n; a Bench share that is an average over samples is
+    taken as round(share * n) of its n items (approximate)."""
+    if share is None or not n:
+        return None
+    from scipy.stats import binomtest
+
+    ci = binomtest(round(share * n), n).proportion_ci(0.95, method="exact")
+    return ci.low, ci.high
+
+
+def _n(result: dict, section: str, key: str) -> int | None:
+    """The sample a figure is a share of: next-line prompts (Argdown rows for the Argdown-aware match), Bench items."""
+    if section == "next_line" and key == "argdown_match":
+        return len(result[section].get("argdown_hits") or []) or None
+    return result[section].get("prompts")
+
+
 def eval_plot(results: list[dict], path: Path) -> Path | None:
+    """Each figure per epoch with its 95 % interval as error bars; whole-epoch ticks, epoch 0 marked as the base."""
     if not results:
         return None
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    xs = [r["epoch"] for r in results]
-    for section, key, label in EVAL_METRICS:
-        ys = [r[section].get(key) for r in results]
-        if any(y is not None for y in ys):
-            ax.plot(xs, [y if y is not None else float("nan") for y in ys], marker="o", label=label)
-    ax.set_xlabel("epoch (0 = base model)")
-    ax.set_ylim(-0.02, 1.02)
-    ax.legend(fontsize=8)
-    ax.set_title("evaluation after each epoch")
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    eval_axes(ax, results)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def eval_axes(ax, results: list[dict]) -> None:
+    xs = [r["epoch"] for r in results]
+    for i, (section, key, label) in enumerate(EVAL_METRICS):
+        ys = [r[section].get(key) for r in results]
+        if all(y is None for y in ys):
+            continue
+        shift = (i - len(EVAL_METRICS) / 2) * 0.03  # bars side by side, not on top of each other
+        cis = [interval(y, _n(r, section, key)) for r, y in zip(results, ys)]
+        lows = [y - c[0] if c else 0 for y, c in zip(ys, cis) if y is not None]
+        highs = [c[1] - y if c else 0 for y, c in zip(ys, cis) if y is not None]
+        points = [(x + shift, y) for x, y in zip(xs, ys) if y is not None]
+        ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[lows, highs], marker="o", capsize=3,
+                    label=f"{label} (n={_n(results[0], section, key)})")
+    ax.set_xticks(xs, ["base" if x == 0 else str(x) for x in xs])
+    ax.set_xlabel("epoch (base: the model before the first)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7)
+    ax.set_title("evaluation after each epoch (bars: 95 % exact binomial intervals)", fontsize=9)
 
 
 def mixture_table(info: dict) -> list[str]:

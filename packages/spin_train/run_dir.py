@@ -1,7 +1,8 @@
 """The run directory: its layout, its atomic writes and its typed state, owned here and nowhere else.
 
     DIR/config.yaml                 the resolved config (a changed config is refused)
-    DIR/state.json                  RunState: per epoch an EpochState (phase, counts, pairs_sha256, checkpoint, timings)
+    DIR/state.json                  RunState: the run table's phases done, and per epoch an EpochState (phase,
+                                    counts, pairs_sha256, checkpoint, timings)
     DIR/unfrozen_parameters.yaml    the Spectrum scan's trainable weights (spectrum.top_percent), with snr.json
     DIR/.children/HOST/machine-M/NAME.json  pid files of machine M's children on HOST (the next run there reaps them);
                                     dpo-rank-R.json: DPO rank R (torchrun starts each rank in a session of its own)
@@ -11,10 +12,13 @@
     DIR/epoch-NN/plan.json          the epoch's selfplay prompts and preference rows
     DIR/epoch-NN/candidates.jsonl   k candidates per prompt, appended per batch (resume point)
     DIR/epoch-NN/pairs.parquet      the epoch's training set
+    DIR/epoch-NN/selfplay-pairs.json  its own selfplay pairs, for later epochs (curriculum.earlier_epochs)
     DIR/epoch-NN/dpo-cache/         its Arrow files, tokenised and with reference log-probs, shared by all ranks
     DIR/epoch-NN/checkpoint/        the model after the epoch (next epoch's generator and reference)
     DIR/epoch-NN/eval.json          evaluation of the checkpoint after the epoch (epoch-00: the base model)
     DIR/epoch-NN/dpo-launch.log     the DPO launch's output
+    DIR/tensorboard/epoch-NN/       TRL's training curves of the epoch's DPO phase (dpo.report_to: tensorboard)
+    DIR/tensorboard/run/            the per-epoch figures against the epoch (tracking.py)
     DIR/epoch-NN/vllm.log, vllm.cmd the generation server's output and exact command (generation.session)
 
 Every file is written to a temporary name and renamed, and state.json after each phase, so a rerun of
@@ -91,6 +95,8 @@ class RunState:
     created: float = 0.0
     epochs: dict[int, EpochState] = field(default_factory=dict)
     dataset_revisions: Optional[dict] = None  # Hub datasets' commits, pinned when the run starts
+    done: list = field(default_factory=list)  # the run table's phases recorded (phases.run_table)
+    timings: dict = field(default_factory=dict)  # seconds per run-table step
 
     def epoch(self, epoch: int) -> EpochState:
         return self.epochs.setdefault(epoch, EpochState())
@@ -100,13 +106,16 @@ class RunState:
                "epochs": {str(e): s.to_dict() for e, s in sorted(self.epochs.items())}}
         if self.dataset_revisions is not None:
             out["dataset_revisions"] = self.dataset_revisions
+        if self.done:
+            out["done"], out["timings"] = self.done, self.timings
         return out
 
     @classmethod
     def from_dict(cls, data: dict) -> "RunState":
         return cls(config_sha256=data["config_sha256"], created=data.get("created", 0.0),
                    epochs={int(e): EpochState.from_dict(s) for e, s in data.get("epochs", {}).items()},
-                   dataset_revisions=data.get("dataset_revisions"))
+                   dataset_revisions=data.get("dataset_revisions"), done=data.get("done", []),
+                   timings=data.get("timings", {}))
 
 
 class RunDir:
@@ -167,6 +176,10 @@ class RunDir:
     def pairs_path(self, epoch: int) -> Path:
         return self.epoch_dir(epoch) / "pairs.parquet"
 
+    def selfplay_pairs_path(self, epoch: int) -> Path:
+        """The epoch's own selfplay pairs, which later epochs add to theirs (curriculum.earlier_epochs)."""
+        return self.epoch_dir(epoch) / "selfplay-pairs.json"
+
     def dpo_cache_dir(self, epoch: int) -> Path:
         """The datasets cache of the epoch's DPO phase: TRL's reference log-probs are written by global rank 0
         and read back by every rank, so the cache must be one folder that all machines see."""
@@ -184,6 +197,10 @@ class RunDir:
 
     def eval_path(self, epoch: int) -> Path:
         return self.epoch_dir(epoch) / "eval.json"
+
+    def tensorboard_dir(self, name: str) -> Path:
+        """TensorBoard event files: ``epoch-NN`` (TRL's curves of an epoch's DPO phase), ``run`` (per-epoch figures)."""
+        return self.root / "tensorboard" / name
 
     def launch_log(self, epoch: int) -> Path:
         return self.epoch_dir(epoch) / "dpo-launch.log"
@@ -241,6 +258,12 @@ class RunDir:
             entry.phase = phase
         self.save()
         return entry
+
+    def record_run(self, phase: str, timing: str, seconds: float) -> None:
+        """A step of the run table is done (phases.run_table)."""
+        self.state.done.append(phase)
+        self.state.timings[timing] = round(seconds, 3)
+        self.save()
 
     def phase(self, epoch: int) -> Optional[str]:
         entry = self.state.epochs.get(epoch) if self.state else None

@@ -18,7 +18,8 @@ and restart otherwise, and say which and why:
 - CPU: vLLM's engine busy-polls a core even when idle, and sleep mode needs CUDA: its processes are paused
   (SIGSTOP) through the DPO phase and continued (SIGCONT) before the next load, with no restart. That frees
   the core, not the memory the server holds, which still slowed a DPO step 1.47x here
-  (benchmarks/dpo_beside_server.py, docs/spin-train.md);
+  (benchmarks/dpo_beside_server.py, docs/spin-train.md); ``generation.vllm_during_dpo: stop`` stops it
+  instead (a restart at the next load), ``keep`` leaves it up;
 - a reload that fails (an older vLLM, no dev endpoints) falls back to a restart.
 
 Each load appends a line to ``serving-machine-R.jsonl`` in the run dir (and the epoch's state records the
@@ -160,9 +161,15 @@ class Serving:
                 round(difference, 6), "tolerance": limit}
 
     def release(self) -> None:
-        """Before the DPO phase: free the GPUs the server holds (sleep, or stop without sleep mode); on CPU, the
-        core its engine polls (pause)."""
-        if self.server is None or self.asleep or self.paused:
+        """Before the DPO phase (generation.vllm_during_dpo): free the GPUs the server holds (sleep, or stop
+        without sleep mode); on CPU, the core its engine polls (pause); or stop it in any case."""
+        policy = self.cfg.generation.vllm_during_dpo
+        if self.server is None or self.asleep or self.paused or policy == "keep":
+            return
+        if policy == "stop":
+            self.log("the vLLM server stops for the DPO phase (generation.vllm_during_dpo: stop)")
+            self.close()
+            self.stopped = "stopped for the DPO phase (generation.vllm_during_dpo: stop)"
             return
         if not cuda_available():
             n = self.children.pause(self.server.proc)

@@ -32,7 +32,8 @@ def dpo_args(cfg: RunConfig, out: Path, autocast: str | None = None):
         per_device_train_batch_size=d.per_device_batch_size, gradient_accumulation_steps=d.gradient_accumulation_steps,
         max_length=d.max_length, seed=d.seed, data_seed=d.seed, bf16=d.bf16 or autocast == "bfloat16",
         fp16=autocast == "float16",
-        gradient_checkpointing=d.gradient_checkpointing, deepspeed=d.deepspeed, report_to="none",
+        gradient_checkpointing=d.gradient_checkpointing, deepspeed=d.deepspeed,
+        report_to="none" if d.report_to == ["none"] else d.report_to,
         precompute_ref_log_probs=d.precompute_ref_log_probs,
         save_strategy="steps" if d.save_steps else "no", save_steps=d.save_steps or 500,
         save_total_limit=1 if d.save_steps else None,  # removed only after the newer one is complete
@@ -155,9 +156,10 @@ def last_complete_step(work: Path) -> Path | None:
 
 
 def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, work: Path, unfrozen: list[str] | None,
-                on_step=None, log=print) -> dict:
+                on_step=None, log=print, logging_dir: Path | None = None) -> dict:
     """Train on ``pairs`` (a datasets.Dataset) from ``start_checkpoint``; save the model to ``out``. ``work`` is
-    the Trainer's output dir: with dpo.save_steps its checkpoints are there, and training resumes from the last."""
+    the Trainer's output dir: with dpo.save_steps its checkpoints are there, and training resumes from the last.
+    ``logging_dir``: where TensorBoard's event files go (dpo.report_to)."""
     import torch
 
     from .models import load_model, load_tokenizer
@@ -173,6 +175,8 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, work: P
     # The Trainer's arguments first: under ZeRO-3 they announce DeepSpeed, so that from_pretrained partitions
     # the weights as it loads them (zero3_init) instead of every rank holding the whole model.
     args = dpo_args(cfg, work, autocast)
+    if logging_dir is not None:  # transformers 5 reads it when the Trainer builds its TensorBoard callback
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(logging_dir)
     tok = load_tokenizer(start_checkpoint, cfg.model)
     model = load_model(start_checkpoint, dataclasses.replace(cfg.model, dtype="float32") if autocast else cfg.model)
     total = sum(numel(p) for p in model.parameters())

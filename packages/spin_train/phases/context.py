@@ -1,0 +1,53 @@
+"""What every phase of a run reads: the config, the run dir, this machine, its children and its server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from ..children import Children
+from ..config import RunConfig
+from ..machines import Machine
+from ..run_dir import RunDir
+from ..serving import Serving
+
+
+@dataclass
+class Context:
+    cfg: RunConfig
+    run: RunDir
+    log: Callable[[str], None]
+    machine: Machine
+    children: Children
+    serving: Serving  # backend vllm: the run's server
+    session: Optional[dict] = None  # machine 0 of several: the session its calls to the DPO launches name
+    _mixture: object = field(default=None, repr=False)
+
+    def start_checkpoint(self, epoch: int) -> str:
+        return self.run.checkpoint_before(epoch, self.cfg.model.path)
+
+    def generators(self) -> int:
+        """Machines that generate, each its share of the batches on a server of its own; an external server
+        (backend openai) is one for all, so machine 0 alone uses it."""
+        return 1 if self.cfg.generation.backend == "openai" else self.cfg.dpo.num_machines
+
+    @property
+    def mixture(self):
+        if self._mixture is None:
+            from ..data import Mixture
+
+            self._mixture = Mixture(self.cfg, revisions=self.pin_datasets())
+        return self._mixture
+
+    def pin_datasets(self) -> dict:
+        """Hub datasets' commits, resolved once when the run starts and kept in state.json for every resume."""
+        from ..data import resolve_revision
+
+        state = self.run.state
+        if state.dataset_revisions is None:
+            pins = {e.key: resolve_revision(e) for e in self.cfg.train_mixture}
+            state.dataset_revisions = {k: v for k, v in pins.items() if v}
+            self.run.save()
+            for key, sha in state.dataset_revisions.items():
+                self.log(f"dataset {key} pinned to revision {sha}")
+        return state.dataset_revisions

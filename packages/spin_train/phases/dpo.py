@@ -1,0 +1,54 @@
+"""The train phase: DPO in child processes (launch.py), which read the pairs and the Spectrum list from the
+run dir; the checkpoint they complete becomes the epoch's."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from ..machines import call_machines
+from .context import Context
+
+
+def train(ctx: Context, epoch: int) -> dict:
+    start = ctx.start_checkpoint(epoch)
+    n_pairs = ctx.run.state.epoch(epoch).counts["pairs"]
+    if not n_pairs:  # every question filtered out: the next epoch starts from this one's start
+        ctx.log(f"epoch {epoch}: no pairs after filtering; no DPO this epoch, the checkpoint stays {start}")
+        return {"checkpoint": start, "skipped": "no pairs", "steps": 0}
+    from .. import launch
+
+    out, partial = ctx.run.checkpoint_path(epoch), ctx.run.partial_checkpoint_path(epoch)
+    if (partial / "train_metrics.json").exists():  # written last: a kill came after the checkpoint was done
+        ctx.log(f"epoch {epoch}: {partial} is complete (a run stopped before recording it); not trained again")
+    else:
+        shutil.rmtree(partial, ignore_errors=True)
+        if ctx.cfg.dpo.num_machines > 1:
+            call_machines(ctx.run, ctx.cfg, ctx.machine, ctx.session, epoch, ctx.log)
+        ctx.log(f"epoch {epoch}: DPO on {n_pairs} pairs from {start}")
+        ctx.serving.release()
+        launch.run_dpo(ctx.cfg, ctx.run, epoch, start, ctx.machine, ctx.children, ctx.log)
+    metrics = json.loads((partial / "train_metrics.json").read_text(encoding="utf-8"))
+    if metrics.get("resumed_from_step"):
+        ctx.log(f"epoch {epoch}: the DPO phase resumed from its checkpoint at step {metrics['resumed_from_step']}")
+    ctx.log(f"epoch {epoch}: {metrics['trainable_parameters']:,} of {metrics['total_parameters']:,} parameters "
+            f"trained; {metrics['steps']} steps, loss {metrics['train_loss']:.4f}")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(partial, out)
+    prune(ctx, epoch)
+    return {"checkpoint": str(out), "train_loss": metrics["train_loss"], "steps": metrics["steps"],
+            "resumed_from_step": metrics.get("resumed_from_step"), "distributed": metrics.get("distributed")}
+
+
+def prune(ctx: Context, epoch: int) -> None:
+    limit = ctx.cfg.output.save_total_limit
+    if limit is None:
+        return
+    # Still needed: what the last ``limit`` epochs left (an epoch without pairs points further back).
+    in_use = {str(Path(ctx.start_checkpoint(e + 1))) for e in range(max(epoch - limit + 1, 1), epoch + 1)}
+    for old in range(1, epoch - limit + 1):
+        path = ctx.run.checkpoint_path(old)
+        if str(path) not in in_use:
+            shutil.rmtree(path, ignore_errors=True)
