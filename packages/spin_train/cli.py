@@ -1,4 +1,4 @@
-"""Command line: ``spin-train run | status | init-tiny``."""
+"""Command line: ``spin-train run | status | eval | report | chat | init-tiny | sft | base | spectrum``."""
 
 from __future__ import annotations
 
@@ -219,6 +219,44 @@ def init_tiny_command(out, data, steps, rows, bench, hidden, layers, max_length,
     random.Random(seed).shuffle(sft_rows)
     init_tiny(out, sft_rows, steps=steps, hidden=hidden, layers=layers, seed=seed, max_length=max_length,
               log=_log)
+
+
+@main.command("sft")
+@click.option("--model", required=True, help="The base: a checkpoint folder (spin-train base OUT) or a Hub id.")
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="A line-by-line dataset folder written by `argdown-lbl split`; its train split is used.")
+@click.option("--config", "configs", multiple=True, help="Dataset configs (repeatable; default: all).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--rows", type=int, help="Train rows drawn (seeded); default: all.")
+@click.option("--skip-rows", default=0, show_default=True,
+              help="Rows of the shuffled split skipped first (leave them to another phase).")
+@click.option("--epochs", default=1.0, show_default=True, help="Passes over the rows.")
+@click.option("--learning-rate", default=1e-5, show_default=True)
+@click.option("--batch-size", default=8, show_default=True, help="Per device.")
+@click.option("--accumulation", default=1, show_default=True, help="Gradient accumulation steps.")
+@click.option("--max-length", default=1024, show_default=True, help="Longer rows (tokens, chat template) are left out.")
+@click.option("--spectrum-top-percent", "top_percent", type=float, help="Train only the top percent per weight type by SNR.")
+@click.option("--unfrozen-parameters-file", "unfrozen_file", type=click.Path(exists=True, dir_okay=False),
+              help="Or train only the parameters these regexes name (`unfrozen_parameters:` YAML).")
+@click.option("--save-steps", type=int, help="A checkpoint every N steps: a rerun resumes from the last.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--report-to", multiple=True, help="Trackers for the training curves (e.g. tensorboard); default none.")
+def sft_command(model, data, configs, out, rows, skip_rows, epochs, learning_rate, batch_size, accumulation,
+                max_length, top_percent, unfrozen_file, save_steps, seed, report_to):
+    """Supervised fine-tuning of MODEL on DATA's line-by-line rows (loss on the completion only) into OUT, a base
+    for `spin-train run`; rerun the same command to resume."""
+    from .paths import MODEL_HINT, require
+
+    require(model, "--model", MODEL_HINT)
+    _quiet_libraries()
+    from .sft import SFTSettings, sft
+
+    settings = SFTSettings(model=model, data=str(data), configs=list(configs), rows=rows, skip_rows=skip_rows,
+                           epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                           accumulation=accumulation, max_length=max_length, top_percent=top_percent,
+                           unfrozen_file=unfrozen_file, save_steps=save_steps, seed=seed,
+                           report_to=list(report_to) or ["none"])
+    sft(settings, out, log=_log)
 
 
 @main.command("base")

@@ -98,7 +98,7 @@ def _trainer_class():
     return CountingDPOTrainer
 
 
-def _step_callback(fn):
+def step_callback(fn):
     from transformers import TrainerCallback
 
     class OnStep(TrainerCallback):
@@ -185,7 +185,7 @@ def train_epoch(cfg: RunConfig, start_checkpoint: str, pairs, out: Path, work: P
     trained = next(p for p in model.parameters() if p.requires_grad)
     masters = "DeepSpeed optimizer" if under_deepspeed else str(trained.dtype)
     step_seconds: list[float] = []
-    callbacks = [_step_clock(step_seconds)] + ([_step_callback(on_step)] if on_step else [])
+    callbacks = [_step_clock(step_seconds)] + ([step_callback(on_step)] if on_step else [])
     trainer = _trainer_class()(model=model, args=args, train_dataset=pairs, processing_class=tok, callbacks=callbacks)
     resume = last_complete_step(work) if cfg.dpo.save_steps else None
     if resume is not None:

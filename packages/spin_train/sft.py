@@ -1,0 +1,178 @@
+"""``spin-train sft``: supervised fine-tuning of any base on line-by-line configs, the step before SPIN.
+
+TRL's SFTTrainer on the configs' prompt/completion rows, with the loss on the completion only and the
+model's own chat template; the same rules as the DPO phase: Spectrum (the top percent of weight matrices
+per type by SNR, or a file of patterns) and one length limit (a row longer than ``max_length`` with the
+chat template is left out and counted, never truncated). A Trainer checkpoint every ``save_steps`` steps in
+``OUT.sft-work``; a rerun of the same command resumes from the last complete one, and refuses other
+settings. The finished model, its tokenizer and ``sft_metrics.json`` (written last: the folder is complete)
+land in OUT, which a run config names as ``model.path``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+from argdown_lbl.errors import UserError
+
+from .run_dir import write_json
+
+
+@dataclass
+class SFTSettings:
+    model: str
+    data: str
+    configs: list[str] = field(default_factory=list)  # empty: every config of the dataset
+    rows: Optional[int] = None  # train rows drawn (seeded); None: all
+    skip_rows: int = 0  # rows of the shuffled split left for others first (a study's SFT and SPIN parts)
+    epochs: float = 1.0
+    learning_rate: float = 1e-5
+    batch_size: int = 8
+    accumulation: int = 1
+    max_length: int = 1024
+    top_percent: Optional[float] = None  # Spectrum: train the top percent per weight type
+    unfrozen_file: Optional[str] = None  # or the patterns in this file
+    save_steps: Optional[int] = None
+    seed: int = 0
+    report_to: list[str] = field(default_factory=lambda: ["none"])
+
+    def check(self) -> None:
+        for name in ("epochs", "learning_rate", "batch_size", "accumulation", "max_length"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"sft: --{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        if self.top_percent is not None and self.unfrozen_file is not None:
+            raise UserError("sft: give --spectrum-top-percent or --unfrozen-parameters-file, not both")
+        if self.top_percent is not None and not 0 < self.top_percent <= 100:
+            raise UserError(f"sft: --spectrum-top-percent must lie in (0, 100], got {self.top_percent}")
+
+
+def work_dir(out: Path) -> Path:
+    return out.with_name(out.name + ".sft-work")
+
+
+def sft(settings: SFTSettings, out: Path, log: Callable[[str], None] = print,
+        rows: Optional[list[dict]] = None) -> dict:
+    """Fine-tune ``settings.model`` into ``out``; -> the metrics written to ``out/sft_metrics.json``. ``rows``
+    (prompt/completion messages) replace the dataset's rows (a study's own selection)."""
+    settings.check()
+    out = Path(out)
+    if (out / "sft_metrics.json").exists():
+        log(f"sft: {out} is complete; nothing to do")
+        return json.loads((out / "sft_metrics.json").read_text(encoding="utf-8"))
+    given = rows
+    rows, too_long, tok = _rows(settings, log, given)
+    if not rows:
+        raise UserError(f"sft: no row of {settings.data} fits --max-length {settings.max_length}")
+    work = work_dir(out)
+    _claim(work, {**asdict(settings), "rows_sha256": _sha256(rows) if given is not None else None})
+    metrics = _train(settings, rows, tok, work, log)
+    metrics.update(rows=len(rows), rows_too_long=too_long, settings=asdict(settings))
+    final = work / "final"
+    tok.save_pretrained(str(final))
+    write_json(final / "sft_metrics.json", metrics)  # last: the folder is complete
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(final, out)
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"sft: {metrics['steps']} steps on {len(rows)} rows, loss {metrics['train_loss']:.4f}; saved to {out}")
+    return metrics
+
+
+def _sha256(rows: list[dict]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(rows, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def _claim(work: Path, mine: dict) -> None:
+    """Record the settings in the work dir, or refuse a rerun with other settings (its checkpoints are theirs)."""
+    path = work / "settings.json"
+    if path.exists():
+        theirs = json.loads(path.read_text(encoding="utf-8"))
+        changed = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+        if changed:
+            raise UserError(f"sft: {work} holds a run with other settings ({', '.join(changed)}); rerun it with "
+                            "the same ones to resume, or remove the folder")
+    else:
+        write_json(path, mine)
+
+
+def _rows(s: SFTSettings, log, given: Optional[list[dict]] = None) -> tuple[list[dict], int, object]:
+    """The rows (``given``, else the dataset's) that fit max_length with the chat template (as TRL renders them),
+    the count left out, and the tokenizer."""
+    from .config import ModelConfig
+    from .models import load_tokenizer
+    from .tiny import load_rows
+
+    tok = load_tokenizer(s.model, ModelConfig(path=s.model))
+    if given is not None:
+        rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in given]
+    else:
+        rows = load_rows(Path(s.data), s.configs or None, seed=s.seed)[s.skip_rows:]
+        rows = rows[:s.rows] if s.rows else rows
+    if not rows:
+        raise UserError(f"sft: {s.data} has no train rows in the configs asked for ({s.configs or 'all'})")
+
+    def length(row):
+        out = tok.apply_chat_template(row["prompt"] + row["completion"], tokenize=True, return_dict=True)
+        return len(out["input_ids"])
+
+    fitting = [r for r in rows if length(r) <= s.max_length]
+    if len(fitting) < len(rows):
+        log(f"sft: {len(rows) - len(fitting)} of {len(rows)} rows are longer than {s.max_length} tokens; left out")
+    return fitting, len(rows) - len(fitting), tok
+
+
+def _train(s: SFTSettings, rows: list[dict], tok, work: Path, log) -> dict:
+    from .train import last_complete_step
+
+    trainer, trainable, total = build_trainer(s, rows, tok, work, log)
+    resume = last_complete_step(work) if s.save_steps else None
+    if resume is not None:
+        log(f"sft: resuming from {resume}")
+    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    trainer.save_model(str(work / "final"))
+    logs = [e for e in trainer.state.log_history if "loss" in e]
+    return {"train_loss": result.training_loss, "steps": trainer.state.global_step, "log": logs,
+            "trainable_parameters": trainable, "total_parameters": total,
+            "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None}
+
+
+def build_trainer(s: SFTSettings, rows: list[dict], tok, work: Path, log=print):
+    """TRL's SFTTrainer on ``rows`` with the Spectrum set frozen as asked; -> (trainer, trainable, total)."""
+    import torch
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from . import spectrum
+    from .config import ModelConfig
+    from .faults import stall, stalls
+    from .models import cuda_available, load_model
+    from .train import step_callback
+
+    torch.manual_seed(s.seed)
+    model = load_model(s.model, ModelConfig(path=s.model))
+    total = sum(p.numel() for p in model.parameters())
+    patterns = (spectrum.read_yaml(Path(s.unfrozen_file)) if s.unfrozen_file else
+                spectrum.to_regexes(spectrum.select(model, s.top_percent / 100)) if s.top_percent else None)
+    trainable = spectrum.freeze(model, patterns) if patterns else total
+    log(f"sft: {trainable:,} of {total:,} parameters trainable")
+    args = SFTConfig(
+        output_dir=str(work), num_train_epochs=s.epochs, per_device_train_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.accumulation, learning_rate=s.learning_rate, lr_scheduler_type="linear",
+        max_length=s.max_length, completion_only_loss=True, seed=s.seed, data_seed=s.seed,
+        save_strategy="steps" if s.save_steps else "no", save_steps=s.save_steps or 500,
+        save_total_limit=1 if s.save_steps else None, logging_steps=1, use_cpu=not cuda_available(),
+        report_to="none" if s.report_to == ["none"] else s.report_to, dataloader_num_workers=0,
+    )
+    # TensorBoard's event files beside the model (OUT.tensorboard), not in the work dir removed at the end
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(work.with_name(work.name.replace(".sft-work", ".tensorboard"))))
+    callbacks = [step_callback(lambda step, _m: stall("train", work, step))] if stalls("train") else []
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
+                         callbacks=callbacks)
+    return trainer, trainable, total
