@@ -65,7 +65,7 @@ def _states(pgid: int) -> dict[int, str]:
 
 
 PAUSE = """from spin_train.children import _group_members
-while len(_group_members(job.pid)) < 3:  # sh and its two sleeps
+while len(_group_members(job.pid)) < 4:  # the supervisor, sh and its two sleeps (all forked: a busy machine is slow)
     time.sleep(0.05)
 Children.pause(job)
 """
