@@ -70,8 +70,9 @@ def sft_rows(data: Path, n: int, out: Path) -> Path:
 
 
 def realworld_dataset(source: Path, out: Path) -> Path | None:
-    """The real-world Argdown files as a line-by-line dataset, every row in its test split (`argdown-lbl split`)."""
-    target = out / "realworld-lbl"
+    """The real-world Argdown files as a line-by-line dataset, every row in its test split (`argdown-lbl split`),
+    then at most PER_FILE rows of each file in a dataset of its own."""
+    split, target = out / "realworld-lbl", out / "realworld-sample"
     if (target / "README.md").exists():
         return target
     if not (source / "files").is_dir():
@@ -88,14 +89,16 @@ def realworld_dataset(source: Path, out: Path) -> Path | None:
         "description: Argdown files from public repositories (../shared/upstream/argdown-realworld), for evaluation "
         "only\nlicense: other\nlanguages: [argdown]\nsplits: {train: 0.0, test: 1.0}\nmax_snippet_lines: 40\n",
         encoding="utf-8")
-    subprocess.run([str(Path(sys.executable).with_name("argdown-lbl")), "split", str(config.parent), "--out",
-                    str(target), "--quiet"], check=True)
-    _per_file(target, PER_FILE)
+    if not (split / "README.md").exists():
+        subprocess.run([str(Path(sys.executable).with_name("argdown-lbl")), "split", str(config.parent), "--out",
+                        str(split), "--quiet"], check=True)
+    _per_file(split, target, PER_FILE)
     return target
 
 
-def _per_file(dataset: Path, most: int) -> None:
-    """Keep at most ``most`` rows of each source file (seeded): one 3 MB map gives 99 % of the rows otherwise."""
+def _per_file(dataset: Path, target: Path, most: int) -> None:
+    """At most ``most`` rows of each source file (seeded) into ``target``: one 3 MB map gives 99 % of the rows
+    otherwise. A new folder, not the split's rewritten in place: datasets' cache would serve the old rows."""
     from datasets import Dataset
 
     (parquet,) = (dataset / "argdown-realworld").glob("test-*.parquet")
@@ -106,7 +109,9 @@ def _per_file(dataset: Path, most: int) -> None:
         if seen[row["source"]] < most:
             seen[row["source"]] += 1
             kept.append(row)
-    Dataset.from_list(kept).to_parquet(str(parquet))
+    (target / "argdown-realworld").mkdir(parents=True, exist_ok=True)
+    Dataset.from_list(kept).to_parquet(str(target / "argdown-realworld" / parquet.name))
+    shutil.copy(dataset / "README.md", target / "README.md")  # last: the folder is complete
     log(f"real-world next-line rows: {len(kept)} of {len(rows)}, at most {most} per file of {len(seen)}")
 
 
@@ -167,10 +172,19 @@ def sft_arm(base: Path, spin_run: Path, out: Path, seed: int, iterations: int) -
 # -- evaluation ------------------------------------------------------------------------------------------------------
 
 def evaluate_model(model: Path, data: Path, realworld: Path | None, args, cache: Path) -> dict:
-    """Next-line and Bench on EVAL_CONFIGS' test split and next-line on the real-world rows, through a vLLM server
-    of the model's own; kept in ``cache`` (a JSON file) once done."""
-    if cache.exists():
-        return json.loads(cache.read_text())
+    """Next-line and Bench on EVAL_CONFIGS' test split (``cache``) and next-line on the real-world rows (its
+    ``-realworld`` twin), through a vLLM server of the model's own; each part kept once done."""
+    world_cache = cache.with_name(cache.stem + "-realworld.json")
+    parts = {"main": cache, "realworld": world_cache if realworld else None}
+    todo = [name for name, path in parts.items() if path and not path.exists()]
+    if todo:
+        _evaluate_parts(model, data, realworld, args, todo, parts)
+    result = json.loads(cache.read_text())
+    world = json.loads(world_cache.read_text()) if realworld else {"realworld": None, "realworld_hits": []}
+    return {**result, **world}
+
+
+def _evaluate_parts(model: Path, data: Path, realworld: Path | None, args, todo: list[str], parts: dict) -> None:
     from spin_train.children import Children
     from spin_train.config import GenerationConfig
     from spin_train.evaluate import evaluate
@@ -178,31 +192,33 @@ def evaluate_model(model: Path, data: Path, realworld: Path | None, args, cache:
 
     g = GenerationConfig(backend="vllm", vllm_python=str(ROOT / ".venv-vllm" / "bin" / "python"), vllm_args=VLLM_ARGS,
                          vllm_env={"VLLM_CPU_KVCACHE_SPACE": "1"})
-    work = cache.with_suffix("")
+    work = parts["main"].with_suffix("")
     t = time.time()
     with VLLMServer(str(model), g, work / "vllm.log", 0, [], Children(work / "pids"),
                     socket=work / "private" / "vllm.sock") as server:
         where = f"{server.url}#{server.name}"
-        # the Bench at k=1 with 2 samples an item: its few items cannot show a change at this scale anyway
-        main = evaluate(None, str(data), EVAL_CONFIGS, k=1, max_prompts=args.bench_items, max_tokens=256,
-                        server=where, samples=2, next_line_prompts=args.eval_prompts, next_line_max_tokens=48,
-                        batch=64)
-        world = evaluate(None, str(realworld), None, k=1, max_prompts=1, max_tokens=16, server=where, samples=1,
-                         next_line_prompts=args.realworld_prompts, next_line_max_tokens=48,
-                         batch=64) if realworld else None
-    nl, bench = main["next_line"], main["bench"]
-    result = {"model": str(model), "seconds": round(time.time() - t, 1),
-              "exact": nl["exact_match"], "hits": nl["hits"], "argdown": nl["argdown_match"],
-              "argdown_hits": nl["argdown_hits"], "solved@1": bench["solved@1"], "pass@1": bench["pass@1"],
-              "bench_items": bench["prompts"],
-              "realworld": world["next_line"]["exact_match"] if world else None,
-              "realworld_hits": world["next_line"]["hits"] if world else []}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(result))
+        if "main" in todo:
+            # the Bench at k=1 with 2 samples an item: its few items cannot show a change at this scale anyway
+            r = evaluate(None, str(data), EVAL_CONFIGS, k=1, max_prompts=args.bench_items, max_tokens=256,
+                         server=where, samples=2, next_line_prompts=args.eval_prompts, next_line_max_tokens=48,
+                         batch=64)
+            nl, bench = r["next_line"], r["bench"]
+            _write(parts["main"], {"model": str(model), "exact": nl["exact_match"], "hits": nl["hits"],
+                                   "argdown": nl["argdown_match"], "argdown_hits": nl["argdown_hits"],
+                                   "solved@1": bench["solved@1"], "pass@1": bench["pass@1"],
+                                   "bench_items": bench["prompts"], "seconds": round(time.time() - t, 1)})
+        if "realworld" in todo:
+            r = evaluate(None, str(realworld), None, k=1, max_prompts=1, max_tokens=16, server=where, samples=1,
+                         next_line_prompts=args.realworld_prompts, next_line_max_tokens=48, batch=64)
+            _write(parts["realworld"], {"realworld": r["next_line"]["exact_match"],
+                                        "realworld_hits": r["next_line"]["hits"]})
     shutil.rmtree(work, ignore_errors=True)
-    log(f"evaluated {model}: exact {result['exact']:.3f}, Argdown-aware {result['argdown']}, solved@1 "
-        f"{result['solved@1']}, real-world {result['realworld']} ({result['seconds']} s)")
-    return result
+    log(f"evaluated {model} ({', '.join(todo)}) in {time.time() - t:.0f} s")
+
+
+def _write(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj))
 
 
 # -- the report ------------------------------------------------------------------------------------------------------
@@ -340,7 +356,9 @@ def main() -> None:
             models.update({f"sft-seed{seed}-{i + 1}": m for i, m in enumerate(more)})
     results = {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "models": {}}
     for name, model in models.items():
-        results["models"][name] = evaluate_model(model, args.data, realworld, args, args.out / "eval" / f"{name}.json")
+        results["models"][name] = r = evaluate_model(model, args.data, realworld, args, args.out / "eval" / f"{name}.json")
+        log(f"{name}: exact {r['exact']:.3f}, Argdown-aware {r['argdown']:.3f}, solved@1 {r['solved@1']}, "
+            f"real-world {r['realworld']}")
     results["seconds"] = round(time.time() - started)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     log(f"report: {report(results, args.out)} ({results['seconds']} s in this process)")

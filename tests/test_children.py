@@ -80,6 +80,12 @@ def test_a_paused_group_stops_all_but_its_supervisor_and_still_dies_with_the_run
         stdout=subprocess.PIPE, text=True)
     assert parent.stdout.readline().strip() == "started"
     info = json.loads((tmp_path / "job.json").read_text())
+    def others() -> set:
+        return {state for pid, state in _states(info["pgid"]).items() if pid != info["pid"]}
+
+    deadline = time.time() + 10  # SIGSTOP takes effect when the kernel next schedules each process
+    while others() != {"T"} and time.time() < deadline:
+        time.sleep(0.1)
     states = _states(info["pgid"])
     assert states.pop(info["pid"]) != "T" and len(states) == 3 and set(states.values()) == {"T"}
     parent.kill()
