@@ -224,12 +224,12 @@ def _write(path: Path, obj: dict) -> None:
 # -- the report ------------------------------------------------------------------------------------------------------
 
 def interval(hits: list[int]) -> str:
-    from scipy.stats import binomtest
+    from spin_train.report import interval as exact
 
     if not hits:
         return "-"
-    ci = binomtest(sum(hits), len(hits)).proportion_ci(0.95, method="exact")
-    return f"{sum(hits) / len(hits):.3f} [{ci.low:.3f}, {ci.high:.3f}] ({sum(hits)}/{len(hits)})"
+    low, high = exact(sum(hits) / len(hits), len(hits))
+    return f"{sum(hits) / len(hits):.3f} [{low:.3f}, {high:.3f}] ({sum(hits)}/{len(hits)})"
 
 
 def detectable(before: list[int], after: list[int]) -> float | None:

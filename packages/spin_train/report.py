@@ -92,7 +92,7 @@ def filtering_plot(info: dict, path: Path, k: int) -> Path | None:
     left.legend(fontsize=8)
     shares = [info["epochs"][e]["filtering"]["kept"] / max(1, info["epochs"][e]["filtering"]["questions"])
               for e in epochs]
-    right.bar(epochs, shares)  # epochs are the state's keys ("1", "2"): categorical, one tick each
+    right.bar(epochs, shares)
     right.set_ylim(0, 1)
     right.set_xlabel("epoch")
     right.set_title("share of selfplay questions kept")
