@@ -232,8 +232,13 @@ def test_a_spectrum_yaml_cut_by_a_kill_is_never_left_behind(tmp_path, monkeypatc
     (["tensorbored"], "dpo.report_to: unknown tracker 'tensorbored' .*tensorboard"),
     (["none", "tensorboard"], r"dpo.report_to: expected \[none\] or a list"), ([], "dpo.report_to")])
 def test_report_to_names_trackers_transformers_knows(report_to, error):
+    def load(raw):  # as `spin-train run` does: the config, then the run's sources (check_trackers among them)
+        cfg = C.from_dict(raw)
+        C.check_trackers(cfg.dpo.report_to)
+        return cfg
+
     if error is None:
-        assert C.from_dict(base(dpo={"report_to": report_to})).dpo.report_to == report_to
+        assert load(base(dpo={"report_to": report_to})).dpo.report_to == report_to
     else:
         with pytest.raises(C.ConfigError, match=error):
-            C.from_dict(base(dpo={"report_to": report_to}))
+            load(base(dpo={"report_to": report_to}))

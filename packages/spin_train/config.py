@@ -357,13 +357,16 @@ def _check(cfg: RunConfig) -> None:
 
 
 def _check_trackers(names: list[str]) -> None:
-    """dpo.report_to: "none" alone, or trackers transformers knows (checked here, not in the launched phase)."""
+    """dpo.report_to: "none" alone, or a list of trackers (their names: check_trackers)."""
     if not names or ("none" in names and len(names) > 1):
         raise ConfigError(f"dpo.report_to: expected [none] or a list of trackers, got {names}")
-    try:
-        from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
-    except ImportError:  # a machine without the train extra (a dry-run): the launched phase checks them
-        return
+
+
+def check_trackers(names: list[str]) -> None:
+    """dpo.report_to names trackers transformers knows. Before a run (paths.check_run_sources), not in every
+    config load: transformers' integrations import torch (seconds), which a dry-run or a config error need not."""
+    from transformers.integrations.integration_utils import INTEGRATION_TO_CALLBACK
+
     unknown = [n for n in names if n not in INTEGRATION_TO_CALLBACK and n not in ("none", "all")]
     if unknown:
         raise ConfigError(f"dpo.report_to: unknown tracker {unknown[0]!r} (expected none, all or one of: "

@@ -13,7 +13,7 @@ from typing import Optional
 
 from argdown_lbl.errors import UserError
 
-from .config import RunConfig
+from .config import RunConfig, check_trackers
 
 MODEL_HINT = ("build one with `spin-train init-tiny DIR --data DATASET` (what `make demo` does) "
               "or give a checkpoint folder or a Hub id ORG/NAME")
@@ -51,7 +51,7 @@ def load_failure(ref: str, what: str, exc: BaseException) -> UserError:
 
 
 def check_run_sources(cfg: RunConfig) -> None:
-    """Every path a run reads, checked before anything heavy starts."""
+    """Every path a run reads, and the trackers it reports to, checked before anything heavy starts."""
     require(cfg.model.path, "model.path", MODEL_HINT)
     for i, entry in enumerate(cfg.train_mixture):
         require(entry.path, f"train_mixture[{i}].path", DATASET_HINT)
@@ -60,3 +60,4 @@ def check_run_sources(cfg: RunConfig) -> None:
     require_file(cfg.spectrum.unfrozen_parameters_file, "spectrum.unfrozen_parameters_file")
     require_file(cfg.dpo.accelerate_config, "dpo.accelerate_config")
     require_file(cfg.dpo.deepspeed, "dpo.deepspeed")
+    check_trackers(cfg.dpo.report_to)

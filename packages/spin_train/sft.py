@@ -170,8 +170,9 @@ def build_trainer(s: SFTSettings, rows: list[dict], tok, work: Path, log=print):
         save_total_limit=1 if s.save_steps else None, logging_steps=1, use_cpu=not cuda_available(),
         report_to="none" if s.report_to == ["none"] else s.report_to, dataloader_num_workers=0,
     )
-    # TensorBoard's event files beside the model (OUT.tensorboard), not in the work dir removed at the end
-    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(work.with_name(work.name.replace(".sft-work", ".tensorboard"))))
+    if "tensorboard" in s.report_to or "all" in s.report_to:  # beside the model (OUT.tensorboard), not in the
+        # work dir removed at the end; set per call, as train.py does (setdefault kept the first call's folder)
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(work.with_name(work.name.replace(".sft-work", ".tensorboard")))
     callbacks = [step_callback(lambda step, _m: stall("train", work, step))] if stalls("train") else []
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
                          callbacks=callbacks)
