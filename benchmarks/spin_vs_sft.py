@@ -26,6 +26,7 @@ detect) and OUT/study.png. Resumes: what OUT holds is not done again.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import random
 import shutil
@@ -42,9 +43,12 @@ EVAL_CONFIGS = ["classic-philosophical-arguments", "critical-thinking-ten-argume
                 "synthetic_corpus-001", "synthetic_logic-001"]
 VLLM_ARGS = ["--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--no-enable-chunked-prefill",
              "--max-num-batched-tokens", "16384"]
+ARMS = ["spin", "sft", "spin-earlier"]
+PAIRS = [("spin", "sft"), ("spin-earlier", "spin"), ("spin-earlier", "sft")]  # arm A - arm B, per iteration
 PER_FILE = 16  # real-world next-line rows per source file
 METRICS = [("exact", "next-line exact", "hits"), ("argdown", "next-line Argdown-aware", "argdown_hits"),
-           ("realworld", "real-world next-line exact", "realworld_hits")]
+           ("realworld", "real-world next-line exact", "realworld_hits"),
+           ("realworld_argdown", "real-world next-line Argdown-aware", "realworld_argdown_hits")]
 
 
 def log(message: str) -> None:
@@ -111,8 +115,19 @@ def _per_file(dataset: Path, target: Path, most: int) -> None:
             kept.append(row)
     (target / "argdown-realworld").mkdir(parents=True, exist_ok=True)
     Dataset.from_list(kept).to_parquet(str(target / "argdown-realworld" / parquet.name))
-    shutil.copy(dataset / "README.md", target / "README.md")  # last: the folder is complete
+    _card_without_sizes(dataset / "README.md", target / "README.md")  # last: the folder is complete
     log(f"real-world next-line rows: {len(kept)} of {len(rows)}, at most {most} per file of {len(seen)}")
+
+
+def _card_without_sizes(card: Path, target: Path) -> None:
+    """The split's dataset card less its recorded split sizes, which datasets checks on load and the sample
+    no longer has."""
+    import yaml
+
+    _, front, body = card.read_text(encoding="utf-8").split("---\n", 2)
+    meta = yaml.safe_load(front)
+    meta.pop("dataset_info", None)
+    target.write_text(f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n{body}", encoding="utf-8")
 
 
 # -- the arms --------------------------------------------------------------------------------------------------------
@@ -176,12 +191,40 @@ def evaluate_model(model: Path, data: Path, realworld: Path | None, args, cache:
     ``-realworld`` twin), through a vLLM server of the model's own; each part kept once done."""
     world_cache = cache.with_name(cache.stem + "-realworld.json")
     parts = {"main": cache, "realworld": world_cache if realworld else None}
+    _reuse_twin(model, parts)
     todo = [name for name, path in parts.items() if path and not path.exists()]
     if todo:
         _evaluate_parts(model, data, realworld, args, todo, parts)
     result = json.loads(cache.read_text())
-    world = json.loads(world_cache.read_text()) if realworld else {"realworld": None, "realworld_hits": []}
+    world = json.loads(world_cache.read_text()) if realworld else {
+        "realworld": None, "realworld_hits": [], "realworld_argdown": None, "realworld_argdown_hits": []}
     return {**result, **world}
+
+
+def _reuse_twin(model: Path, parts: dict) -> None:
+    """Take the evaluation of a model whose weights are bit-identical to ``model``'s (SPIN with earlier pairs
+    trains its first iteration exactly as SPIN does), and record ``model``'s weights for later twins. The index
+    maps each evaluation's name (its cache's stem) to the sha256 of its weights."""
+    folder, name = parts["main"].parent, parts["main"].stem
+    index_path = folder / "weights.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    index[name] = digest = _weights_sha256(model)
+    _write(index_path, index)
+    for twin in (other for other, d in index.items() if d == digest and other != name):
+        for part, path in parts.items():
+            source = path and path.with_name(path.name.replace(name, twin, 1))
+            if path and not path.exists() and source.exists():
+                _write(path, {**json.loads(source.read_text()), "same_weights_as": twin})
+                log(f"{name}: weights identical to {twin}'s, bit for bit; its {part} evaluation is reused")
+
+
+def _weights_sha256(model: Path) -> str:
+    digest = hashlib.sha256()
+    for f in sorted(model.glob("*.safetensors")):
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 def _evaluate_parts(model: Path, data: Path, realworld: Path | None, args, todo: list[str], parts: dict) -> None:
@@ -208,10 +251,14 @@ def _evaluate_parts(model: Path, data: Path, realworld: Path | None, args, todo:
                                    "solved@1": bench["solved@1"], "pass@1": bench["pass@1"],
                                    "bench_items": bench["prompts"], "seconds": round(time.time() - t, 1)})
         if "realworld" in todo:
+            t_world = time.time()
             r = evaluate(None, str(realworld), None, k=1, max_prompts=1, max_tokens=16, server=where, samples=1,
                          next_line_prompts=args.realworld_prompts, next_line_max_tokens=48, batch=64)
-            _write(parts["realworld"], {"realworld": r["next_line"]["exact_match"],
-                                        "realworld_hits": r["next_line"]["hits"]})
+            nl = r["next_line"]
+            _write(parts["realworld"], {"realworld_seconds": round(time.time() - t_world, 1),
+                                        "realworld": nl["exact_match"], "realworld_hits": nl["hits"],
+                                        "realworld_argdown": nl["argdown_match"],
+                                        "realworld_argdown_hits": nl["argdown_hits"]})
     shutil.rmtree(work, ignore_errors=True)
     log(f"evaluated {model} ({', '.join(todo)}) in {time.time() - t:.0f} s")
 
@@ -250,6 +297,21 @@ def compare(before: dict, after: dict, key: str) -> str:
     return f"{c['change']:+.3f} (+{c['gained']}/-{c['lost']}, p={c['p']:.2g}; MDE {detectable(before[key], after[key]):.3f})"
 
 
+def seed_groups(results: dict):
+    """(arm, iteration, the models of every seed) where more than one seed has that iterate."""
+    models, settings = results["models"], results["settings"]
+    for arm in ARMS:
+        for it in range(1, settings["iterations"] + 1):
+            group = [models[n] for n in (f"{arm}-seed{s}-{it}" for s in settings["seeds"]) if n in models]
+            if len(group) > 1:
+                yield arm, it, group
+
+
+def pooled(runs: list[dict]) -> dict:
+    """The per-prompt hits of several runs laid end to end, per metric."""
+    return {hits: [h for r in runs for h in r[hits]] for _, _, hits in METRICS}
+
+
 def report(results: dict, out: Path) -> Path:
     base = results["models"]["sft-base"]
     lines = ["# SPIN vs more SFT on SmolLM2-135M-Instruct", "", f"Settings: {json.dumps(results['settings'])}", "",
@@ -262,17 +324,30 @@ def report(results: dict, out: Path) -> Path:
         for name, r in results["models"].items():
             if name != "sft-base":
                 lines.append(f"| {name} | {interval(r[hits])} | {compare(base, r, hits)} |")
+        for arm, it, group in seed_groups(results):
+            lines.append(f"| {arm}, iteration {it}, {len(group)} seeds pooled | {interval(pooled(group)[hits])} | "
+                         f"{compare(pooled([base] * len(group)), pooled(group), hits)} |")
         lines.append("")
-    lines += ["## SPIN against more SFT, iteration by iteration (same prompts)", "",
-              "| seed, iteration | metric | spin - sft |", "|---|---|---|"]
-    for name, r in results["models"].items():
-        if name.startswith("spin-seed"):
-            twin = results["models"].get(name.replace("spin-", "sft-"))
-            for key, label, hits in METRICS if twin else []:
-                lines.append(f"| {name[5:]} | {label} | {compare(twin, r, hits)} |")
+    lines += ["## Between the arms, iteration by iteration (same prompts)", "",
+              "Pooled: the hits of every seed laid end to end, so the test counts each seed's discordant prompts "
+              "(seeds as independent replications).", "",
+              "| comparison | seed | iteration | metric | change |", "|---|---|---|---|---|"]
+    models = results["models"]
+    for after, before in PAIRS:
+        for it in range(1, results["settings"]["iterations"] + 1):
+            seeds = [s for s in results["settings"]["seeds"]
+                     if f"{after}-seed{s}-{it}" in models and f"{before}-seed{s}-{it}" in models]
+            for seed in seeds + (["pooled"] if len(seeds) > 1 else []):
+                group = seeds if seed == "pooled" else [seed]
+                a, b = (pooled([models[f"{arm}-seed{s}-{it}"] for s in group]) for arm in (after, before))
+                for key, label, hits in METRICS:
+                    lines.append(f"| {after} - {before} | {seed} | {it} | {label} | {compare(b, a, hits)} |")
     lines += ["", "## Argdown Bench", "", "| model | solved@1 | pass@1 | items |", "|---|---|---|---|"]
     for name, r in results["models"].items():
         lines.append(f"| {name} | {r['solved@1']:.3f} | {r['pass@1']:.3f} | {r['bench_items']} |")
+    lines += ["", "## Time (seconds, as recorded; - where a part ran before it was recorded)", "",
+              "| part | seconds |", "|---|---|"]
+    lines += [f"| {part} | {seconds if seconds is not None else '-'} |" for part, seconds in results["times"]]
     path = out / "results.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     plot(results, out / "study.png")
@@ -280,35 +355,61 @@ def report(results: dict, out: Path) -> Path:
 
 
 def plot(results: dict, path: Path) -> None:
+    """One panel per metric: the SFT base at iteration 0, each arm's iterates beside each other (seeds side by
+    side), each share with its exact 95 % interval."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from scipy.stats import binomtest
 
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4.2 * len(METRICS), 3.4))
-    for ax, (key, label, hits) in zip(axes, METRICS):
-        for arm, colour in (("spin", "C0"), ("sft", "C1"), ("spin-earlier", "C2")):
-            names = sorted(n for n in results["models"] if n.startswith(f"{arm}-seed"))
-            for name in names:
-                h = results["models"][name][hits]
-                if not h:
-                    continue
-                x = int(name.rsplit("-", 1)[1]) + {"spin": -0.1, "sft": 0.1, "spin-earlier": 0.0}[arm]
-                ci = binomtest(sum(h), len(h)).proportion_ci(0.95, method="exact")
-                p = sum(h) / len(h)
-                ax.errorbar([x], [p], yerr=[[p - ci.low], [ci.high - p]], color=colour, marker="o", capsize=3,
-                            label=arm if name == names[0] else None)
-        h = results["models"]["sft-base"][hits]
-        if h:
-            ax.axhline(sum(h) / len(h), color="grey", linestyle="--", label="SFT base")
+    fig, axes = plt.subplots(2, 2, figsize=(9, 6.6))
+    for ax, (key, label, hits) in zip(axes.flat, METRICS):
+        base = results["models"]["sft-base"][hits]
+        _point(ax, 0, base, "grey", "SFT base")
+        if base:
+            ax.axhline(sum(base) / len(base), color="grey", linestyle="--", linewidth=0.8)
+        for arm, colour in zip(ARMS, ("C0", "C1", "C2")):
+            labelled = False
+            for name in sorted(n for n in results["models"] if n.startswith(f"{arm}-seed")):
+                seed, iteration = (int(part) for part in name.split("-seed")[1].split("-"))
+                x = iteration + {"spin": -0.2, "sft": 0.2, "spin-earlier": 0.0}[arm] + 0.06 * seed
+                labelled |= _point(ax, x, results["models"][name][hits], colour, None if labelled else arm)
         ax.set_xlabel("iteration")
-        ax.xaxis.get_major_locator().set_params(integer=True)
-        ax.set_title(f"{label} (n={len(h)})", fontsize=9)
+        ax.set_xticks(range(results["settings"]["iterations"] + 1))
+        ax.set_title(f"{label} (n={len(base)})", fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _point(ax, x: float, hits: list[int], colour: str, label: str | None) -> bool:
+    from spin_train.report import interval as exact
+
+    if not hits:
+        return False
+    share = sum(hits) / len(hits)
+    low, high = exact(share, len(hits))
+    ax.errorbar([x], [share], yerr=[[share - low], [high - share]], color=colour, marker="o", capsize=3,
+                label=label)
+    return True
+
+
+def recorded_times(models: dict, evaluated: dict, out: Path) -> list[tuple[str, float | None]]:
+    """What each part took, from the files the parts wrote: SFT runs, SPIN epochs, evaluations."""
+    times = []
+    for name, model in models.items():
+        metrics = model / "sft_metrics.json"
+        if metrics.exists():
+            times.append((f"{name}: SFT", json.loads(metrics.read_text()).get("seconds")))
+    for state in sorted(out.glob("*-seed*/state.json")):
+        for epoch, record in sorted(json.loads(state.read_text()).get("epochs", {}).items()):
+            times.append((f"{state.parent.name} epoch {epoch}: generation + DPO", record["timings"].get("epoch")))
+    for name, r in evaluated.items():
+        if "same_weights_as" not in r:
+            times += [(f"{name}: evaluation", r.get("seconds")),
+                      (f"{name}: real-world evaluation", r.get("realworld_seconds"))]
+    return times
 
 
 # -- the study -------------------------------------------------------------------------------------------------------
@@ -320,7 +421,7 @@ def main() -> None:
     ap.add_argument("--realworld", type=Path, default=ROOT.parent / "shared" / "upstream" / "argdown-realworld")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "study")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--arms", nargs="+", default=["spin", "sft"], choices=["spin", "sft", "spin-earlier"])
+    ap.add_argument("--arms", nargs="+", default=["spin", "sft"], choices=ARMS)
     ap.add_argument("--iterations", type=int, default=2)
     ap.add_argument("--examples", type=int, default=48, help="selfplay prompts per iteration")
     ap.add_argument("--sft-rows", type=int, default=192, help="train rows of the SFT base (SPIN's prompt pool)")
@@ -359,6 +460,7 @@ def main() -> None:
         results["models"][name] = r = evaluate_model(model, args.data, realworld, args, args.out / "eval" / f"{name}.json")
         log(f"{name}: exact {r['exact']:.3f}, Argdown-aware {r['argdown']:.3f}, solved@1 {r['solved@1']}, "
             f"real-world {r['realworld']}")
+    results["times"] = recorded_times(models, results["models"], args.out)
     results["seconds"] = round(time.time() - started)
     (args.out / "results.json").write_text(json.dumps(results, indent=1))
     log(f"report: {report(results, args.out)} ({results['seconds']} s in this process)")

@@ -140,6 +140,7 @@ def _train(s: SFTSettings, rows: list[dict], tok, work: Path, log) -> dict:
     logs = [e for e in trainer.state.log_history if "loss" in e]
     return {"train_loss": result.training_loss, "steps": trainer.state.global_step, "log": logs,
             "trainable_parameters": trainable, "total_parameters": total,
+            "seconds": round(result.metrics["train_runtime"], 1),  # this process's share after a resume
             "resumed_from_step": int(resume.name.split("-")[-1]) if resume else None}
 
 
