@@ -12,8 +12,8 @@ the line-by-line configs below (Spectrum 30 %). From it, per seed, for ``--itera
 
 Every model (the SFT base and each iterate of each arm) is evaluated through a vLLM server of its own on the same
 prompts: next-line exact match and the Argdown-aware match on ``--eval-prompts`` test prompts of EVAL_CONFIGS
-(paired across models), the Argdown Bench's solved@1 and pass@1, and next-line exact match on prompts built from
-the real-world Argdown files of ../shared/upstream/argdown-realworld (text no training corpus holds). Writes
+(paired across models), the Argdown Bench's solved@1 and pass@1, and next-line exact and Argdown-aware match on
+prompts built from the real-world Argdown files of ../shared/upstream/argdown-realworld (text no training corpus holds). Writes
 OUT/results.json (hits per prompt, so every paired test can be redone), OUT/results.md (tables with exact 95 %
 intervals, McNemar tests against the SFT base and between the arms, the smallest change the sample could
 detect) and OUT/study.png. Resumes: what OUT holds is not done again.
@@ -26,7 +26,6 @@ detect) and OUT/study.png. Resumes: what OUT holds is not done again.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import shutil
@@ -124,8 +123,10 @@ def _card_without_sizes(card: Path, target: Path) -> None:
     no longer has."""
     import yaml
 
+    from argdown_lbl.yamlfile import load_yaml
+
     _, front, body = card.read_text(encoding="utf-8").split("---\n", 2)
-    meta = yaml.safe_load(front)
+    meta = load_yaml(front, card, line_offset=1)
     meta.pop("dataset_info", None)
     target.write_text(f"---\n{yaml.safe_dump(meta, sort_keys=False)}---\n{body}", encoding="utf-8")
 
@@ -219,12 +220,9 @@ def _reuse_twin(model: Path, parts: dict) -> None:
 
 
 def _weights_sha256(model: Path) -> str:
-    digest = hashlib.sha256()
-    for f in sorted(model.glob("*.safetensors")):
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 24), b""):
-                digest.update(block)
-    return digest.hexdigest()
+    from spin_train.base_model import sha256_of
+
+    return "+".join(sha256_of(f) for f in sorted(model.glob("*.safetensors")))
 
 
 def _evaluate_parts(model: Path, data: Path, realworld: Path | None, args, todo: list[str], parts: dict) -> None:
