@@ -29,12 +29,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 def tokens_in(pairs_path: Path, model: Path) -> int:
     """Tokens of one pass over the pairs: prompt + chosen and prompt + rejected, with the chat template."""
-    from datasets import Dataset
+    from argdown_lbl.dataset_folder import parquet_rows
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(model)
     n = 0
-    for row in Dataset.from_parquet(str(pairs_path)):
+    for row in parquet_rows(pairs_path):
         for answer in (row["chosen"], row["rejected"]):
             n += len(tok.apply_chat_template(row["prompt"] + answer, tokenize=True, return_dict=True)["input_ids"])
     return n

@@ -63,9 +63,9 @@ def sft_rows(data: Path, n: int, out: Path) -> Path:
     if not (folder / "train.parquet").exists():
         from datasets import Dataset
 
-        from spin_train.tiny import _split_rows
+        from spin_train.tiny import split_rows
 
-        rows = _split_rows(data, TRAIN_CONFIGS, "train")
+        rows = split_rows(data, TRAIN_CONFIGS, "train")
         random.Random(0).shuffle(rows)
         folder.mkdir(parents=True, exist_ok=True)
         Dataset.from_list(rows[:n]).to_parquet(str(folder / "train.parquet"))
@@ -101,11 +101,12 @@ def realworld_dataset(source: Path, out: Path) -> Path | None:
 
 def _per_file(dataset: Path, target: Path, most: int) -> None:
     """At most ``most`` rows of each source file (seeded) into ``target``: one 3 MB map gives 99 % of the rows
-    otherwise. A new folder, not the split's rewritten in place: datasets' cache would serve the old rows."""
+    otherwise. A new folder, not the split's rewritten in place (read back by content: dataset_folder.load)."""
     from datasets import Dataset
 
-    (parquet,) = (dataset / "argdown-realworld").glob("test-*.parquet")
-    rows = Dataset.from_parquet(str(parquet)).to_list()
+    from argdown_lbl.dataset_folder import load, parquet_name
+
+    rows = load(str(dataset), name="argdown-realworld", split="test").to_list()
     random.Random(0).shuffle(rows)
     kept, seen = [], Counter()
     for row in rows:
@@ -113,7 +114,7 @@ def _per_file(dataset: Path, target: Path, most: int) -> None:
             seen[row["source"]] += 1
             kept.append(row)
     (target / "argdown-realworld").mkdir(parents=True, exist_ok=True)
-    Dataset.from_list(kept).to_parquet(str(target / "argdown-realworld" / parquet.name))
+    Dataset.from_list(kept).to_parquet(str(target / "argdown-realworld" / parquet_name("test")))
     _card_without_sizes(dataset / "README.md", target / "README.md")  # last: the folder is complete
     log(f"real-world next-line rows: {len(kept)} of {len(rows)}, at most {most} per file of {len(seen)}")
 
@@ -164,7 +165,7 @@ def spin_arm(name: str, base: Path, rows: Path, out: Path, seed: int, args) -> l
 
 def sft_arm(base: Path, spin_run: Path, out: Path, seed: int, iterations: int) -> list[Path]:
     """More SFT, iteration by iteration, on the prompts and gold answers SPIN's same iteration trained on."""
-    from datasets import Dataset
+    from argdown_lbl.dataset_folder import parquet_rows
 
     from spin_train.sft import SFTSettings, sft
 
@@ -175,7 +176,7 @@ def sft_arm(base: Path, spin_run: Path, out: Path, seed: int, iterations: int) -
         if not pairs.exists():  # SPIN had nothing to train on: neither does this arm
             models.append(current)
             continue
-        rows = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in Dataset.from_parquet(str(pairs))]
+        rows = [{"prompt": p["prompt"], "completion": p["chosen"]} for p in parquet_rows(pairs)]
         settings = SFTSettings(model=str(current), data=str(pairs), learning_rate=1e-4, batch_size=1,
                                accumulation=8, max_length=1024, seed=seed,
                                unfrozen_file=str(spin_run / "unfrozen_parameters.yaml"))
@@ -431,6 +432,7 @@ def main() -> None:
     from datasets.utils.logging import disable_progress_bar
     from transformers.utils import logging as hf_logging
 
+    from argdown_lbl.dataset_folder import parquet_rows
     from spin_train.sft import SFTSettings, sft
 
     disable_progress_bar()
@@ -442,7 +444,7 @@ def main() -> None:
     sft(SFTSettings(model=str(args.model), data=str(args.data), configs=TRAIN_CONFIGS, rows=args.sft_rows,
                     learning_rate=1e-4, batch_size=1, accumulation=8, max_length=1024, top_percent=30,
                     save_steps=4), base, log=log,
-        rows=__import__("datasets").Dataset.from_parquet(str(rows / "train.parquet")).to_list())
+        rows=parquet_rows(rows / "train.parquet"))
     realworld = realworld_dataset(args.realworld, args.out)
     models = {"sft-base": base}
     for seed in args.seeds:

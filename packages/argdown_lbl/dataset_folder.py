@@ -2,11 +2,19 @@
 
 ``datasets.load_dataset(DIR, name=CONFIG)`` resolves it locally exactly as it resolves ``ORG/NAME`` on
 the Hub, and ``hf upload ORG/NAME DIR --repo-type dataset`` (or ``hub.push``) uploads it unchanged.
-Written by ``split`` (line-by-line rows) and ``pairs`` (map pairs); read back by spin-train.
+Written by ``split`` (line-by-line rows) and ``pairs`` (map pairs); read back by spin-train through
+``load`` (the one loading function of both packages).
+
+Why ``load`` and not plain ``load_dataset`` for a folder: ``datasets`` keys its cache of a local folder
+on the folder's name, the card and the files' paths and modification times, not on their content, and
+serves the cached rows when the key matches: a corpus fixed and split again into the same folder, or
+another folder of the same name, gave the earlier rows (tests/test_dataset_loading.py). ``load`` keeps
+each content in a cache of its own (``content_fingerprint``: the sha256 of the config's data files).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from pathlib import Path
 from typing import Optional
@@ -42,6 +50,51 @@ def card_config_names(folder: Path) -> list[str]:
     if not isinstance(meta, dict) or not isinstance(meta.get("configs"), list):
         raise UserError(f"{path}: no `configs:` list in the card's YAML header; not written by `argdown-lbl split`?")
     return [c["config_name"] for c in meta["configs"]]
+
+
+def local_files(folder: Path, name: Optional[str] = None) -> dict[str, list[Path]]:
+    """The data files per split of config ``name`` of a local folder, resolved as ``datasets`` resolves them
+    (the card's ``configs:``, else its default layout)."""
+    from datasets import load_dataset_builder
+
+    builder = load_dataset_builder(str(folder), name=name)
+    return {split: sorted(Path(f) for f in files) for split, files in (builder.config.data_files or {}).items()}
+
+
+def content_fingerprint(folder: Path, names: list[Optional[str]]) -> str:
+    """sha256 over the data files of configs ``names`` of a local folder: their paths in it and their bytes."""
+    folder = Path(folder).expanduser().resolve()
+    digest = hashlib.sha256()
+    for name in names:
+        for split, files in sorted(local_files(folder, name).items()):
+            for path in files:
+                digest.update(f"{name}\0{split}\0{path.resolve().relative_to(folder).as_posix()}\0".encode())
+                with open(path, "rb") as fh:
+                    digest.update(hashlib.file_digest(fh, "sha256").digest())
+    return digest.hexdigest()
+
+
+def is_local(path: str) -> bool:
+    return Path(path).expanduser().exists()
+
+
+def load(path: str, name: Optional[str] = None, split: Optional[str] = None, revision: Optional[str] = None):
+    """``datasets.load_dataset(path, name=name, split=split)``; a local folder is read from a cache keyed on its
+    content (the module docstring says why), a Hub id at ``revision``."""
+    from datasets import config, load_dataset
+
+    if not is_local(path):
+        return load_dataset(path, name=name, split=split, revision=revision)
+    folder = Path(path).expanduser()
+    cache = Path(config.HF_DATASETS_CACHE) / "by-content" / content_fingerprint(folder, [name])[:32]
+    return load_dataset(str(folder), name=name, split=split, cache_dir=str(cache))
+
+
+def parquet_rows(path: Path) -> list[dict]:
+    """The rows of one parquet file, read as they are on disk (no ``datasets`` cache)."""
+    import pyarrow.parquet as pq
+
+    return pq.read_table(str(path)).to_pylist()
 
 
 def parquet_name(split: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
+from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 from argdown_lbl.errors import UserError
@@ -33,20 +34,30 @@ class DropRow(ValueError):
 
 
 def load_entry(entry: MixtureEntry, revision: Optional[str] = None):
-    """The entry's split as a ``datasets.Dataset`` (a local folder or a Hub id at ``revision``)."""
-    from datasets import load_dataset
+    """The entry's split as a ``datasets.Dataset`` (a local folder as on disk, or a Hub id at ``revision``)."""
+    from argdown_lbl.dataset_folder import load
 
     try:
-        return load_dataset(entry.path, name=entry.config_name, split=entry.split,
-                            revision=revision or entry.revision)
+        return load(entry.path, name=entry.config_name, split=entry.split, revision=revision or entry.revision)
     except Exception as exc:  # datasets raises many types; the user needs the entry named
         raise DataError(f"train_mixture entry {entry.key!r} ({entry.path}, split {entry.split}): {exc}") from exc
 
 
+def local_fingerprints(cfg: RunConfig) -> dict[str, dict]:
+    """The content fingerprint of each local dataset folder a run reads, by what names it in the config
+    (``train_mixture[KEY]``, ``evaluation.dataset``): {name: {path, configs, sha256}}."""
+    from argdown_lbl.dataset_folder import card_config_names, content_fingerprint, is_local
+
+    read = {f"train_mixture[{e.key}]": (e.path, [e.config_name]) for e in cfg.train_mixture if is_local(e.path)}
+    e = cfg.evaluation
+    if e.enabled and e.dataset and is_local(e.dataset):
+        read["evaluation.dataset"] = (e.dataset, e.configs or card_config_names(Path(e.dataset)))
+    return {name: {"path": path, "configs": configs, "sha256": content_fingerprint(Path(path), configs)}
+            for name, (path, configs) in read.items()}
+
+
 def resolve_revision(entry: MixtureEntry) -> Optional[str]:
     """The Hub commit a Hub dataset's revision (or main) points to now; None for folders or offline."""
-    from pathlib import Path
-
     if Path(entry.path).exists():
         return None
     try:

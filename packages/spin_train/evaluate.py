@@ -427,14 +427,14 @@ def stratified(items: list[BenchItem], n: int, rng: random.Random) -> list[Bench
 def load_bench(dataset: str, names: list[str]) -> tuple[list[dict], list[BenchItem], dict]:
     """(test rows, bench items, dropped counts) of some configs of a dataset: the items come from the test
     split and repeat nothing of the train split (``seen_texts``)."""
-    from datasets import load_dataset
+    from argdown_lbl.dataset_folder import load
 
     from .paths import load_failure
 
     rows, train = [], []
     for name in names:
         try:
-            splits = load_dataset(dataset, name=name)
+            splits = load(dataset, name=name)
         except Exception as exc:  # datasets raises many types; one line naming the dataset is what helps
             raise load_failure(dataset, "dataset", exc) from None
         if "test" not in splits:

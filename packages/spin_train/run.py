@@ -42,6 +42,7 @@ class Loop:
 
     def lead(self) -> RunState:
         self.run.start(self.cfg)
+        self.ctx.check_datasets()
         if self.cfg.dpo.num_machines > 1:
             self.ctx.session = open_session(self.run)
         self.ctx.children.reap()  # a server or launch an earlier, killed run left behind on this machine

@@ -95,6 +95,7 @@ class RunState:
     created: float = 0.0
     epochs: dict[int, EpochState] = field(default_factory=dict)
     dataset_revisions: Optional[dict] = None  # Hub datasets' commits, pinned when the run starts
+    dataset_fingerprints: Optional[dict] = None  # local folders' content (sha256), recorded when the run starts
     done: list = field(default_factory=list)  # the run table's phases recorded (phases.run_table)
     timings: dict = field(default_factory=dict)  # seconds per run-table step
 
@@ -106,6 +107,8 @@ class RunState:
                "epochs": {str(e): s.to_dict() for e, s in sorted(self.epochs.items())}}
         if self.dataset_revisions is not None:
             out["dataset_revisions"] = self.dataset_revisions
+        if self.dataset_fingerprints is not None:
+            out["dataset_fingerprints"] = self.dataset_fingerprints
         if self.done:
             out["done"], out["timings"] = self.done, self.timings
         return out
@@ -114,7 +117,8 @@ class RunState:
     def from_dict(cls, data: dict) -> "RunState":
         return cls(config_sha256=data["config_sha256"], created=data.get("created", 0.0),
                    epochs={int(e): EpochState.from_dict(s) for e, s in data.get("epochs", {}).items()},
-                   dataset_revisions=data.get("dataset_revisions"), done=data.get("done", []),
+                   dataset_revisions=data.get("dataset_revisions"),
+                   dataset_fingerprints=data.get("dataset_fingerprints"), done=data.get("done", []),
                    timings=data.get("timings", {}))
 
 

@@ -120,7 +120,7 @@ def load_rows(dataset_dir: Path, configs: Optional[list[str]] = None, split: str
     """Line-by-line rows of some configs of a local dataset folder (shuffled, capped at ``limit``)."""
     import random
 
-    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in _split_rows(dataset_dir, configs, split)]
+    rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in split_rows(dataset_dir, configs, split)]
     random.Random(seed).shuffle(rows)
     return rows[:limit] if limit else rows
 
@@ -132,15 +132,14 @@ def bench_rows(dataset_dir: Path, configs: Optional[list[str]] = None, split: st
     from .floors import reference_answer
 
     return [{"prompt": item.prompt, "completion": [{"role": "assistant", "content": reference_answer(item)}]}
-            for item in bench_items(_split_rows(dataset_dir, configs, split))]
+            for item in bench_items(split_rows(dataset_dir, configs, split))]
 
 
-def _split_rows(dataset_dir: Path, configs: Optional[list[str]], split: str) -> list[dict]:
-    from argdown_lbl.dataset_folder import card_config_names
-    from datasets import load_dataset
+def split_rows(dataset_dir: Path, configs: Optional[list[str]], split: str) -> list[dict]:
+    from argdown_lbl.dataset_folder import card_config_names, load
 
     rows = []
     for name in card_config_names(Path(dataset_dir)):
         if not configs or name in configs:
-            rows += [dict(r, config=name) for r in load_dataset(str(dataset_dir), name=name, split=split)]
+            rows += [dict(r, config=name) for r in load(str(dataset_dir), name=name, split=split)]
     return rows

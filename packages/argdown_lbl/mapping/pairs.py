@@ -87,10 +87,10 @@ def read_texts(folder: Path) -> list[Text]:
 
 def dataset_texts(name: str, text_column: str, split: str = "train", id_column: Optional[str] = None) -> list[Text]:
     """The texts of a Hub or local dataset (``load_dataset(name, split=split)``); empty texts are left out."""
-    from datasets import load_dataset
+    from ..dataset_folder import load
 
     try:
-        ds = load_dataset(name, split=split)
+        ds = load(name, split=split)
     except Exception as exc:  # datasets raises many types: one line naming the dataset
         raise UserError(f"--dataset {name}: cannot load split {split!r} ({type(exc).__name__}: {exc})") from None
     for column in filter(None, (text_column, id_column)):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
+from argdown_lbl.errors import UserError
+
 from ..children import Children
 from ..config import RunConfig
 from ..machines import Machine
@@ -38,6 +40,24 @@ class Context:
 
             self._mixture = Mixture(self.cfg, revisions=self.pin_datasets())
         return self._mixture
+
+    def check_datasets(self) -> None:
+        """The content of the local dataset folders the run reads (train_mixture, evaluation.dataset): recorded
+        in state.json when the run starts, and the same on every resume, or the run stops naming the folder."""
+        from ..data import local_fingerprints
+
+        state, now = self.run.state, local_fingerprints(self.cfg)
+        if state.dataset_fingerprints is None:
+            state.dataset_fingerprints = now
+            self.run.save()
+            return
+        changed = [f"{key}: the dataset folder {was['path']} changed since this run started (content sha256 "
+                   f"{was['sha256'][:12]}... then, {now[key]['sha256'][:12]}... now)"
+                   for key, was in sorted(state.dataset_fingerprints.items())
+                   if key in now and now[key]["sha256"] != was["sha256"]]
+        if changed:
+            raise UserError("; ".join(changed) + "; the run so far drew and evaluated the old rows: restore the "
+                            "folder, or start a new run with another --run-dir")
 
     def pin_datasets(self) -> dict:
         """Hub datasets' commits, resolved once when the run starts and kept in state.json for every resume."""
