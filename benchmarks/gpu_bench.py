@@ -256,13 +256,14 @@ def flops_per_step(model, trainable: set[str], tokens: int, seq: int) -> dict:
 
 
 def pairs_file(path: Path, tok, n: int, seq: int) -> int:
-    """``n`` pairs whose prompt+chosen and prompt+rejected are ``seq`` tokens each, rendered as TRL renders them
-    (lengths.pair_length); returns that length."""
+    """``n`` pairs whose prompt+chosen and prompt+rejected are ``seq`` tokens each, with the ids they train on
+    (tokens.tokenize_pair, lengths.pair_length); returns that length."""
     import random
 
     from datasets import Dataset
 
     from spin_train.lengths import pair_length
+    from spin_train.tokens import tokenize_pair
 
     rng = random.Random(0)
     vocab = len(tok) - 8
@@ -270,14 +271,15 @@ def pairs_file(path: Path, tok, n: int, seq: int) -> int:
     def words(k):
         return " ".join(f"w{rng.randrange(vocab)}" for _ in range(k))
 
-    template = pair_length(tok, {"prompt": [{"role": "user", "content": "w1"}], "chosen": [
-        {"role": "assistant", "content": "w1"}], "rejected": [{"role": "assistant", "content": "w1"}]}) - 2
+    template = pair_length(tokenize_pair(tok, {"prompt": [{"role": "user", "content": "w1"}], "chosen": [
+        {"role": "assistant", "content": "w1"}], "rejected": [{"role": "assistant", "content": "w1"}]})) - 2
     answer = (seq - template) // 2
     prompt = seq - template - answer
     rows = [{"prompt": [{"role": "user", "content": words(prompt)}],
              "chosen": [{"role": "assistant", "content": words(answer)}],
              "rejected": [{"role": "assistant", "content": words(answer)}], "source": "synthetic"} for _ in range(n)]
-    length = pair_length(tok, rows[0])
+    rows = [tokenize_pair(tok, r) for r in rows]
+    length = pair_length(rows[0])
     assert length == seq, f"pairs are {length} tokens, not {seq}"
     Dataset.from_list(rows).to_parquet(str(path))
     return length

@@ -245,7 +245,9 @@ def _evaluate_parts(model: Path, data: Path, realworld: Path | None, args, todo:
                          server=where, samples=2, next_line_prompts=args.eval_prompts, next_line_max_tokens=48,
                          batch=64)
             nl, bench = r["next_line"], r["bench"]
-            _write(parts["main"], {"model": str(model), "exact": nl["exact_match"], "hits": nl["hits"],
+            _write(parts["main"], {"model": str(model), "dataset": str(data), "configs": EVAL_CONFIGS, "seed": 0,
+                                   "next_line": nl,  # with ``indented`` (benchmarks/indent_split.py)
+                                   "exact": nl["exact_match"], "hits": nl["hits"],
                                    "argdown": nl["argdown_match"], "argdown_hits": nl["argdown_hits"],
                                    "solved@1": bench["solved@1"], "pass@1": bench["pass@1"],
                                    "bench_items": bench["prompts"], "seconds": round(time.time() - t, 1)})
@@ -419,7 +421,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
     ap.add_argument("--realworld", type=Path, default=ROOT.parent / "shared" / "upstream" / "argdown-realworld")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "study")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0], help="none: the SFT base alone")
     ap.add_argument("--arms", nargs="+", default=["spin", "sft"], choices=ARMS)
     ap.add_argument("--iterations", type=int, default=2)
     ap.add_argument("--examples", type=int, default=48, help="selfplay prompts per iteration")

@@ -142,9 +142,60 @@ def test_bench_items_from_closing_rows_and_scores():
     fixed = bench(lambda prompts: [["```argdown\n" + REF + "```"] * 2 for _ in prompts],
                   lambda prompts: ["" for _ in prompts], [repair], k=2)
     assert fixed["solved@1"] == 1.0 and fixed["per_task"]["repair"]["solved@2"] == 1.0
-    scores = next_line(lambda prompts: ["[A]:   a."] * len(prompts), rows[1:])
-    assert scores == {"prompts": 1, "exact_match": 0.0, "argdown_match": 1.0, "hits": [0],
-                      "argdown_hits": [1]}  # inner spacing: same parse
+    from spin_train.generation import Sample
+
+    scores = next_line(lambda prompts: [Sample("[A]:   a.")] * len(prompts), rows[1:])
+    assert scores["hits"] == [0] and scores["argdown_hits"] == [1]  # inner spacing: same parse
+    assert (scores["exact_match"], scores["argdown_match"], scores["prompts"]) == (0.0, 1.0, 1)
+
+
+WHOLE = {  # gold "  + <B>: b." -> what a model answers, whole (with the end of its turn, or cut)
+    "ends after the line": ("  + <B>: b.", "stop"),
+    "ends after a blank line": ("  + <B>: b.\n\n", "stop"),
+    "writes on": ("  + <B>: b.\n  - <C>: c.", "stop"),
+    "wrong line, ends": ("  + <B>: x.", "stop"),
+    "wrong line, writes on": ("[A]: a.\n  + <B>: b.", "stop"),
+    "spaced like the gold, parses alike": ("  +  <B>:  b.", "stop"),
+    "cut by max_tokens": ("  + <B>: b", "length"),
+    "nothing": ("", "stop"),
+}
+
+
+def _stopped(text: str, finish: str):
+    """The answer a server gives with stop ["\n"] for a model that would write ``text`` whole."""
+    from spin_train.generation import Sample
+
+    if "\n" in text:
+        return Sample(text.split("\n", 1)[0].rstrip(), "stop", stopped_at="\n")
+    return Sample(text.rstrip(), finish)
+
+
+def test_next_lines_stopped_at_the_line_break_score_as_whole_answers():
+    """Every planted answer scores the same stopped (with the whole answer fetched where its first line is a
+    hit) as whole; only first-line hits are fetched again, and the lenient first-line measure is its own."""
+    from spin_train.evaluate import next_line
+    from spin_train.generation import Sample
+
+    snippet = "```argdown\n[A]: a.\n"
+    rows = [{"prompt": [{"role": "user", "content": f"{name}\n{snippet}"}], "language": "argdown",
+             "completion": [{"role": "assistant", "content": "  + <B>: b."}]} for name in WHOLE]
+    answers = {r["prompt"][0]["content"]: WHOLE[name] for r, name in zip(rows, WHOLE)}
+    fetched = []
+
+    def whole(prompts):
+        fetched.extend(p[0]["content"].split("\n")[0] for p in prompts)
+        return [Sample(*answers[p[0]["content"]]) for p in prompts]
+
+    full = next_line(whole, rows, batch=3)
+    fetched.clear()
+    stopped = next_line(lambda ps: [_stopped(*answers[p[0]["content"]]) for p in ps], rows, batch=3,
+                        finish=whole)
+    for key in ("hits", "argdown_hits", "first_line_hits"):
+        assert stopped[key] == full[key], key
+    assert full["hits"] == [1, 1, 0, 0, 0, 0, 0, 0] and full["argdown_hits"] == [1, 1, 0, 0, 0, 1, 0, 0]
+    assert full["first_line_hits"] == [1, 1, 1, 0, 0, 0, 0, 0] and stopped["wrote_on"] == [0, 1, 1, 0, 1, 0, 0, 0]
+    assert fetched == ["ends after the line", "ends after a blank line", "writes on",
+                       "spaced like the gold, parses alike"]
 
 
 def test_chat_reports_whether_argdown_parses():
@@ -374,3 +425,15 @@ def test_a_paired_change_in_next_line_exact_match_with_mcnemars_exact_p():
     assert even["change"] == 0 and even["p"] == 1.0
     assert paired_change([1, 0], [1, 0, 1]) is None and paired_change([], []) is None  # not paired
     assert paired_change([1, 1], [1, 1]) == {"change": 0.0, "gained": 0, "lost": 0, "p": 1.0, "prompts": 2}
+
+
+def test_the_tiny_model_scores_the_same_next_lines_stopped_at_the_line_break_as_whole(tiny_model, spin_dataset):
+    """The local backend's stop (transformers' stop_strings) against whole answers of the same greedy model."""
+    from spin_train.evaluate import evaluate
+
+    runs = [evaluate(str(tiny_model), str(spin_dataset), None, k=1, max_prompts=1, max_tokens=8, samples=1,
+                     next_line_prompts=16, next_line_max_tokens=24, batch=8, next_line_stop=stop)["next_line"]
+            for stop in (False, True)]
+    for key in ("hits", "argdown_hits", "first_line_hits", "indented"):
+        assert runs[0][key] == runs[1][key], key
+    assert sum(runs[1]["wrote_on"]) > 0  # the tiny model writes past the line break: the stop had work

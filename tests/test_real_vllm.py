@@ -396,6 +396,19 @@ def test_one_epoch_on_the_real_model_trains_the_spectrum_matrices_and_reloads_th
     assert out.returncode == 0, out.stderr[-3000:]
     loads = [json.loads(line) for line in (run_dir / "serving-machine-0.jsonl").open()]
     assert [(x["for"], x["how"]) for x in loads] == [("generate", "start"), ("evaluate", "reload")], loads
+    # the training rows are what the server was sent and sampled: it rendered every prompt to our ids (checked in
+    # the mix phase), each rejected answer is the ids it sampled, and TRL tokenised no text
+    epoch = json.loads((run_dir / "state.json").read_text())["epochs"]["1"]
+    counts = epoch["counts"]
+    assert counts["served_prompts_checked"] == counts["prompts"] - counts["prompts_too_long"] > 0
+    assert counts["rejected_ids_sampled"] == counts["kept"] and counts["rejected_ids_from_text"] == 0
+    assert epoch["token_check"]["rows"] == counts["pairs"]
+    assert "not a prefix" not in (run_dir / "epoch-01" / "dpo-launch.log").read_text()
+    from argdown_lbl.dataset_folder import parquet_rows
+
+    sampled = [ids for line in (run_dir / "epoch-01" / "candidates.jsonl").open()
+               for per_prompt in json.loads(line)["token_ids"].values() for ids in per_prompt]
+    assert all(p["rejected_ids"] in sampled for p in parquet_rows(run_dir / "epoch-01" / "pairs.parquet"))
     assert loads[1]["check"]["agrees"] and loads[1]["check"]["tolerance"] == 1e-3, loads[1]["check"]
     checkpoint = run_dir / "epoch-01" / "checkpoint"
     for name in ("tokenizer.json", "chat_template.jinja"):

@@ -63,9 +63,10 @@ def test_the_loss_is_on_the_completion_only(tiny_model, spin_dataset, tmp_path):
     from spin_train.models import load_tokenizer
     from spin_train.sft import SFTSettings, build_trainer
     from spin_train.tiny import load_rows
+    from spin_train.tokens import sft_row
 
     tok = load_tokenizer(str(tiny_model), ModelConfig(path=str(tiny_model)))
-    rows = load_rows(spin_dataset, [CONFIG])[:2]
+    rows = [{**r, **sft_row(tok, r["prompt"], r["completion"])} for r in load_rows(spin_dataset, [CONFIG])[:2]]
     trainer, _, _ = build_trainer(SFTSettings(model=str(tiny_model), data=str(spin_dataset), batch_size=2),
                                   rows, tok, tmp_path / "work", log=lambda m: None)
     batch = next(iter(trainer.get_train_dataloader()))

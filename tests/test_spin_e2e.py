@@ -62,6 +62,10 @@ def test_full_run_writes_epochs_pairs_and_checkpoints(reference_run):
         assert e["filtering"]["no_candidates"] == c["prompts_too_long"]
         assert sum(e["filtering"]["l_histogram"].values()) == 8 - c["prompts_too_long"]
         assert {"plan", "generate", "mix", "train", "eval", "epoch"} <= set(e["timings"])
+        # every pair's ids checked before the launch; every rejected answer trained as the ids sampled, and TRL
+        # never tokenised a text (its "not a prefix" warning is that path's)
+        assert e["token_check"]["rows"] == c["pairs"] and c["rejected_ids_sampled"] == c["kept"]
+        assert "not a prefix" not in (run_dir / f"epoch-{int(epoch):02d}" / "dpo-launch.log").read_text()
     assert set(info["epochs"]["2"]["counts"]["pairs_per_source"]) == {"critical-thinking-ten-arguments"}
     # both length rules had something to do in this run
     assert sum(info["epochs"][e]["counts"]["prompts_too_long"] for e in ("1", "2")) >= 1
@@ -174,28 +178,6 @@ def test_sigkill_and_rerun_ends_with_the_same_pairs(point, config_path, referenc
     y = load_file(str(run_dir / "epoch-02" / "checkpoint" / "model.safetensors"))
     # deterministic CPU training: the same final weights, also across the resumed DPO phase
     assert all((x[n] == y[n]).all() for n in x)
-
-
-def test_generation_and_training_render_the_same_prompt_ids(tiny_model, spin_dataset):
-    from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOTrainer
-
-    from spin_train.config import from_dict
-    from spin_train.lengths import render_prompt_ids
-    from spin_train.tiny import load_rows
-    from spin_train.train import dpo_args
-
-    cfg = from_dict(tiny_config(tiny_model, spin_dataset))
-    tok = AutoTokenizer.from_pretrained(str(tiny_model))
-    rows = load_rows(spin_dataset, limit=6)
-    pairs = Dataset.from_list([{"prompt": r["prompt"], "chosen": r["completion"],
-                                "rejected": [{"role": "assistant", "content": "(9) wrong"}]} for r in rows])
-    trainer = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(str(tiny_model)),
-                         args=dpo_args(cfg, Path("/tmp/spin-prompt-ids")), train_dataset=pairs,
-                         processing_class=tok)
-    for row, tokenized in zip(rows, trainer.train_dataset):
-        assert render_prompt_ids(tok, row["prompt"]) == tokenized["prompt_ids"]
 
 
 def test_openai_backend_against_transformers_serve(tiny_model, tmp_path):

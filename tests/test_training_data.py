@@ -413,12 +413,13 @@ def test_prompts_that_cannot_fit_the_context_are_counted_and_not_generated(tiny_
 
 def test_pairs_longer_than_dpo_max_length_are_dropped_at_mix_time_and_counted(tiny_model, spin_dataset, tmp_path):
     """TRL would truncate them (or drop those whose prompt alone fills max_length) without a word: the
-    pair count would overstate what trained. Tokenised with the policy's chat template, as TRL does."""
+    pair count would overstate what trained. Measured on the ids the pairs train on (tokens.py)."""
     from datasets import Dataset
 
     from spin_train import run as R
     from spin_train.lengths import pair_length
     from spin_train.models import load_tokenizer
+    from spin_train.tokens import tokenize_pair
 
     cfg = C.from_dict(tiny_config(tiny_model, spin_dataset, dpo={"max_length": 120}))
     loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
@@ -435,8 +436,9 @@ def test_pairs_longer_than_dpo_max_length_are_dropped_at_mix_time_and_counted(ti
     assert info["counts"]["too_long"] == {"tulu": 1, "maps": 1} and info["counts"]["pairs"] == 2
     tok = load_tokenizer(str(tiny_model), cfg.model)
     written = Dataset.from_parquet(str(loop.run.pairs_path(1))).to_list()
-    assert len(written) == 2 and all(pair_length(tok, p) <= 120 for p in written)
-    assert sorted(pair_length(tok, p) for p in preference)[2] > 120  # the dropped two really were too long
+    assert len(written) == 2 and all(pair_length(p) <= 120 for p in written)
+    assert all(tokenize_pair(tok, p)["prompt_ids"] == p["prompt_ids"] for p in written)
+    assert sorted(pair_length(tokenize_pair(tok, p)) for p in preference)[2] > 120  # the dropped two were too long
 
 
 def test_a_complete_checkpoint_left_by_a_kill_is_not_trained_again(spin_dataset, tmp_path, monkeypatch):
@@ -461,6 +463,7 @@ def test_a_complete_checkpoint_left_by_a_kill_is_not_trained_again(spin_dataset,
         (partial / "train_metrics.json").write_text(json.dumps(metrics))
 
     monkeypatch.setattr(launch, "run_dpo", run_dpo)
+    monkeypatch.setattr(dpo, "check_pairs", lambda ctx, epoch, start: {"rows": 4, "tokens": 0})  # no pairs here
     info = dpo.train(loop.ctx, 1)  # no train_metrics.json: partial, discarded and trained again
     assert launched == [False] and info["train_loss"] == 0.5
     assert (loop.run.checkpoint_path(1) / "train_metrics.json").exists() and not partial.exists()

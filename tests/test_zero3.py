@@ -67,7 +67,8 @@ def test_two_ranks_shard_the_model_under_zero3_and_a_killed_run_leaves_nothing(t
     # The killed attempt computed the reference log-probs (sharded over both ranks) into the run dir's cache;
     # the rerun reads them back instead of computing them again.
     assert distributed.pop("reference_rows") == [0, 0]
-    assert len(list((run_dir / "epoch-01" / "dpo-cache").rglob("cache-*.arrow"))) >= 2  # tokenised, ref log-probs
+    # the reference log-probs' cache alone: the pairs come with their ids, TRL tokenises nothing
+    assert len(list((run_dir / "epoch-01" / "dpo-cache").rglob("cache-*.arrow"))) == 1
     assert distributed == {"distributed_type": "DEEPSPEED", "zero_stage": 3, "num_processes": 2, "world_size": 2,
                            "mixed_precision": "no", "zero3_init": True, "device": "cpu",
                            "master_weights": "DeepSpeed optimizer"}
@@ -127,6 +128,10 @@ def test_a_bf16_model_trains_on_fp32_master_weights(tmp_path, tiny_model, spin_d
         seen["changed"] = sum(changed) / len(changed)
         seen["dtype"] = next(p for p in model.parameters() if p.requires_grad).dtype
 
+    from spin_train.models import load_tokenizer
+    from spin_train.tokens import tokenize_pair
+
+    row = tokenize_pair(load_tokenizer(str(tiny_model), cfg.model), row)
     metrics = train_epoch(cfg, str(tiny_model), Dataset.from_list([row] * 20), tmp_path / "out",
                           tmp_path / "steps", None, measure)
     assert seen["dtype"] == torch.float32 and metrics["distributed"]["master_weights"] == "torch.float32"

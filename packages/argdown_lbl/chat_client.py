@@ -39,6 +39,9 @@ class Choice:
     text: str
     top_logprobs: Optional[list[dict[str, float]]] = None  # per generated token: {token: logprob}
     finish_reason: str = "stop"  # "length": cut by max_tokens
+    token_ids: Optional[list[int]] = None  # the ids sampled, where the server returns them (vLLM: return_token_ids)
+    prompt_token_ids: Optional[list[int]] = None  # the ids the server rendered the prompt to (vLLM)
+    stop_reason: Optional[str] = None  # vLLM: the stop string that ended the choice (None: the end of turn)
 
 
 UNIX = "unix:"  # a server on a Unix socket: unix:PATH stands for its OpenAI base, http://localhost/v1 over PATH
@@ -231,7 +234,7 @@ class ChatClient:
                 body["top_p"] = top_p
             body.update(extra or {})
             data = self.post(body)  # checked: a non-empty list of choices with text
-            out.extend(_choice(c) for c in data["choices"])
+            out.extend(_choice(c, data.get("prompt_token_ids")) for c in data["choices"])
             round_ += 1
         return out[:n]
 
@@ -275,11 +278,20 @@ def unusable(data) -> Optional[str]:
     return None
 
 
-def _choice(raw: dict) -> Choice:
+def _choice(raw: dict, prompt_token_ids=None) -> Choice:
     message = raw.get("message")
     text = message.get("content") if isinstance(message, dict) and isinstance(message.get("content"), str) \
         else raw.get("text") or ""
-    return Choice(text, _top_logprobs(raw.get("logprobs")), str(raw.get("finish_reason") or "stop"))
+    stop = raw.get("stop_reason")
+    return Choice(text, _top_logprobs(raw.get("logprobs")), str(raw.get("finish_reason") or "stop"),
+                  _ids(raw.get("token_ids")), _ids(prompt_token_ids), stop if isinstance(stop, str) else None)
+
+
+def _ids(value) -> Optional[list[int]]:
+    """A list of token ids, or None when absent or not one (a reply is input)."""
+    if isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+        return value
+    return None
 
 
 def _top_logprobs(logprobs) -> Optional[list[dict[str, float]]]:

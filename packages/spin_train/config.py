@@ -74,6 +74,7 @@ class GenerationConfig:
     min_p: float = 0.0  # 0: off
     repetition_penalty: float = 1.0  # 1: off
     max_tokens: int = 128
+    stop: list[str] = field(default_factory=list)  # strings that end an answer (the evaluation's next lines: "\n")
     seed: int = 0
     batch_size: int = 8  # prompts per local generate() call / per request wave
     device: str = "auto"  # local backend: auto (CUDA when present), cpu, cuda, cuda:N

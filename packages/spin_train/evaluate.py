@@ -16,9 +16,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import re
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -243,26 +245,57 @@ def _closing(row: dict) -> Optional[tuple[str, str, str]]:
     return row["language"], context, code
 
 
-def next_line(answer: Callable[[list[list[dict]]], list[str]], rows: list[dict], batch: int = 8,
-              log: Optional[Callable[[str], None]] = None) -> dict:
+LINE_BREAK = "\n"
+
+
+def next_line(answer: Callable[[list[list[dict]]], list], rows: list[dict], batch: int = 8,
+              log: Optional[Callable[[str], None]] = None, finish: Optional[Callable] = None) -> dict:
     """Greedy next-line accuracy: exact and Argdown-aware (the latter on Argdown rows). ``hits``: 1/0 per prompt,
     in the rows' order (the same prompts for every checkpoint of a run: paired_change compares two);
-    ``argdown_hits`` the same for the Argdown-aware match, over the Argdown rows. ``log``
-    hears each tenth of the prompts done."""
-    hits, argdown = [], []
+    ``argdown_hits`` the same for the Argdown-aware match, over the Argdown rows; ``indented`` 1/0 per prompt:
+    whether its gold line starts with whitespace (nesting in Argdown). ``log`` hears each tenth of the prompts
+    done.
+
+    ``answer`` gives a Sample per prompt. With ``finish``, ``answer`` stops at the first line break (a
+    one-line gold is decided there: an answer that writes on is wrong) and ``finish`` gives the whole answer,
+    as ``answer`` would without the stop, for the few prompts that need it: those whose first line is a hit
+    under either measure (the model may end its turn after the line break, or write on and miss). Every
+    exact hit is among them, so exact match is unchanged; an Argdown-aware hit whose first line alone is no
+    hit (a statement broken over two lines) would be missed (benchmarks/next_line_eval.py compares both
+    ways). ``first_line_hits``: a lenient measure, the first line alone under exact match, whatever followed
+    it; ``wrote_on`` (with ``finish``): 1 where the answer reached a line break (and was stopped there)."""
+    hits, argdown, first_hits, wrote_on = [], [], [], []
     for i in range(0, len(rows), batch):
         if log and i and i * 10 // len(rows) > (i - batch) * 10 // len(rows):
             log(f"  next line: {i} of {len(rows)} prompts answered")
         chunk = rows[i:i + batch]
         outs = answer([r["prompt"] for r in chunk])
-        for row, out in zip(chunk, outs):
-            item = {"prompt": row["prompt"], "gold": row["completion"][-1]["content"], "language": row.get("language")}
-            hits.append(int(matcher("exact", item)(out)))
+        items = [{"prompt": r["prompt"], "gold": r["completion"][-1]["content"], "language": r.get("language")}
+                 for r in chunk]
+        firsts = [s.text.split(LINE_BREAK, 1)[0] for s in outs]
+        texts = list(firsts) if finish else [s.text for s in outs]
+        if finish:  # the whole answer where the first line leaves it open (not cut by max_tokens: it is whole)
+            undecided = [j for j, (s, it) in enumerate(zip(outs, items)) if s.finish_reason != "length"
+                         and _line_hit(it, firsts[j])]
+            for j, whole in zip(undecided, finish([chunk[j]["prompt"] for j in undecided]) if undecided else []):
+                texts[j] = whole.text
+        for row, item, text, first, s in zip(chunk, items, texts, firsts, outs):
+            hits.append(int(matcher("exact", item)(text)))
             if row.get("language") == "argdown":
-                argdown.append(int(matcher("argdown", item)(out)))
+                argdown.append(int(matcher("argdown", item)(text)))
+            first_hits.append(int(matcher("exact", item)(first)))
+            wrote_on.append(int(s.stopped_at == LINE_BREAK))
     n = len(rows)
+    indented = [int(r["completion"][-1]["content"][:1].isspace()) for r in rows]
     return {"prompts": n, "exact_match": sum(hits) / n if n else None,
-            "argdown_match": sum(argdown) / len(argdown) if argdown else None, "hits": hits, "argdown_hits": argdown}
+            "argdown_match": sum(argdown) / len(argdown) if argdown else None, "hits": hits, "argdown_hits": argdown,
+            "first_line_match": sum(first_hits) / n if n else None, "first_line_hits": first_hits,
+            **({"wrote_on": wrote_on} if finish else {}), "indented": indented}
+
+
+def _line_hit(item: dict, line: str) -> bool:
+    """The line is the gold one under exact match, or (Argdown rows) under Argdown-aware match."""
+    return matcher("exact", item)(line) or (item["language"] == "argdown" and matcher("argdown", item)(line))
 
 
 def paired_change(before: list[int], after: list[int]) -> Optional[dict]:
@@ -371,12 +404,13 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
              max_prompts: int = 64, max_tokens: int = 256, seed: int = 0, model_cfg=None, device: str = "auto",
              server: Optional[str] = None, samples: Optional[int] = None,
              next_line_prompts: Optional[int] = None, next_line_max_tokens: int = 64, batch: int = 8,
-             log: Optional[Callable[[str], None]] = None) -> dict:
+             log: Optional[Callable[[str], None]] = None, next_line_stop: bool = True) -> dict:
     """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
     (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
     (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity.
     ``max_prompts`` bench items and ``next_line_prompts`` (default: ``max_prompts``) next-line prompts, ``batch``
-    prompts at a time (a server: requests in flight)."""
+    prompts at a time (a server: requests in flight). ``next_line_stop``: next lines stop at the line break,
+    with the same hits (``next_line``); False: every answer is generated whole."""
     n = samples or 2 * k
     if n < k:
         raise ConfigError(f"--samples: {n} samples cannot estimate pass@{k}; use at least {k} (2k = {2 * k} or more "
@@ -390,14 +424,20 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     backend = _answerer(model_path, server, model_cfg, device, max_tokens, batch)
     sampled = GenerationConfig(k=n, temperature=0.7, max_tokens=max_tokens)
     greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=max_tokens)
-    short = GenerationConfig(k=1, temperature=0.0, max_tokens=next_line_max_tokens)
+    whole = GenerationConfig(k=1, temperature=0.0, max_tokens=next_line_max_tokens)
+    short = dataclasses.replace(whole, stop=[LINE_BREAK]) if next_line_stop else whole
+    started = time.perf_counter()
     try:
+        lines = next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)],
+                          line_rows[:next_line_prompts or max_prompts], batch, log,
+                          (lambda ps: [_first(c) for c in backend.generate(ps, seed, whole)]) if next_line_stop
+                          else None)
+        lines["seconds"] = round(time.perf_counter() - started, 1)
         return {
             "model": server or model_path, "dataset": dataset, "configs": names, "seed": seed,
-            "next_line": next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)],
-                                   line_rows[:next_line_prompts or max_prompts], batch, log),
+            "next_line": lines,
             "bench": {**bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
-                              lambda ps: [_first(c) for c in backend.generate(ps, seed, greedy)],
+                              lambda ps: [_first(c).text for c in backend.generate(ps, seed, greedy)],
                               items, k, batch),
                       "dropped_items": dropped},  # per config and reason (bench_items)
         }
@@ -445,8 +485,11 @@ def load_bench(dataset: str, names: list[str]) -> tuple[list[dict], list[BenchIt
     return rows, bench_items(rows, dropped, seen_texts(train)), dropped
 
 
-def _first(candidates) -> str:
-    return candidates[0].text if candidates else ""  # a prompt the server refused: an empty answer
+def _first(candidates):
+    """The first Sample; an empty answer for a prompt the server refused."""
+    from .generation import Sample
+
+    return candidates[0] if candidates else Sample("")
 
 
 def _answerer(model_path, server, model_cfg, device, max_tokens, batch):

@@ -90,13 +90,15 @@ def decide(item_id: str, l: int, k: int, seed: int, epoch: int) -> bool:
 
 
 def build_pairs(items: list[dict], candidates: dict[str, list[str]], rule: str, seed: int, epoch: int,
-                truncated: dict[str, list[bool]] | None = None, truncated_as_rejected: bool = False):
+                truncated: dict[str, list[bool]] | None = None, truncated_as_rejected: bool = False,
+                token_ids: dict[str, list] | None = None):
     """-> (pairs, stats). One pair per kept question, with a differing candidate as rejected.
 
     ``truncated``: per question, which candidates were cut by max_tokens (not rejected answers unless
-    ``truncated_as_rejected``).
+    ``truncated_as_rejected``). ``token_ids``: per question, the ids each candidate was sampled as (None where
+    the backend did not say); the rejected one's become the pair's ``rejected_ids``.
     """
-    truncated = truncated or {}
+    truncated, token_ids = truncated or {}, token_ids or {}
     pairs, l_hist = [], Counter()
     dropped_filter = dropped_no_rejected = dropped_only_truncated = no_candidates = 0
     for item in items:
@@ -112,16 +114,18 @@ def build_pairs(items: list[dict], candidates: dict[str, list[str]], rule: str, 
         if not decide(item["id"], l, len(cands), seed, epoch):
             dropped_filter += 1
             continue
-        differing = [c for c, m, t in zip(cands, matches, cut) if not m and (truncated_as_rejected or not t)]
+        differing = [j for j, (m, t) in enumerate(zip(matches, cut)) if not m and (truncated_as_rejected or not t)]
         if not differing:
             if any(not m for m in matches):
                 dropped_only_truncated += 1
             else:
                 dropped_no_rejected += 1
             continue
-        rejected = random.Random(f"{seed}/{epoch}/{item['id']}/pick").choice(differing)
+        j = random.Random(f"{seed}/{epoch}/{item['id']}/pick").choice(differing)
+        sampled = (token_ids.get(item["id"]) or [None] * len(cands))[j]
         pairs.append({"prompt": item["prompt"], "chosen": [{"role": "assistant", "content": item["gold"]}],
-                      "rejected": [{"role": "assistant", "content": rejected}], "source": item["source"]})
+                      "rejected": [{"role": "assistant", "content": cands[j]}], "source": item["source"],
+                      "rejected_ids": sampled, "rejected_cut": cut[j]})
     stats = {"questions": len(items), "kept": len(pairs), "dropped_by_filter": dropped_filter,
              "dropped_no_rejected": dropped_no_rejected, "dropped_only_truncated": dropped_only_truncated,
              "no_candidates": no_candidates,

@@ -7,10 +7,10 @@
 - ``vllm``: starts ``vllm serve CHECKPOINT`` as a subprocess, waits for /health,
   talks to it as ``openai``, and stops it before training.
 
-Prompts are rendered with ``lengths.render_prompt_ids``, the same call TRL's DPOTrainer
-makes for conversational prompts, so generation and training see the same tokens.
-Every backend samples with the config's settings (temperature, top_p, top_k, min_p,
-repetition_penalty), sent explicitly, and reports per candidate whether max_tokens cut it.
+Prompts are rendered with ``lengths.render_prompt_ids``, the ids the training rows start with
+(tokens.py). Every backend samples with the config's settings (temperature, top_p, top_k, min_p,
+repetition_penalty), sent explicitly, and reports per candidate whether max_tokens cut it and,
+where it can (local, vLLM), the token ids it sampled, which the DPO phase trains as rejected answers.
 """
 
 from __future__ import annotations
@@ -40,6 +40,9 @@ from .lengths import render_prompt_ids
 class Sample:
     text: str
     finish_reason: str = "stop"  # "length": cut by max_tokens
+    token_ids: Optional[list[int]] = None  # as sampled, the end-of-turn token included where written
+    prompt_ids: Optional[list[int]] = None  # the ids the server rendered the prompt to (vLLM)
+    stopped_at: Optional[str] = None  # the stop string (GenerationConfig.stop) that ended it, where known
 
     @property
     def truncated(self) -> bool:
@@ -86,20 +89,37 @@ class LocalBackend:
         input_ids = torch.tensor([[self.pad_id] * (width - len(x)) + x for x in ids], device=device)  # left padding
         attention = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=device)
         sampling = {"temperature": cfg.temperature, "top_p": cfg.top_p, "top_k": cfg.top_k, "min_p": cfg.min_p or None}
+        stop = {"stop_strings": cfg.stop, "tokenizer": self.tokenizer} if cfg.stop else {}
         with torch.no_grad():
             out = self.model.generate(
                 input_ids=input_ids, attention_mask=attention, do_sample=cfg.temperature > 0,
                 **(sampling if cfg.temperature > 0 else {}), repetition_penalty=cfg.repetition_penalty,
                 max_new_tokens=cfg.max_tokens, num_return_sequences=cfg.k, pad_token_id=self.pad_id,
-                eos_token_id=self.tokenizer.eos_token_id,
+                eos_token_id=self.tokenizer.eos_token_id, **stop,
             )
-        new = out[:, width:]
-        texts = self.tokenizer.batch_decode(new.cpu(), skip_special_tokens=True)
+        new = out[:, width:].cpu()
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
         # No end-of-sequence token among the new ones: generation stopped at max_new_tokens.
         ended = (new == self.tokenizer.eos_token_id).any(dim=1).tolist()
-        samples = [Sample(t.rstrip(), "stop" if e else "length") for t, e in zip(texts, ended)]
+        samples = [_local_sample(t, e, row.tolist(), self.tokenizer.eos_token_id, cfg.stop)
+                   for t, e, row in zip(texts, ended, new)]
         k = cfg.k
         return [samples[i * k:(i + 1) * k] for i in range(len(prompts))]
+
+
+def _until_eos(ids: list[int], eos: int) -> list[int]:
+    """The sampled ids up to and including the first end of sequence (padding follows it)."""
+    return ids[:ids.index(eos) + 1] if eos in ids else ids
+
+
+def _local_sample(text: str, ended: bool, ids: list[int], eos: int, stop: list[str]) -> Sample:
+    """A local answer as a server reports it: cut before the first stop string it wrote (transformers keeps it),
+    which is then its ``stopped_at``; else ended by the end of sequence or by max_tokens."""
+    hits = [(text.index(s), s) for s in stop if s in text]
+    if hits:
+        at, string = min(hits)
+        return Sample(text[:at].rstrip(), "stop", None, stopped_at=string)  # the ids run past the cut
+    return Sample(text.rstrip(), "stop" if ended else "length", _until_eos(ids, eos))
 
 
 class OpenAIBackend:
@@ -127,15 +147,19 @@ class OpenAIBackend:
         from argdown_lbl.chat_client import RequestRejected
 
         try:
+            # vLLM: the sampled ids and the rendered prompt's ids come back (return_token_ids)
             choices = self.client.complete(messages, n=g.k, max_tokens=g.max_tokens, temperature=g.temperature,
-                                           top_p=g.top_p, seed=seed, extra=sampling_extras(g, self.vllm))
+                                           top_p=g.top_p, seed=seed, extra={**sampling_extras(g, self.vllm),
+                                                                            **({"return_token_ids": True}
+                                                                               if self.vllm else {}),
+                                                                            **({"stop": g.stop} if g.stop else {})})
         except RequestRejected as exc:
             if not about_length(exc):
                 raise ServerError(f"the generation server refused a request, not for the prompt's length "
                                   f"({exc}); every prompt would fail, so the phase stops") from None
             self.rejected.append(str(exc))
             return []
-        return [Sample(c.text.rstrip(), c.finish_reason) for c in choices]
+        return [_served_sample(c, g.stop) for c in choices]
 
     def generate(self, prompts: list[list[dict]], seed: int,
                  cfg: Optional[GenerationConfig] = None) -> list[list[Sample]]:
@@ -148,6 +172,14 @@ class OpenAIBackend:
 
     def close(self):
         self.client.close()
+
+
+def _served_sample(choice, stop: list[str]) -> Sample:
+    """A server's choice as a Sample. One a stop string ended keeps no token ids: the server's ids run into the
+    token that held the string, past the text it returns."""
+    stopped = choice.stop_reason if choice.stop_reason in stop else None
+    return Sample(choice.text.rstrip(), choice.finish_reason, None if stopped else choice.token_ids,
+                  choice.prompt_token_ids, stopped)
 
 
 _LENGTH = re.compile(r"context length|model length|max_model_len|too long|too many tokens|longer than", re.I)

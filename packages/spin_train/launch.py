@@ -115,7 +115,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         # File-backed, with its cache in the run dir: TRL writes the reference log-probs next to the
         # dataset's own Arrow files on global rank 0, and every rank reads them back from there.
         pairs = Dataset.from_parquet(str(run.pairs_path(args.epoch)), cache_dir=str(run.dpo_cache_dir(args.epoch)))
-        pairs = pairs.remove_columns(["source"])
+        # the texts stay in pairs.parquet for inspection; the trainer takes the ids (train.PAIR_IDS)
         unfrozen = unfrozen_patterns(cfg, run.spectrum_path)
         on_step = (lambda step, _model: stall("train", run.root, step)) if stalls("train") else None
         train_epoch(cfg, args.start, pairs, run.partial_checkpoint_path(args.epoch), run.dpo_steps_dir(args.epoch),

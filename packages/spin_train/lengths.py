@@ -3,8 +3,8 @@
 The generator has a context (vLLM's ``--max-model-len``, else the checkpoint's) and the DPO phase has
 ``dpo.max_length``. TRL truncates a pair longer than that and silently drops one whose prompt alone
 reaches it, so the pair count would overstate what trained. Instead, a prompt is generated only when
-it leaves room for ``max_tokens`` within both limits, and at mix time each pair is tokenised as TRL
-tokenises it (the policy's chat template) and dropped, counted per source, when it does not fit.
+it leaves room for ``max_tokens`` within both limits, and at mix time each pair, with the ids it trains on
+(tokens.py), is dropped, counted per source, when it does not fit.
 """
 
 from __future__ import annotations
@@ -45,20 +45,16 @@ def too_long(items: list[dict], tokenizer, limit: int, max_tokens: int) -> set[s
     return {it["id"] for it in items if len(render_prompt_ids(tokenizer, it["prompt"])) + max_tokens > limit}
 
 
-def pair_length(tokenizer, pair: dict) -> int:
-    """Tokens of the longer of prompt+chosen and prompt+rejected, rendered whole as TRL renders them."""
-    def n(answer):
-        out = tokenizer.apply_chat_template(pair["prompt"] + answer, tokenize=True, return_dict=True)
-        return len(out["input_ids"])
-
-    return max(n(pair["chosen"]), n(pair["rejected"]))
+def pair_length(pair: dict) -> int:
+    """Tokens of the longer of prompt + chosen and prompt + rejected, as trained (a pair with its ids)."""
+    return len(pair["prompt_ids"]) + max(len(pair["chosen_ids"]), len(pair["rejected_ids"]))
 
 
-def fitting_pairs(pairs: list[dict], tokenizer, max_length: int) -> tuple[list[dict], dict[str, int]]:
-    """(the pairs that fit ``max_length``, pairs dropped per source)."""
+def fitting_pairs(pairs: list[dict], max_length: int) -> tuple[list[dict], dict[str, int]]:
+    """(the pairs, with their ids, that fit ``max_length``; pairs dropped per source)."""
     kept, dropped = [], Counter()
     for pair in pairs:
-        if pair_length(tokenizer, pair) <= max_length:
+        if pair_length(pair) <= max_length:
             kept.append(pair)
         else:
             dropped[pair["source"]] += 1

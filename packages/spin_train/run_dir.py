@@ -73,6 +73,7 @@ class EpochState:
     resumed_from_step: Optional[int] = None  # the DPO phase resumed from its checkpoint at this step (save_steps)
     train_loss: Optional[float] = None
     distributed: Optional[dict] = None  # the DPO setup that actually ran
+    token_check: Optional[dict] = None  # pairs whose ids were checked before the DPO launch (tokens.check_rows)
     skipped: Optional[str] = None  # why no DPO ran ("no pairs")
     eval: Optional[str] = None
     serving: Optional[dict] = None  # backend vllm: the weights generation used, and how the server got them

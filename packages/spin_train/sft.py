@@ -1,7 +1,9 @@
 """``spin-train sft``: supervised fine-tuning of any base on line-by-line configs, the step before SPIN.
 
-TRL's SFTTrainer on the configs' prompt/completion rows, with the loss on the completion only and the
-model's own chat template; the same rules as the DPO phase: Spectrum (the top percent of weight matrices
+TRL's SFTTrainer on the configs' prompt/completion rows, pre-tokenised as the DPO phase's (tokens.py: the
+served prompt's ids, then the completion's own and the end of the turn; ``input_ids`` + ``completion_mask``,
+TRL's path for processed rows), with the loss on the completion only and the ids checked before training
+(``token_check`` in sft_metrics.json); the same rules as the DPO phase: Spectrum (the top percent of weight matrices
 per type by SNR, or a file of patterns) and one length limit (a row longer than ``max_length`` with the
 chat template is left out and counted, never truncated). A Trainer checkpoint every ``save_steps`` steps in
 ``OUT.sft-work``; a rerun of the same command resumes from the last complete one, and refuses other
@@ -68,10 +70,14 @@ def sft(settings: SFTSettings, out: Path, log: Callable[[str], None] = print,
     rows, too_long, tok = _rows(settings, log, given)
     if not rows:
         raise UserError(f"sft: no row of {settings.data} fits --max-length {settings.max_length}")
+    from .tokens import check_rows
+
+    checked = check_rows(tok, rows, f"sft {settings.data}")
     work = work_dir(out)
-    _claim(work, {**asdict(settings), "rows_sha256": _sha256(rows) if given is not None else None})
+    _claim(work, {**asdict(settings), "rows_sha256": _sha256([{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+                          if given is not None else None})
     metrics = _train(settings, rows, tok, work, log)
-    metrics.update(rows=len(rows), rows_too_long=too_long, settings=asdict(settings))
+    metrics.update(rows=len(rows), rows_too_long=too_long, settings=asdict(settings), token_check=checked)
     final = work / "final"
     tok.save_pretrained(str(final))
     write_json(final / "sft_metrics.json", metrics)  # last: the folder is complete
@@ -103,11 +109,12 @@ def _claim(work: Path, mine: dict) -> None:
 
 
 def _rows(s: SFTSettings, log, given: Optional[list[dict]] = None) -> tuple[list[dict], int, object]:
-    """The rows (``given``, else the dataset's) that fit max_length with the chat template (as TRL renders them),
-    the count left out, and the tokenizer."""
+    """The rows (``given``, else the dataset's) with their ids (tokens.sft_row) that fit max_length, the count
+    left out, and the tokenizer."""
     from .config import ModelConfig
     from .models import load_tokenizer
     from .tiny import load_rows
+    from .tokens import sft_row
 
     tok = load_tokenizer(s.model, ModelConfig(path=s.model))
     if given is not None:
@@ -118,11 +125,8 @@ def _rows(s: SFTSettings, log, given: Optional[list[dict]] = None) -> tuple[list
     if not rows:
         raise UserError(f"sft: {s.data} has no train rows in the configs asked for ({s.configs or 'all'})")
 
-    def length(row):
-        out = tok.apply_chat_template(row["prompt"] + row["completion"], tokenize=True, return_dict=True)
-        return len(out["input_ids"])
-
-    fitting = [r for r in rows if length(r) <= s.max_length]
+    rows = [{**r, **sft_row(tok, r["prompt"], r["completion"])} for r in rows]
+    fitting = [r for r in rows if len(r["input_ids"]) <= s.max_length]
     if len(fitting) < len(rows):
         log(f"sft: {len(rows) - len(fitting)} of {len(rows)} rows are longer than {s.max_length} tokens; left out")
     return fitting, len(rows) - len(fitting), tok
@@ -175,6 +179,6 @@ def build_trainer(s: SFTSettings, rows: list[dict], tok, work: Path, log=print):
         # work dir removed at the end; set per call, as train.py does (setdefault kept the first call's folder)
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(work.with_name(work.name.replace(".sft-work", ".tensorboard")))
     callbacks = [step_callback(lambda step, _m: stall("train", work, step))] if stalls("train") else []
-    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok,
-                         callbacks=callbacks)
+    ids = Dataset.from_list([{"input_ids": r["input_ids"], "completion_mask": r["completion_mask"]} for r in rows])
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ids, processing_class=tok, callbacks=callbacks)
     return trainer, trainable, total

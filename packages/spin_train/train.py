@@ -3,6 +3,10 @@
 SPIN's opponent is the previous iterate: the policy is loaded from the
 epoch-start checkpoint and TRL copies it as the frozen reference, so
 chosen = gold and rejected = own candidate give exactly SPIN's loss.
+
+The pairs come with their token ids (tokens.py), and the trainer takes them as they are: TRL 1.16's
+DPOTrainer always re-tokenises from text in ``_prepare_dataset`` (cutting prompt and answer where the
+tokenised prompt and prompt + answer diverge), so our trainer class passes pre-tokenised rows by it.
 """
 
 from __future__ import annotations
@@ -84,12 +88,22 @@ def _gathered(value: int) -> list[int]:
     return out
 
 
+PAIR_IDS = ["prompt_ids", "chosen_ids", "rejected_ids"]  # what a pair trains on (tokens.tokenize_pair)
+
+
 def _trainer_class():
-    """TRL's DPOTrainer, counting the rows whose reference log-probs this rank computes."""
+    """TRL's DPOTrainer on pre-tokenised pairs, counting the rows whose reference log-probs this rank computes."""
     from trl import DPOTrainer
 
     class CountingDPOTrainer(DPOTrainer):
         reference_rows = 0
+
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            missing = [c for c in PAIR_IDS if c not in dataset.column_names]
+            if missing:
+                raise ValueError(f"the {dataset_name} pairs have no {', '.join(missing)}: the DPO phase trains "
+                                 "the ids tokens.tokenize_pair builds, never a re-tokenised text")
+            return dataset.select_columns(PAIR_IDS)
 
         def compute_ref_log_probs(self, model, inputs):
             self.reference_rows += int(inputs["input_ids"].shape[0]) // 2  # chosen and rejected in one batch

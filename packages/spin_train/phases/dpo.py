@@ -21,10 +21,12 @@ def train(ctx: Context, epoch: int) -> dict:
     from .. import launch
 
     out, partial = ctx.run.checkpoint_path(epoch), ctx.run.partial_checkpoint_path(epoch)
+    checked = None
     if (partial / "train_metrics.json").exists():  # written last: a kill came after the checkpoint was done
         ctx.log(f"epoch {epoch}: {partial} is complete (a run stopped before recording it); not trained again")
     else:
         shutil.rmtree(partial, ignore_errors=True)
+        checked = check_pairs(ctx, epoch, start)
         if ctx.cfg.dpo.num_machines > 1:
             call_machines(ctx.run, ctx.cfg, ctx.machine, ctx.session, epoch, ctx.log)
         ctx.log(f"epoch {epoch}: DPO on {n_pairs} pairs from {start}")
@@ -39,7 +41,22 @@ def train(ctx: Context, epoch: int) -> dict:
     os.replace(partial, out)
     prune(ctx, epoch)
     return {"checkpoint": str(out), "train_loss": metrics["train_loss"], "steps": metrics["steps"],
-            "resumed_from_step": metrics.get("resumed_from_step"), "distributed": metrics.get("distributed")}
+            "resumed_from_step": metrics.get("resumed_from_step"), "distributed": metrics.get("distributed"),
+            **({"token_check": checked} if checked else {})}
+
+
+def check_pairs(ctx: Context, epoch: int, start: str) -> dict:
+    """Every pair's ids are the served prompt's followed by each answer's (tokens.check_rows), before any launch."""
+    from argdown_lbl.dataset_folder import parquet_rows
+
+    from ..models import load_tokenizer
+    from ..tokens import check_rows
+
+    path = ctx.run.pairs_path(epoch)
+    checked = check_rows(load_tokenizer(start, ctx.cfg.model), parquet_rows(path), str(path))
+    ctx.log(f"epoch {epoch}: the token ids of {checked['rows']} pairs ({checked['tokens']:,} tokens) are the served "
+            "prompts' followed by their answers'")
+    return checked
 
 
 def prune(ctx: Context, epoch: int) -> None:

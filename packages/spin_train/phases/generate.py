@@ -69,6 +69,10 @@ def _generate_batches(ctx: Context, epoch: int, all_batches: list[list[dict]], m
             outs = generator.generate([it["prompt"] for it in batch], g.seed * 1_000_003 + epoch * 10_007 + b)
             record = {"batch": b, "candidates": {it["id"]: [s.text for s in c] for it, c in zip(batch, outs)},
                       "finish": {it["id"]: [s.finish_reason for s in c] for it, c in zip(batch, outs)},
+                      # the ids sampled (the rejected answers' training ids) and the server's prompt ids
+                      "token_ids": {it["id"]: [s.token_ids for s in c] for it, c in zip(batch, outs)},
+                      "prompt_ids": {it["id"]: c[0].prompt_ids for it, c in zip(batch, outs)
+                                     if c and c[0].prompt_ids is not None},
                       "refused": [it["id"] for it, c in zip(batch, outs) if not c]}  # by the server
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
             fh.flush()

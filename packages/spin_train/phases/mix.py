@@ -1,5 +1,6 @@
-"""The mix phase: pairs gold > own candidate by dynamic filtering, with the drawn preference pairs, that fit
-dpo.max_length, shuffled by a fixed seed into the epoch's pairs.parquet."""
+"""The mix phase: pairs gold > own candidate by dynamic filtering, with the drawn preference pairs, each with
+the token ids it trains on (tokens.py: the served prompt's, the sampled rejected answer's, a written answer's
+own), that fit dpo.max_length, shuffled by a fixed seed into the epoch's pairs.parquet."""
 
 from __future__ import annotations
 
@@ -22,15 +23,22 @@ def pairs_sha256(pairs: list[dict]) -> str:
 
 
 def mix(ctx: Context, epoch: int) -> dict:
+    from ..models import load_tokenizer
+
     plan = read_plan(ctx, epoch)
-    candidates, truncated, refused = _candidates(ctx, epoch)
+    got = _candidates(ctx, epoch)
+    tok = load_tokenizer(ctx.start_checkpoint(epoch), ctx.cfg.model)
+    served = check_served_prompts(tok, plan["selfplay"], got["prompt_ids"])
     f = ctx.cfg.filtering
-    pairs, stats = filtering.build_pairs(plan["selfplay"], candidates, f.rule, f.seed, epoch, truncated,
-                                         f.truncated_as_rejected)
+    pairs, stats = filtering.build_pairs(plan["selfplay"], got["candidates"], f.rule, f.seed, epoch,
+                                         got["truncated"], f.truncated_as_rejected, got["token_ids"])
+    sampled = sum(p["rejected_ids"] is not None for p in pairs)
+    pairs = [_with_ids(tok, p) for p in pairs]
     if ctx.cfg.curriculum.earlier_epochs:  # the later epochs' share of this one: its own selfplay pairs only
         write_json(ctx.run.selfplay_pairs_path(epoch), pairs)
     earlier = earlier_pairs(ctx, epoch)
-    pairs, too_long = fitting(ctx, epoch, pairs + [p for e in sorted(earlier) for p in earlier[e]] + plan["preference"])
+    preference = [_with_ids(tok, p) for p in plan["preference"]]
+    pairs, too_long = fitting(ctx, epoch, pairs + [p for e in sorted(earlier) for p in earlier[e]] + preference)
     random.Random(f"{f.seed}/{epoch}/shuffle").shuffle(pairs)
     _write(ctx, epoch, pairs)
     per_source: dict[str, int] = {}
@@ -39,7 +47,10 @@ def mix(ctx: Context, epoch: int) -> dict:
     ctx.log(f"epoch {epoch}: {stats['kept']} of {stats['questions']} selfplay questions kept "
             f"(l histogram {stats['l_histogram']}), {len(pairs)} pairs in all")
     counts = {**ctx.run.state.epoch(epoch).counts, "kept": stats["kept"], "pairs": len(pairs),
-              "pairs_per_source": per_source, "too_long": too_long, "refused": refused}
+              "pairs_per_source": per_source, "too_long": too_long, "refused": got["refused"],
+              # rejected answers trained as the ids sampled, or (a server that returns none) as their text's
+              "rejected_ids_sampled": sampled, "rejected_ids_from_text": stats["kept"] - sampled,
+              "served_prompts_checked": served}
     if ctx.cfg.curriculum.earlier_epochs:
         counts["earlier_pairs"] = {str(e): len(p) for e, p in earlier.items()}  # before the length rule
     return {"pairs_sha256": pairs_sha256(pairs), "filtering": stats, "counts": counts}
@@ -57,15 +68,56 @@ def earlier_pairs(ctx: Context, epoch: int) -> dict[int, list[dict]]:
     return out
 
 
-def _candidates(ctx: Context, epoch: int) -> tuple[dict, dict, int]:
-    """Every machine's candidates per prompt id, which of them hit max_tokens, and prompts the server refused."""
-    candidates, truncated, refused = {}, {}, 0
+def _candidates(ctx: Context, epoch: int) -> dict:
+    """Every machine's candidates per prompt id, which of them hit max_tokens, their sampled ids, the server's
+    prompt ids, and the count of prompts the server refused."""
+    got = {"candidates": {}, "truncated": {}, "token_ids": {}, "prompt_ids": {}, "refused": 0}
     shares = [read_batches(ctx.run.candidates_path(epoch, r)) for r in range(ctx.generators())]
     for batch in (b for share in shares for b in share):
-        candidates.update(batch["candidates"])
-        refused += len(batch.get("refused", []))
-        truncated.update({i: [r == "length" for r in rs] for i, rs in batch.get("finish", {}).items()})
-    return candidates, truncated, refused
+        got["candidates"].update(batch["candidates"])
+        got["refused"] += len(batch.get("refused", []))
+        got["truncated"].update({i: [r == "length" for r in rs] for i, rs in batch.get("finish", {}).items()})
+        got["token_ids"].update(batch.get("token_ids", {}))
+        got["prompt_ids"].update(batch.get("prompt_ids", {}))
+    return got
+
+
+def _with_ids(tok, pair: dict) -> dict:
+    """The pair with the ids it trains on. A sampled rejected answer keeps its ids, and its text becomes what
+    they spell (the candidates file keeps it without trailing whitespace); one whose ids the server did not
+    return is its text's own ids, with the end of the turn only where max_tokens did not cut it."""
+    from ..tokens import end_of_turn_ids, sampled_answer, tokenize_pair
+
+    pair = dict(pair)
+    cut = pair.pop("rejected_cut", False)
+    if pair.get("rejected_ids") is not None:
+        text, ids = sampled_answer(tok, pair["rejected_ids"])
+        pair.update(rejected=[{"role": "assistant", "content": text}], rejected_ids=ids)
+    elif "rejected_ids" in pair:  # a selfplay candidate without its ids
+        text = pair["rejected"][-1]["content"]
+        pair["rejected_ids"] = tok.encode(text, add_special_tokens=False) + ([] if cut else end_of_turn_ids(tok))
+    return tokenize_pair(tok, pair)
+
+
+def check_served_prompts(tok, items: list[dict], served: dict) -> int:
+    """The ids the server rendered each prompt to (where it said) are ours (lengths.render_prompt_ids), which
+    the pairs train on; -> how many were compared. A difference stops the phase naming the prompt."""
+    from ..lengths import render_prompt_ids
+    from ..tokens import TokenMismatch
+
+    n = 0
+    for item in items:
+        ids = served.get(item["id"])
+        if ids is None:
+            continue
+        ours = render_prompt_ids(tok, item["prompt"])
+        if ids != ours:
+            at = next((i for i, (a, b) in enumerate(zip(ids, ours)) if a != b), min(len(ids), len(ours)))
+            raise TokenMismatch(f"prompt {item['id']}: the server rendered it to other ids than training uses, "
+                                f"first at token {at} of {len(ours)} (the server's chat template or tokenizer "
+                                "differs from the checkpoint's)")
+        n += 1
+    return n
 
 
 def _write(ctx: Context, epoch: int, pairs: list[dict]) -> None:
@@ -79,14 +131,13 @@ def _write(ctx: Context, epoch: int, pairs: list[dict]) -> None:
 
 
 def fitting(ctx: Context, epoch: int, pairs: list[dict]) -> tuple[list[dict], dict[str, int]]:
-    """The pairs that fit dpo.max_length with the policy's chat template, and those dropped per source."""
+    """The pairs (with their ids) that fit dpo.max_length, and those dropped per source."""
     from ..lengths import fitting_pairs
-    from ..models import load_tokenizer
 
     if not pairs:
         return [], {}
     max_length = ctx.cfg.dpo.max_length
-    kept, dropped = fitting_pairs(pairs, load_tokenizer(ctx.start_checkpoint(epoch), ctx.cfg.model), max_length)
+    kept, dropped = fitting_pairs(pairs, max_length)
     for source, n in sorted(dropped.items()):
         ctx.log(f"epoch {epoch}: {n} pairs from {source} are longer than dpo.max_length {max_length}; dropped")
     return kept, dropped
