@@ -437,3 +437,20 @@ def test_the_tiny_model_scores_the_same_next_lines_stopped_at_the_line_break_as_
     for key in ("hits", "argdown_hits", "first_line_hits", "indented"):
         assert runs[0][key] == runs[1][key], key
     assert sum(runs[1]["wrote_on"]) > 0  # the tiny model writes past the line break: the stop had work
+
+
+def test_a_bench_whose_max_tokens_hold_no_reference_answer_is_not_run_and_says_why(tiny_model, spin_dataset):
+    from spin_train.evaluate import evaluate, load_bench, out_of_reach
+    from spin_train.floors import reference_answer
+    from spin_train.models import load_tokenizer
+    from spin_train.config import ModelConfig
+
+    _, items, _ = load_bench(str(spin_dataset), ["critical-thinking-ten-arguments"])
+    tok = load_tokenizer(str(tiny_model), ModelConfig(path=str(tiny_model)))
+    shortest = min(len(tok.encode(reference_answer(it), add_special_tokens=False)) for it in items)
+    assert out_of_reach(items, shortest, str(tiny_model)) is None
+    assert f"({shortest} tokens)" in out_of_reach(items, shortest - 1, str(tiny_model))
+    assert out_of_reach(items, 1, None) is None  # no tokenizer: cannot tell, the Bench runs
+    result = evaluate(str(tiny_model), str(spin_dataset), ["critical-thinking-ten-arguments"], k=1, max_prompts=2,
+                      max_tokens=4, samples=1, next_line_prompts=2, next_line_max_tokens=4)
+    assert "no answer could be whole" in result["bench"]["not_measured"] and "solved@1" not in result["bench"]

@@ -100,3 +100,27 @@ def test_the_evaluation_plot_has_whole_epochs_the_base_and_intervals():
     assert bars[1] == pytest.approx((ci.low, ci.high))
     assert not any(c.get_label().startswith("next-line Argdown-aware") for c in ax.containers)  # nothing to draw
     _plt().close(fig)
+
+
+def test_the_eval_table_pairs_each_epoch_with_the_first_and_the_previous_and_leaves_out_an_unmeasured_bench():
+    from spin_train.report import eval_table
+
+    def result(epoch, hits, bench):
+        return {"epoch": epoch, "bench": bench,
+                "next_line": {"prompts": 4, "exact_match": sum(hits) / 4, "argdown_match": sum(hits) / 4,
+                              "hits": hits, "argdown_hits": hits, "first_line_match": 0.5}}
+
+    why = "max_tokens 32 is below the shortest reference answer of its 12 items (41 tokens): no answer could be whole"
+    unmeasured = {"not_measured": why, "prompts": 12, "k": 3}
+    lines = eval_table([result(0, [0, 0, 0, 0], unmeasured), result(1, [1, 1, 0, 0], unmeasured),
+                        result(2, [1, 0, 1, 1], unmeasured)])
+    assert f"Argdown Bench not measured after epoch(s) 0, 1, 2: {why}." in lines
+    assert not any("solved@1" in line or "0.000 (12)" in line for line in lines)  # no column of zeros
+    row = next(line for line in lines if line.startswith("| 2 |"))
+    # against the first: +3/-0; against epoch 1: +2/-1
+    assert row.count("+0.750 (+3/-0") == 2 and row.count("+0.250 (+2/-1") == 2 and row.endswith("| 0.500 |")
+    measured = {"prompts": 12, "k": 3, "solved@1": 0.25, "solved@3": 0.5, "pass@1": 0.5, "pass@3": 0.75,
+                "graph_similarity": 0.4, "ged_similarity": 0.3, "isomorphic": 0.0}
+    lines = eval_table([result(0, [0, 0, 0, 0], measured), result(1, [1, 1, 0, 0], unmeasured)])
+    assert any("solved@1 (n)" in line for line in lines) and any(line.startswith("| 0 |") and "0.250 (12)" in line
+                                                               for line in lines)

@@ -281,3 +281,31 @@ def test_a_reload_is_kept_only_when_the_server_repeats_the_trainers_log_probs(tm
     assert third is not first and first.stopped and record["how"] == "restart"
     assert "log-probs differ from the trainer's by 1.0 (tolerance 0.001)" in record["why"]
     assert record["check"]["agrees"] is False  # the fresh server, as measured (here the stand-in answers alike)
+
+
+@pytest.mark.parametrize("script, expected", [
+    ("echo 'error: unrecognized arguments: --bogus' >&2; exit 2",
+     r"vllm serve exited with status 2 while starting; the end of its log \(.*vllm\.log\):\n  \| error: "
+     r"unrecognized arguments: --bogus"),
+    ("echo 'loading the model...'; sleep 60",
+     r"vllm serve did not answer /health within 3 s \(generation.vllm_startup_timeout_s\); the end of its log "
+     r"\(.*vllm\.log\):\n  \| loading the model\.\.\."),
+])
+def test_a_server_that_fails_to_start_is_one_clear_error_with_its_status_and_log(tmp_path, script, expected):
+    """A real child process as the executable: one that exits at once (a bad flag) and one that never answers."""
+    from argdown_lbl.errors import ServerError
+    from spin_train.children import Children
+    from spin_train.config import GenerationConfig
+    from spin_train.generation import VLLMServer
+
+    fake = tmp_path / "vllm"
+    fake.write_text(f"#!/bin/sh\n{script}\n")
+    fake.chmod(0o755)
+    g = GenerationConfig(backend="vllm", vllm_executable=str(fake), vllm_startup_timeout_s=3)
+    children = Children(tmp_path / "pids", log=lambda m: None)
+    with pytest.raises(ServerError, match=expected):
+        with VLLMServer("model", g, tmp_path / "vllm.log", 0, [], children, socket=tmp_path / "private" / "s.sock"):
+            pass
+    from spin_fixtures import processes_of
+
+    assert not processes_of(fake) and not list((tmp_path / "pids").rglob("*.json"))  # stopped, nothing left

@@ -404,13 +404,16 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
              max_prompts: int = 64, max_tokens: int = 256, seed: int = 0, model_cfg=None, device: str = "auto",
              server: Optional[str] = None, samples: Optional[int] = None,
              next_line_prompts: Optional[int] = None, next_line_max_tokens: int = 64, batch: int = 8,
-             log: Optional[Callable[[str], None]] = None, next_line_stop: bool = True) -> dict:
+             log: Optional[Callable[[str], None]] = None, next_line_stop: bool = True,
+             tokenizer: Optional[str] = None) -> dict:
     """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
     (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
     (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity.
     ``max_prompts`` bench items and ``next_line_prompts`` (default: ``max_prompts``) next-line prompts, ``batch``
     prompts at a time (a server: requests in flight). ``next_line_stop``: next lines stop at the line break,
-    with the same hits (``next_line``); False: every answer is generated whole."""
+    with the same hits (``next_line``); False: every answer is generated whole. ``tokenizer``: the served
+    model's folder, to tell (as a local model does) whether ``max_tokens`` can hold any Bench reference answer;
+    when it cannot, the Bench is not run and says why (``bench.not_measured``), instead of scoring zeros."""
     n = samples or 2 * k
     if n < k:
         raise ConfigError(f"--samples: {n} samples cannot estimate pass@{k}; use at least {k} (2k = {2 * k} or more "
@@ -433,18 +436,33 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
                           (lambda ps: [_first(c) for c in backend.generate(ps, seed, whole)]) if next_line_stop
                           else None)
         lines["seconds"] = round(time.perf_counter() - started, 1)
-        return {
-            "model": server or model_path, "dataset": dataset, "configs": names, "seed": seed,
-            "next_line": lines,
-            "bench": {**bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
-                              lambda ps: [_first(c).text for c in backend.generate(ps, seed, greedy)],
-                              items, k, batch),
-                      "dropped_items": dropped},  # per config and reason (bench_items)
-        }
+        why = out_of_reach(items, max_tokens, model_path or tokenizer, model_cfg)
+        scores = {"not_measured": why, "prompts": len(items), "k": k} if why else \
+            bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
+                  lambda ps: [_first(c).text for c in backend.generate(ps, seed, greedy)], items, k, batch)
+        return {"model": server or model_path, "dataset": dataset, "configs": names, "seed": seed,
+                "next_line": lines,
+                "bench": {**scores, "dropped_items": dropped}}  # per config and reason (bench_items)
     finally:
         close = getattr(backend, "close", None)
         if close:
             close()
+
+
+def out_of_reach(items: list[BenchItem], max_tokens: int, tokenizer: Optional[str], model_cfg=None) -> Optional[str]:
+    """Why no Bench answer of ``max_tokens`` tokens could be whole (every reference answer is longer), or None
+    (one could, or no tokenizer to tell)."""
+    if not items or not tokenizer:
+        return None
+    from .floors import reference_answer
+    from .models import load_tokenizer
+
+    tok = load_tokenizer(tokenizer, model_cfg or ModelConfig(path=tokenizer))
+    shortest = min(len(tok.encode(reference_answer(it), add_special_tokens=False)) for it in items)
+    if max_tokens >= shortest:
+        return None
+    return (f"max_tokens {max_tokens} is below the shortest reference answer of its {len(items)} items "
+            f"({shortest} tokens): no answer could be whole")
 
 
 def stratified(items: list[BenchItem], n: int, rng: random.Random) -> list[BenchItem]:
@@ -535,15 +553,19 @@ def table(result: dict) -> str:
         return "-" if x is None else f"{x:.3f}"
 
     k = b["k"]
-    return "\n".join([
-        f"model {result['model']}",
-        f"  next line ({nl['prompts']} prompts): exact {f(nl['exact_match'])}, argdown-aware {f(nl['argdown_match'])}",
-        f"  Argdown Bench ({b['prompts']} prompts, {b['samples']} samples each, k={k}): solved@1 "
-        f"{f(b['solved@1'])}, solved@{k} {f(b[f'solved@{k}'])}, pass@1 {f(b['pass@1'])}, "
-        f"pass@{k} {f(b[f'pass@{k}'])}, graph similarity {f(b['graph_similarity'])}, structure similarity "
-        f"{f(b['structure_similarity'])}, GED similarity "
-        f"{f(b['ged_similarity'])} ({b['ged_prompts']} graphs), isomorphic {f(b['isomorphic'])}",
-    ] + [f"    {name} (n={c['prompts']}): solved@1 {f(c['solved@1'])}, solved@{k} {f(c[f'solved@{k}'])}, "
-         f"pass@1 {f(c['pass@1'])}, pass@{k} {f(c[f'pass@{k}'])}, graph similarity "
-         f"{f(c['graph_similarity'])}, isomorphic {f(c['isomorphic'])}"
-         for name, c in {**b.get("per_task", {}), **b.get("per_config", {})}.items()])
+    lines = [f"model {result['model']}",
+             f"  next line ({nl['prompts']} prompts): exact {f(nl['exact_match'])}, argdown-aware "
+             f"{f(nl['argdown_match'])}" + (f", first line (lenient) {f(nl['first_line_match'])}"
+                                            if "first_line_match" in nl else "")]
+    if b.get("not_measured"):
+        return "\n".join(lines + [f"  Argdown Bench ({b['prompts']} prompts): not measured, {b['not_measured']}"])
+    lines.append(f"  Argdown Bench ({b['prompts']} prompts, {b['samples']} samples each, k={k}): solved@1 "
+                 f"{f(b['solved@1'])}, solved@{k} {f(b[f'solved@{k}'])}, pass@1 {f(b['pass@1'])}, "
+                 f"pass@{k} {f(b[f'pass@{k}'])}, graph similarity {f(b['graph_similarity'])}, structure similarity "
+                 f"{f(b['structure_similarity'])}, GED similarity "
+                 f"{f(b['ged_similarity'])} ({b['ged_prompts']} graphs), isomorphic {f(b['isomorphic'])}")
+    for name, c in {**b.get("per_task", {}), **b.get("per_config", {})}.items():
+        lines.append(f"    {name} (n={c['prompts']}): solved@1 {f(c['solved@1'])}, solved@{k} {f(c[f'solved@{k}'])}, "
+                     f"pass@1 {f(c['pass@1'])}, pass@{k} {f(c[f'pass@{k}'])}, graph similarity "
+                     f"{f(c['graph_similarity'])}, isomorphic {f(c['isomorphic'])}")
+    return "\n".join(lines)

@@ -312,18 +312,29 @@ class VLLMServer:
         self.proc = self.children.start("vllm", cmd, self.log_path, env, remove=(self.socket, extension, folder))
         deadline = time.time() + self.cfg.vllm_startup_timeout_s
         while time.time() < deadline:
-            if self.proc.poll() is not None:
+            status = self.proc.poll()
+            if status is not None:
                 self.__exit__(None, None, None)
-                raise ServerError(f"vllm serve exited with {self.proc.returncode}; see {self.log_path}")
+                raise ServerError(self._failed(f"vllm serve exited with status {status} while starting"))
             if self.healthy():
                 served = self._served()
                 if self.name in served:
                     return self
                 self.__exit__(None, None, None)
-                raise ServerError(f"the server on {self.socket} serves {served}, not {self.name}; see {self.log_path}")
-            time.sleep(2)
+                raise ServerError(self._failed(f"the server on {self.socket} serves {served}, not {self.name}"))
+            time.sleep(min(2.0, max(0.0, deadline - time.time())))
         self.__exit__(None, None, None)
-        raise ServerError(f"vllm serve not healthy after {self.cfg.vllm_startup_timeout_s} s; see {self.log_path}")
+        raise ServerError(self._failed(f"vllm serve did not answer /health within {self.cfg.vllm_startup_timeout_s:g} s "
+                                       "(generation.vllm_startup_timeout_s)"))
+
+    def _failed(self, what: str, lines: int = 15) -> str:
+        """``what``, the last lines of the server's log and its path: one error a user can act on."""
+        try:
+            tail = self.log_path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()[-lines:]
+        except OSError:
+            tail = []
+        shown = "\n".join(f"  | {line}" for line in tail) if tail else "  (the log is empty)"
+        return f"{what}; the end of its log ({self.log_path}):\n{shown}"
 
     def __exit__(self, *exc):
         if self.proc is not None:

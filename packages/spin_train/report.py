@@ -189,7 +189,7 @@ def breakdown_table(results: list[dict], key: str, what: str) -> list[str]:
     names = sorted({t for r in results for t in r["bench"].get(key, {})})
     if not names:
         return []
-    first = results[0]["bench"][key]
+    first = results[0]["bench"].get(key, {})
     lines = ["", f"Argdown Bench solved@1 / pass@1 per {what}:", "",
              "| after epoch | " + " | ".join(f"{t} (n={first.get(t, {}).get('prompts', 0)})" for t in names) + " |",
              "|---|" + "---|" * len(names)]
@@ -199,6 +199,42 @@ def breakdown_table(results: list[dict], key: str, what: str) -> list[str]:
 
     for r in results:
         lines.append(f"| {r['epoch']} | " + " | ".join(cell(r["bench"].get(key, {}).get(t, {})) for t in names) + " |")
+    return lines
+
+
+def eval_table(results: list[dict]) -> list[str]:
+    """Next-line measures after every epoch with their paired changes against the first evaluated checkpoint and
+    the one before; the Bench's columns only where it was measured (a Bench whose max_tokens holds no reference
+    answer is left out, with the reason, rather than shown as zeros)."""
+    measured = [r for r in results if not r["bench"].get("not_measured")]
+    lines = ["", "next-line exact and Argdown-aware: the change on the same prompts against the first evaluated "
+             "checkpoint and against the one before, prompts turned right (+) and wrong (-), McNemar's exact p. "
+             "First line (lenient): the answer's first line alone under exact match, whatever followed it.", ""]
+    if measured:
+        lines += ["solved@k: the task done in substance (graph similarity >= 0.5); pass@k: validity and form "
+                  "(docs/evaluation.md).", ""]
+    skipped = {r["bench"]["not_measured"] for r in results if r["bench"].get("not_measured")}
+    lines += [f"Argdown Bench not measured after epoch(s) "
+              f"{', '.join(str(r['epoch']) for r in results if r['bench'].get('not_measured'))}: {why}." for why in
+              sorted(skipped)] + ([""] if skipped else [])
+    bench_heads = ["solved@1 (n)", "solved@k", "pass@1", "pass@k", "graph sim.", "GED sim.", "isomorphic"]
+    heads = ["after epoch", "next-line exact", "vs. first", "vs. previous", "argdown-aware", "vs. first",
+             "vs. previous", "first line (lenient)"] + (bench_heads if measured else [])
+    lines += ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for i, r in enumerate(results):
+        nl, b = r["next_line"], r["bench"]
+
+        def vs(other, key):  # the paired change of the hits under ``key`` ("-" against itself)
+            return _change(paired_change(other["next_line"].get(key), nl.get(key) or []) if other is not r else None)
+
+        cells = [nl["exact_match"], vs(results[0], "hits"), vs(results[max(i - 1, 0)], "hits"), nl["argdown_match"],
+                 vs(results[0], "argdown_hits"), vs(results[max(i - 1, 0)], "argdown_hits"), nl.get("first_line_match")]
+        if measured:
+            kk = b["k"]
+            cells += ["-"] * 7 if b.get("not_measured") else [
+                f"{_f(b.get('solved@1'))} ({b.get('prompts', '-')})", b.get(f"solved@{kk}"), b["pass@1"],
+                b[f"pass@{kk}"], b["graph_similarity"], b["ged_similarity"], b["isomorphic"]]
+        lines.append(f"| {r['epoch']} | " + " | ".join(c if isinstance(c, str) else _f(c) for c in cells) + " |")
     return lines
 
 
@@ -243,23 +279,7 @@ def write_report(run_dir: Path) -> Path:
     lines += mixture_table(info)
     results = eval_results(run_dir)
     if results:
-        lines += ["", "solved@k: the task done in substance (graph similarity >= 0.5); pass@k: validity and form "
-                  "(docs/evaluation.md).", "",
-                  "next-line exact and Argdown-aware vs. the first evaluated checkpoint: the change on the same prompts, "
-                  "prompts turned right (+) and wrong (-), McNemar's exact p.", "",
-                  "| after epoch | next-line exact | vs. first | argdown-aware | vs. first | solved@1 (n) | solved@k | pass@1 | pass@k | "
-                  "graph sim. | GED sim. | isomorphic |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        first = results[0]["next_line"]
-        for r in results:
-            nl, b = r["next_line"], r["bench"]
-            kk = b["k"]
-            def vs_first(key):  # the paired change of the hits under ``key`` ("-" for the first checkpoint)
-                return _change(paired_change(first.get(key), nl.get(key) or []) if r is not results[0] else None)
-
-            cells = [nl["exact_match"], vs_first("hits"), nl["argdown_match"], vs_first("argdown_hits"),
-                     f"{_f(b.get('solved@1'))} ({b.get('prompts', '-')})", b.get(f"solved@{kk}"), b["pass@1"],
-                     b[f"pass@{kk}"], b["graph_similarity"], b["ged_similarity"], b["isomorphic"]]
-            lines.append(f"| {r['epoch']} | " + " | ".join(c if isinstance(c, str) else _f(c) for c in cells) + " |")
+        lines += eval_table(results)
         lines += breakdown_table(results, "per_task", "task") + breakdown_table(results, "per_config", "config")
     for title, figure in figures:
         if figure is not None:

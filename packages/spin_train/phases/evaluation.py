@@ -36,6 +36,6 @@ def _evaluate(ctx: Context, epoch: int) -> dict:
     result = run_bench(checkpoint, e.dataset, e.configs or None, e.k, e.max_prompts, e.max_tokens, e.seed,
                        ctx.cfg.model, g.device, server=server, samples=e.samples,
                        next_line_prompts=e.next_line_prompts, next_line_max_tokens=e.next_line_max_tokens,
-                       batch=e.batch_size, log=ctx.log)
+                       batch=e.batch_size, log=ctx.log, tokenizer=weights)
     result["epoch"], result["weights"] = epoch, weights
     return result
