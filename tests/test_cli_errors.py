@@ -166,3 +166,28 @@ def test_unexpected_errors_are_one_line(bad, monkeypatch):
     result = CliRunner().invoke(cli.main, ["parse", str(bad / "latin1.argdown")])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
     assert "error: unexpected KeyError: 'internal'" in result.output and "--debug" in result.output
+
+
+# A base install (`pip install -e .`): the train extra's libraries cannot be imported in the child.
+BASE_INSTALL = ("import sys\n"
+                "for name in ('torch', 'transformers', 'trl', 'accelerate', 'peft', 'deepspeed', 'matplotlib'):\n"
+                "    sys.modules[name] = None  # import name -> ModuleNotFoundError, as when it is not installed\n"
+                "from spin_train.cli import main\n"
+                "main(sys.argv[1:])\n")
+
+
+def base_install(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", BASE_INSTALL, *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+def test_with_the_base_install_a_dry_run_plans_and_heavy_commands_name_the_extra(spin_dataset, tiny_model, tmp_path):
+    config = write_config(tmp_path / "run.yaml", tiny_config(tiny_model, spin_dataset))
+    plan = base_install("run", str(config), "--run-dir", str(tmp_path / "run"), "--dry-run")
+    assert plan.returncode == 0, plan.stderr
+    assert "epoch 1" in plan.stdout.lower()
+    evaluation = base_install("eval", "--model", str(tiny_model), "--dataset", str(spin_dataset))
+    assert evaluation.returncode == 1 and "Traceback" not in evaluation.stderr
+    assert "the 'train' extra installs: pip install -e '.[train]'" in evaluation.stderr, evaluation.stderr
+    missing = base_install("base", str(tmp_path / "missing.gguf"), str(tmp_path / "out"))  # checked before torch
+    assert missing.returncode == 1 and "missing.gguf: does not exist" in missing.stderr, missing.stderr

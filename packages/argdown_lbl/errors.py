@@ -61,10 +61,20 @@ def _position(data: bytes, offset: int) -> tuple[int, int]:
     return data.count(b"\n", 0, offset) + 1, column
 
 
+# Libraries of an optional extra (pyproject.toml) -> the extra that brings them
+EXTRAS = {"torch": "train", "transformers": "train", "trl": "train", "peft": "train", "accelerate": "train",
+          "matplotlib": "train", "tensorboard": "train", "gguf": "train", "safetensors": "train",
+          "deepspeed": "gpu", "vllm": "gpu", "pytest": "dev"}
+
+
 def describe(exc: BaseException) -> str:
     """One line for any exception: ours verbatim, well-known library errors by what they mean."""
     if isinstance(exc, UserError):
         return str(exc)
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in EXTRAS:
+        extra = EXTRAS[exc.name.split(".")[0]]
+        return (f"this command needs {exc.name.split('.')[0]}, which the '{extra}' extra installs: "
+                f"pip install -e '.[{extra}]' (`make test` or `make demo` set up .venv with it)")
     if isinstance(exc, OSError) and getattr(exc, "filename", None) and exc.strerror:
         return f"{exc.filename}: {exc.strerror}"
     url = _request_url(exc)

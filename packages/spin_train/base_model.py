@@ -51,25 +51,31 @@ def end_of_turn(tokenizer) -> str:
                     "set the end-of-sequence token with --eos")
 
 
-def load(source: Path):
-    """(model, tokenizer, what kind of source) from a .gguf file or a Hugging Face folder; a clear error for
-    anything else."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+def where(source: Path) -> tuple[Path, dict, str]:
+    """(the folder transformers loads from, its keyword arguments, what kind of source) of a .gguf file or a
+    Hugging Face folder; a clear error for anything else, before anything heavy is imported."""
     if not source.exists():
         raise UserError(f"{source}: does not exist (a .gguf file or a Hugging Face model folder)")
     if source.is_file():
         if _magic(source) != b"GGUF":
             raise UserError(f"{source}: not a GGUF file (it does not start with the GGUF magic bytes)")
-        where, kwargs, kind = source.parent, {"gguf_file": source.name}, "gguf"
+        folder, kwargs, kind = source.parent, {"gguf_file": source.name}, "gguf"
     elif (source / "config.json").is_file():
-        where, kwargs, kind = source, {}, "folder"
+        folder, kwargs, kind = source, {}, "folder"
     else:
         raise UserError(f"{source}: neither a .gguf file nor a model folder with config.json")
+    return folder, kwargs, kind
+
+
+def load(source: Path):
+    """(model, tokenizer, what kind of source) from a .gguf file or a Hugging Face folder (``where``)."""
+    folder, kwargs, kind = where(source)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     try:
-        tokenizer = AutoTokenizer.from_pretrained(where, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, **kwargs)
     except Exception as exc:  # noqa: BLE001 - a truncated GGUF fails anywhere in the reader (struct, numpy, ...)
         raise UserError(f"{source}: transformers cannot load it ({type(exc).__name__}: {str(exc)[:300]})") from None
     return model, tokenizer, kind
@@ -84,6 +90,7 @@ def convert(source: Path, out: Path, eos: Optional[str] = None, sha256: Optional
             provenance: Optional[dict] = None, log: Callable[[str], None] = print) -> dict:
     """Write ``source`` as a plain float32 safetensors folder ``out`` (module docstring); -> what was done."""
     source = Path(source)
+    where(source)
     digest = sha256_of(source) if source.is_file() else None
     if sha256 and digest != sha256.lower():
         raise UserError(f"{source}: sha256 {digest}, expected {sha256.lower()}: a different or damaged file")

@@ -11,11 +11,15 @@ from argdown_lbl.errors import ReportingGroup
 
 
 def _quiet_libraries() -> None:
-    """Per-map progress bars of datasets and transformers' info logs drown our own progress lines."""
+    """Per-map progress bars of datasets and transformers' info logs drown our own progress lines. transformers
+    is the train extra's: a dry-run (a plan) must work with the base install alone."""
     from datasets.utils.logging import disable_progress_bar
-    from transformers.utils import logging as hf_logging
 
     disable_progress_bar()
+    try:
+        from transformers.utils import logging as hf_logging
+    except ModuleNotFoundError:
+        return
     hf_logging.set_verbosity_warning()
 
 
@@ -272,9 +276,10 @@ def sft_command(model, data, configs, out, rows, skip_rows, epochs, learning_rat
 def base_command(source, out, eos, sha256, name, license_, package, upstream):
     """Make SOURCE (a .gguf file or a Hugging Face folder) a base model for a run: a float32 safetensors folder
     OUT with the special tokens fixed and a model card; `model.path: OUT` in a config."""
-    _quiet_libraries()
-    from .base_model import convert
+    from .base_model import convert, where
 
+    where(source)  # a missing or wrong source is named before anything heavy loads
+    _quiet_libraries()
     provenance = {k: v for k, v in {"name": name, "license": license_, "package": package,
                                      "upstream": upstream}.items() if v}
     convert(source, out, eos=eos, sha256=sha256, provenance=provenance, log=_log)
