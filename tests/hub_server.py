@@ -1,7 +1,7 @@
 """A local stand-in for the Hub's upload endpoints, on 127.0.0.1, recording every request.
 
 It answers the calls huggingface_hub makes for create_repo and upload_folder
-(repo creation, card YAML validation, preupload, commit) with the shapes the
+(repo creation, a branch, card YAML validation, preupload, commit; dataset and model repos) with the shapes the
 Hub returns, so the real client code runs end to end without the internet.
 """
 
@@ -24,6 +24,8 @@ class _Handler(JSONHandler):
         self.server.requests.append(("POST", self.path, dict(self.headers), body))
         base = f"http://127.0.0.1:{self.server.server_port}"
         if self.path == "/api/repos/create":
+            if not self.headers.get("authorization"):  # as the Hub answers a request without a token
+                return self._reply({"error": "Invalid username or password."}, 401)
             name = json.loads(body)
             return self._reply({"url": f"{base}/datasets/{name['organization']}/{name['name']}"})
         if self.path.startswith("/api/validate-yaml"):
@@ -32,9 +34,12 @@ class _Handler(JSONHandler):
             files = json.loads(body)["files"]
             return self._reply({"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
                                           for f in files]})
+        if "/branch/" in self.path:
+            return self._reply({})
         if "/commit/" in self.path:
-            repo = self.path.split("/api/datasets/")[1].split("/commit/")[0]
-            return self._reply({"commitUrl": f"{base}/datasets/{repo}/commit/{'a' * 40}", "commitOid": "a" * 40})
+            kind, repo = self.path.split("/api/")[1].split("/commit/")[0].split("/", 1)
+            web = f"{base}/{'datasets/' if kind == 'datasets' else ''}{repo}"
+            return self._reply({"commitUrl": f"{web}/commit/{'a' * 40}", "commitOid": "a" * 40})
         self._reply({"error": f"not served here: {self.path}"}, 404)
 
     def do_GET(self):

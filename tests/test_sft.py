@@ -54,6 +54,13 @@ def test_sft_trains_the_spectrum_set_on_rows_that_fit_into_a_base_for_a_run(stra
     cfg = C.from_dict(tiny_config(out, spin_dataset))  # a run config names it as its base
     assert load_tokenizer(cfg.model.path, cfg.model).chat_template == load_tokenizer(str(tiny_model), cfg.model).chat_template
     assert not out.with_name("model.sft-work").exists()
+    assert metrics["token_check"]["rows"] == metrics["rows"]  # every row's ids checked before training
+    import yaml
+
+    card = (out / "README.md").read_text(encoding="utf-8")  # a model card the Hub reads
+    assert {"sft", "trl", "argdown"} <= set(yaml.safe_load(card.split("---\n")[1])["tags"])
+    assert f"{metrics['rows']} rows ({metrics['rows_too_long']} longer than 200 tokens left out)" in card
+    assert "spin-train sft --model" in card and "--max-length 200" in card
     again = sft(*sft_args(tiny_model, spin_dataset, out))  # complete: nothing to do
     assert again.returncode == 0 and "is complete; nothing to do" in again.stderr
 

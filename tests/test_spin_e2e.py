@@ -195,3 +195,49 @@ def test_openai_backend_against_transformers_serve(tiny_model, tmp_path):
         backend.close()
     # transformers serve ignores n: the backend asked again until it had k answers per prompt.
     assert [len(c) for c in out] == [3, 3] and all(isinstance(s.text, str) for c in out for s in c)
+
+
+def test_every_checkpoint_has_a_model_card_the_hub_reads_and_push_uploads_it(reference_run, tmp_path, monkeypatch):
+    import yaml
+    from click.testing import CliRunner
+    from huggingface_hub import constants
+
+    from hub_server import LocalHub
+    from spin_train.cli import main
+
+    run_dir, _ = reference_run
+    for epoch in (1, 2):
+        checkpoint = run_dir / f"epoch-{epoch:02d}" / "checkpoint"
+        text = (checkpoint / "README.md").read_text(encoding="utf-8")
+        meta = yaml.safe_load(text.split("---\n")[1])
+        assert {"dpo", "spin", "trl", "argdown"} <= set(meta["tags"]) and meta["library_name"] == "transformers"
+        assert "datasets" not in meta and "base_model" not in meta  # local folders and a local base: no Hub ids
+        assert f"SPIN iteration {epoch} of 2" in text and "pairs_sha256" in text and "content sha256" in text
+        state = json.loads((run_dir / "state.json").read_text())["epochs"][str(epoch)]
+        assert state["pairs_sha256"] in text and f"{state['counts']['pairs']} pairs" in text
+        evaluated = json.loads((run_dir / f"epoch-{epoch:02d}" / "eval.json").read_text())["next_line"]
+        hits = sum(evaluated["hits"])
+        assert f"next-line exact match: {hits / evaluated['prompts']:.3f} ({hits}/{evaluated['prompts']}; 95 % " \
+               "interval" in text
+        assert ("against the previous iterate" if epoch > 1 else "against the start") in text
+    checkpoint = run_dir / "epoch-02" / "checkpoint"
+    dry = CliRunner().invoke(main, ["push", str(checkpoint), "--repo-id", "org/spin", "--revision", "epoch-2",
+                                    "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "to org/spin@epoch-2 (public)" in dry.output and "-> README.md" in dry.output
+    assert "-> model.safetensors" in dry.output
+    missing = CliRunner().invoke(main, ["push", str(tmp_path / "nothing"), "--repo-id", "org/spin", "--dry-run"])
+    assert missing.exit_code == 1 and "not a checkpoint folder" in missing.output
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))  # no saved login either
+    with LocalHub() as hub:
+        monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+        no_token = CliRunner().invoke(main, ["push", str(checkpoint), "--repo-id", "org/spin"])
+        assert no_token.exit_code == 1 and "HTTP 401 (set HF_TOKEN or run `hf auth login`)" in no_token.output
+        secret = "hf_test_SECRET_model_789"
+        monkeypatch.setenv("HF_TOKEN", secret)
+        pushed = CliRunner().invoke(main, ["push", str(checkpoint), "--repo-id", "org/spin", "--revision", "epoch-2"])
+        paths = [p for _, p, _, _ in hub.requests]
+    assert pushed.exit_code == 0, pushed.output
+    assert "/api/models/org/spin/branch/epoch-2" in paths and "/api/models/org/spin/commit/epoch-2" in paths
+    assert secret not in pushed.output + no_token.output

@@ -185,8 +185,8 @@ def push_command(folder, repo_id, private, dry_run):
     if dry_run:
         click.echo(describe(plan))
         return
-    info = push(folder, repo_id, private)
-    click.echo(f"uploaded {len(plan.files)} files to datasets/{repo_id}: {getattr(info, 'commit_url', info)}")
+    info = push(folder, repo_id, private, message=f"argdown-lbl: {len(plan.files)} files")
+    click.echo(f"uploaded {len(plan.files)} files to {plan.where}: {getattr(info, 'commit_url', info)}")
 
 
 @main.command("pairs")

@@ -124,7 +124,8 @@ def convert(source: Path, out: Path, eos: Optional[str] = None, sha256: Optional
 
 
 def model_card(info: dict) -> str:
-    lines = ["---", f"license: {info.get('license', 'other')}", "library_name: transformers", "---", "",
+    lines = ["---", f"license: {info.get('license', 'other')}", "library_name: transformers",
+             *([f"base_model: {info['upstream']}"] if info.get("upstream") else []), "---", "",
              f"# {info.get('name', Path(info['source']).stem)}", "",
              f"Written by `spin-train base` from `{Path(info['source']).name}` ({info['kind']}).", ""]
     if info.get("package"):

@@ -285,5 +285,30 @@ def base_command(source, out, eos, sha256, name, license_, package, upstream):
     convert(source, out, eos=eos, sha256=sha256, provenance=provenance, log=_log)
 
 
+@main.command("push")
+@click.argument("checkpoint", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--repo-id", required=True, help="ORG/NAME of the model repository on the Hub.")
+@click.option("--private", is_flag=True, help="Create the repository as private (if it does not exist).")
+@click.option("--revision", help="A branch to upload to (made if missing); default main.")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded where; send nothing.")
+def push_command(checkpoint, repo_id, private, revision, dry_run):
+    """Upload CHECKPOINT (saved by `spin-train run` or `sft`, with its model card) as a model repository.
+
+    The token comes from HF_TOKEN or `hf auth login`; it is never printed.
+    """
+    from argdown_lbl.errors import UserError
+    from argdown_lbl.hub import describe, plan_upload, push
+
+    if not (checkpoint / "config.json").is_file():
+        raise UserError(f"{checkpoint}: not a checkpoint folder (no config.json)")
+    plan = plan_upload(checkpoint, repo_id, private, "model", revision)
+    if dry_run:
+        click.echo(describe(plan))
+        return
+    info = push(checkpoint, repo_id, private, repo_type="model", revision=revision,
+                message=f"spin-train: {checkpoint.name} ({len(plan.files)} files)")
+    click.echo(f"uploaded {len(plan.files)} files to {plan.where}: {getattr(info, 'commit_url', info)}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

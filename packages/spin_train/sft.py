@@ -80,6 +80,9 @@ def sft(settings: SFTSettings, out: Path, log: Callable[[str], None] = print,
     metrics.update(rows=len(rows), rows_too_long=too_long, settings=asdict(settings), token_check=checked)
     final = work / "final"
     tok.save_pretrained(str(final))
+    from .model_card import sft_card
+
+    (final / "README.md").write_text(sft_card(settings, metrics), encoding="utf-8")
     write_json(final / "sft_metrics.json", metrics)  # last: the folder is complete
     if out.exists():
         shutil.rmtree(out)

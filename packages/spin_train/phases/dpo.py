@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from ..machines import call_machines
+from ..model_card import write_run_card
 from .context import Context
 
 
@@ -39,6 +40,7 @@ def train(ctx: Context, epoch: int) -> dict:
             f"trained; {metrics['steps']} steps, loss {metrics['train_loss']:.4f}")
     shutil.rmtree(out, ignore_errors=True)
     os.replace(partial, out)
+    write_run_card(ctx, epoch)
     prune(ctx, epoch)
     return {"checkpoint": str(out), "train_loss": metrics["train_loss"], "steps": metrics["steps"],
             "resumed_from_step": metrics.get("resumed_from_step"), "distributed": metrics.get("distributed"),

@@ -3,6 +3,7 @@ the base model, a row of the run table), through the run's server when generatio
 
 from __future__ import annotations
 
+from ..model_card import write_run_card
 from ..run_dir import write_json
 from .context import Context
 
@@ -17,6 +18,8 @@ def evaluate(ctx: Context, epoch: int) -> dict:
         result = _evaluate(ctx, epoch)
         write_json(path, result)
         ctx.log(f"eval after epoch {epoch}:\n{table(result)}")
+    if epoch:
+        write_run_card(ctx, epoch)  # now with its evaluation
     return {"eval": str(path)}
 
 
