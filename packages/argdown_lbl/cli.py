@@ -298,7 +298,8 @@ def _journal_key(*settings) -> str:
 
 @main.command("generate")
 @click.option("--seed", default=1, show_default=True, type=int)
-@click.option("--count", default=1000, show_default=True, type=int)
+@click.option("--count", default=1200, show_default=True, type=int,
+              help="Arguments to write (the shipped corpus synthetic_corpus-001 has 1,200).")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path))
 def generate_command(seed, count, out):
     """Write the synthetic corpus as the Markdown documents split generates in memory for a generator config
