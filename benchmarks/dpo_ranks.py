@@ -3,9 +3,9 @@
 Runs one epoch of `spin-train run` twice in fresh run dirs, alike but for the number of DPO processes
 (the effective batch stays the same: per-device batch x accumulation x processes), and compares the
 epoch's `timings.train` (the launch, DeepSpeed's set-up, reference log-probs, the steps and the save).
-The pairs are checked to be the same (`pairs_sha256`). The model and dataset default to the tiny base (`spin-train init-tiny runs/tiny-base --data runs/demo/argdown_line-by-line`) and `make demo`'s dataset.
+The pairs are checked to be the same (`pairs_sha256`). The model and dataset default to the tiny base (`spin-train init-tiny runs/tiny/base --data runs/demo/argdown_line-by-line`) and `make demo`'s dataset.
 
-    python benchmarks/dpo_ranks.py [--model runs/tiny-base] [--data runs/demo/argdown_line-by-line]
+    python benchmarks/dpo_ranks.py [--model runs/tiny/base] [--data runs/demo/argdown_line-by-line]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def run_epoch(tmp: Path, cfg: dict, name: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "tiny-base")
+    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "tiny" / "base")
     ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
     ap.add_argument("--configs", nargs="+", default=["classic-philosophical-arguments",
                                                      "critical-thinking-ten-arguments"])

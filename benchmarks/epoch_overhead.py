@@ -5,7 +5,7 @@ Runs a config (default: configs/tiny-cpu.yaml, both epochs) as one
 per epoch, its wall time into generation, DPO training and the rest
 (planning, filtering, mixing, state writes); once per run, the process
 start-up (imports, dataset loading, Spectrum's SNR scan). The tiny model must
-exist (`spin-train init-tiny runs/tiny-base --data runs/demo/argdown_line-by-line`).
+exist (`spin-train init-tiny runs/tiny/base --data runs/demo/argdown_line-by-line`).
 
     python benchmarks/epoch_overhead.py [--config configs/tiny-cpu.yaml] [--examples 96]
 """

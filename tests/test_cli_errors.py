@@ -89,7 +89,7 @@ CASES = {
                                  "http://127.0.0.1:{port}/v1", "--out", "{bad}/pairs"], 2, ["expected http(s)://"]),
     # spin-train
     "run before make demo": (SPIN, ["run", "configs/tiny-cpu.yaml", "--run-dir", "{bad}/run"], 1,
-                             ["model.path: runs/tiny-base does not exist", "spin-train init-tiny"]),
+                             ["model.path: runs/tiny/base does not exist", "spin-train init-tiny"]),
     "run YAML syntax": (SPIN, ["run", "{bad}/syntax.yaml", "--run-dir", "{bad}/run"], 1,
                         ["syntax.yaml:2:1: not valid YAML"]),
     "run unknown key": (SPIN, ["run", "{bad}/unknown-key.yaml", "--run-dir", "{bad}/run"], 1,

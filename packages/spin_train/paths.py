@@ -1,7 +1,7 @@
 """What a model or dataset reference means: a local folder, or else a Hub id.
 
 A reference that exists on disk is local. One that does not exist and cannot be a Hub id
-(``runs/tiny-base`` has two slashes) is a missing folder, reported as such with what to do,
+(``runs/tiny/base`` has two slashes) is a missing folder, reported as such with what to do,
 instead of being passed to transformers or datasets as a Hub id. A valid Hub id that the Hub
 cannot provide (offline, private, misspelt) is reported by the loader (``load_failure``).
 """
