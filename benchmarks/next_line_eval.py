@@ -1,10 +1,13 @@
 """Next-line evaluation stopped at the line break against whole answers: the same hits, and how much faster.
 
-For each model (default: the demo's base and its epoch-1 checkpoint), one vLLM server as the run starts it
-(configs/smollm2-vllm.yaml's arguments), the demo's 600 next-line prompts answered greedily both ways
-(evaluate.evaluate with next_line_stop False / True), the order alternating per round. Reports the seconds
-of each (the next-line part alone), their ratio, and whether the per-prompt hits (exact, Argdown-aware) are
-identical; the lenient first-line measure beside them.
+For each model (default: the plain base and the one-epoch demo's checkpoint), one vLLM server as the run starts
+it (configs/smollm2-vllm.yaml's arguments), the demo's 600 next-line prompts answered greedily three ways:
+- ``whole``: as before, every answer whole (up to 48 tokens), handed to the server in waves of ``--batch``;
+- ``stopped``: answers stop at the line break (the few whose first line is a hit are fetched whole), same waves;
+- ``stopped, quarters``: the same, with a quarter of the prompts handed over at once, so that ``--batch``
+  requests stay in flight instead of each wave waiting for its slowest answer (evaluate's default for a server).
+The order rotates per round. Reports the seconds of each (the next-line part alone), the ratios to ``whole``,
+and whether the per-prompt hits (exact, Argdown-aware) are identical; the lenient first-line measure beside.
 
     python benchmarks/next_line_eval.py [--models runs/base/SmolLM2-135M-Instruct runs/demo/spin/epoch-01/checkpoint]
         [--batch 64] [--rounds 1] [--out runs/next-line-eval.json]
@@ -32,23 +35,26 @@ def measure(model: Path, args) -> dict:
     g, e = cfg.generation, cfg.evaluation
     g.vllm_python = str(ROOT / g.vllm_python)
     work = args.work / model.name
-    runs: dict[str, list[dict]] = {"whole": [], "stopped": []}
+    ways = {"whole": (False, args.batch), "stopped": (True, args.batch), "stopped, quarters": (True, None)}
+    runs: dict[str, list[dict]] = {how: [] for how in ways}
     with VLLMServer(str(model), g, work / "vllm.log", 0, [], Children(work / "pids"),
                     socket=work / "private" / "vllm.sock") as server:
         for r in range(args.rounds):
-            for how in (["whole", "stopped"] if r % 2 == 0 else ["stopped", "whole"]):
+            order = list(ways)[r % 3:] + list(ways)[:r % 3]
+            for how in order:
+                stop, chunk = ways[how]
                 result = evaluate(None, args.data, e.configs, k=1, max_prompts=1, max_tokens=8, samples=1,
                                   server=f"{server.url}#{server.name}", next_line_prompts=args.prompts,
                                   next_line_max_tokens=e.next_line_max_tokens, batch=args.batch,
-                                  next_line_stop=how == "stopped")["next_line"]
+                                  next_line_stop=stop, next_line_chunk=chunk)["next_line"]
                 runs[how].append(result)
                 print(f"{model}: {how} {result['seconds']} s", flush=True)
-    whole, stopped = runs["whole"][0], runs["stopped"][0]
-    same = {key: all(r[key] == whole[key] for r in runs["whole"] + runs["stopped"])
+    whole, stopped = runs["whole"][0], runs["stopped, quarters"][0]
+    same = {key: all(r[key] == whole[key] for rs in runs.values() for r in rs)
             for key in ("hits", "argdown_hits", "first_line_hits")}
     seconds = {how: statistics.median(r["seconds"] for r in rs) for how, rs in runs.items()}
     return {"model": str(model), "prompts": whole["prompts"], "seconds": seconds,
-            "speedup": seconds["whole"] / seconds["stopped"], "identical": same,
+            "speedup": {how: seconds["whole"] / s for how, s in seconds.items()}, "identical": same,
             "exact": sum(whole["hits"]), "argdown": sum(whole["argdown_hits"]), "argdown_n": len(whole["argdown_hits"]),
             "first_line": sum(whole["first_line_hits"]), "wrote_on": sum(stopped["wrote_on"])}
 
@@ -56,7 +62,7 @@ def measure(model: Path, args) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, nargs="+", default=[ROOT / "runs/base/SmolLM2-135M-Instruct",
-                                                               ROOT / "runs/demo/spin/epoch-01/checkpoint"])
+                                                               ROOT / "runs/demo-spin-one-epoch/epoch-01/checkpoint"])
     ap.add_argument("--data", default=str(ROOT / "runs/demo/argdown_line-by-line"))
     ap.add_argument("--prompts", type=int, default=600)
     ap.add_argument("--batch", type=int, default=64, help="requests in flight")
@@ -66,12 +72,13 @@ def main() -> None:
     args = ap.parse_args()
     results = [measure(m, args) for m in args.models]
     args.out.write_text(json.dumps(results, indent=1))
-    print("| model | prompts | whole | stopped | speed-up | hits identical (exact, Argdown-aware) | exact | "
-          "Argdown-aware | first line (lenient) | stopped at a line break |")
+    print("| model | prompts | whole | stopped (x) | stopped, quarters (x) | hits identical (exact, Argdown-aware) | "
+          "exact | Argdown-aware | first line (lenient) | stopped at a line break |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {Path(r['model']).name if 'epoch' not in r['model'] else r['model']} | {r['prompts']} | "
-              f"{r['seconds']['whole']:.0f} s | {r['seconds']['stopped']:.0f} s | {r['speedup']:.2f}x | "
+        s, x = r["seconds"], r["speedup"]
+        print(f"| {r['model']} | {r['prompts']} | {s['whole']:.0f} s | {s['stopped']:.0f} s ({x['stopped']:.2f}x) | "
+              f"{s['stopped, quarters']:.0f} s ({x['stopped, quarters']:.2f}x) | "
               f"{r['identical']['hits']}, {r['identical']['argdown_hits']} | {r['exact']} | "
               f"{r['argdown']}/{r['argdown_n']} | {r['first_line']} | {r['wrote_on']} |")
 

@@ -405,7 +405,7 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
              server: Optional[str] = None, samples: Optional[int] = None,
              next_line_prompts: Optional[int] = None, next_line_max_tokens: int = 64, batch: int = 8,
              log: Optional[Callable[[str], None]] = None, next_line_stop: bool = True,
-             tokenizer: Optional[str] = None) -> dict:
+             tokenizer: Optional[str] = None, next_line_chunk: Optional[int] = None) -> dict:
     """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
     (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
     (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity.
@@ -413,7 +413,10 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     prompts at a time (a server: requests in flight). ``next_line_stop``: next lines stop at the line break,
     with the same hits (``next_line``); False: every answer is generated whole. ``tokenizer``: the served
     model's folder, to tell (as a local model does) whether ``max_tokens`` can hold any Bench reference answer;
-    when it cannot, the Bench is not run and says why (``bench.not_measured``), instead of scoring zeros."""
+    when it cannot, the Bench is not run and says why (``bench.not_measured``), instead of scoring zeros.
+    ``next_line_chunk``: next-line prompts handed to the backend at once (default: ``batch`` for a local model,
+    whose batch is one padded tensor; a quarter of them for a server, which keeps ``batch`` requests in flight
+    throughout instead of waiting for each wave's slowest answer)."""
     n = samples or 2 * k
     if n < k:
         raise ConfigError(f"--samples: {n} samples cannot estimate pass@{k}; use at least {k} (2k = {2 * k} or more "
@@ -430,9 +433,10 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     whole = GenerationConfig(k=1, temperature=0.0, max_tokens=next_line_max_tokens)
     short = dataclasses.replace(whole, stop=[LINE_BREAK]) if next_line_stop else whole
     started = time.perf_counter()
+    line_rows = line_rows[:next_line_prompts or max_prompts]
+    chunk = next_line_chunk or (max(batch, -(-len(line_rows) // 4)) if server else batch)
     try:
-        lines = next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)],
-                          line_rows[:next_line_prompts or max_prompts], batch, log,
+        lines = next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)], line_rows, chunk, log,
                           (lambda ps: [_first(c) for c in backend.generate(ps, seed, whole)]) if next_line_stop
                           else None)
         lines["seconds"] = round(time.perf_counter() - started, 1)
