@@ -153,3 +153,25 @@ def test_a_row_with_text_tokenised_ids_is_stopped_naming_the_row_and_the_token(m
     with pytest.raises(TokenMismatch, match=r"the chosen ids do not spell the prompt followed by the answer's "
                                             rf"text: first differing token {n + 1} \(\d+ '\\n '"):
         check_rows(tok, [merged], "cases")
+
+
+def test_a_server_that_renders_a_prompt_to_other_ids_stops_the_mix_and_text_only_candidates_get_their_own_ids(
+        tiny_model):
+    """Planted: the server's prompt ids one token off. And a candidate whose ids a server did not return: its
+    text's own ids, with the end of the turn only where max_tokens did not cut it."""
+    from spin_train.lengths import render_prompt_ids
+    from spin_train.tokens import TokenMismatch, check_served_prompts, end_of_turn_ids, with_ids
+
+    tok = _tokenizer(tiny_model)
+    items = [{"id": "s#1", "prompt": PROMPT}, {"id": "s#2", "prompt": PROMPT}]
+    ours = render_prompt_ids(tok, PROMPT)
+    assert check_served_prompts(tok, items, {"s#1": ours}) == 1  # s#2: the server said nothing
+    with pytest.raises(TokenMismatch, match=rf"prompt s#1: the server rendered it to other ids .* first difference "
+                                            rf"at token {len(ours) - 1}"):
+        check_served_prompts(tok, items, {"s#1": ours[:-1] + [ours[-1] + 1]})
+    pair = {"prompt": PROMPT, "chosen": [{"role": "assistant", "content": GOLDS[0]}],
+            "rejected": [{"role": "assistant", "content": "  + <X>: cut"}], "rejected_ids": None, "source": "s"}
+    eot = end_of_turn_ids(tok)
+    cut, ended = with_ids(tok, dict(pair, rejected_cut=True)), with_ids(tok, dict(pair, rejected_cut=False))
+    assert cut["rejected_ids"] == tok.encode("  + <X>: cut", add_special_tokens=False)
+    assert ended["rejected_ids"] == cut["rejected_ids"] + eot and "rejected_cut" not in ended

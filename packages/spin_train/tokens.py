@@ -86,6 +86,36 @@ def tokenize_pair(tokenizer, pair: dict) -> dict:
     return out
 
 
+def with_ids(tokenizer, pair: dict) -> dict:
+    """A pair of the mix phase with the ids it trains on. A selfplay candidate's ``rejected_ids`` as sampled are
+    kept (its text becomes what they spell: the candidates file keeps it without trailing whitespace); one the
+    server returned no ids for (``rejected_ids`` None) is its text's own ids, with the end of the turn only
+    where max_tokens did not cut it (``rejected_cut``); a preference pair's answers are written answers."""
+    pair = dict(pair)
+    cut = pair.pop("rejected_cut", False)
+    if pair.get("rejected_ids") is not None:
+        text, ids = sampled_answer(tokenizer, pair["rejected_ids"])
+        pair.update(rejected=[{"role": "assistant", "content": text}], rejected_ids=ids)
+    elif "rejected_ids" in pair:
+        text = content(pair["rejected"])
+        pair["rejected_ids"] = tokenizer.encode(text, add_special_tokens=False) + \
+            ([] if cut else end_of_turn_ids(tokenizer))
+    return tokenize_pair(tokenizer, pair)
+
+
+def check_served_prompts(tokenizer, items: list[dict], served: dict) -> int:
+    """The ids the server rendered each selfplay prompt to (where it said: ``served`` by prompt id) are the ones
+    the pairs train on; -> how many were compared. A difference stops the phase naming the prompt."""
+    n = 0
+    for item in items:
+        if served.get(item["id"]) is not None:
+            _same_ids(tokenizer, served[item["id"]], render_prompt_ids(tokenizer, item["prompt"]),
+                      f"prompt {item['id']}: the server rendered it to other ids than training uses (its chat "
+                      "template or tokenizer differs from the checkpoint's)")
+            n += 1
+    return n
+
+
 def sft_row(tokenizer, prompt: list[dict], completion) -> dict:
     """SFTTrainer's pre-tokenised row: the served prompt's ids and the completion's own, loss on the latter."""
     p, a = render_prompt_ids(tokenizer, prompt), answer_ids(tokenizer, content(completion))

@@ -24,6 +24,7 @@ def pairs_sha256(pairs: list[dict]) -> str:
 
 def mix(ctx: Context, epoch: int) -> dict:
     from ..models import load_tokenizer
+    from ..tokens import check_served_prompts, with_ids
 
     plan = read_plan(ctx, epoch)
     got = _candidates(ctx, epoch)
@@ -33,11 +34,11 @@ def mix(ctx: Context, epoch: int) -> dict:
     pairs, stats = filtering.build_pairs(plan["selfplay"], got["candidates"], f.rule, f.seed, epoch,
                                          got["truncated"], f.truncated_as_rejected, got["token_ids"])
     sampled = sum(p["rejected_ids"] is not None for p in pairs)
-    pairs = [_with_ids(tok, p) for p in pairs]
+    pairs = [with_ids(tok, p) for p in pairs]
     if ctx.cfg.curriculum.earlier_epochs:  # the later epochs' share of this one: its own selfplay pairs only
         write_json(ctx.run.selfplay_pairs_path(epoch), pairs)
     earlier = earlier_pairs(ctx, epoch)
-    preference = [_with_ids(tok, p) for p in plan["preference"]]
+    preference = [with_ids(tok, p) for p in plan["preference"]]
     pairs, too_long = fitting(ctx, epoch, pairs + [p for e in sorted(earlier) for p in earlier[e]] + preference)
     random.Random(f"{f.seed}/{epoch}/shuffle").shuffle(pairs)
     _write(ctx, epoch, pairs)
@@ -80,44 +81,6 @@ def _candidates(ctx: Context, epoch: int) -> dict:
         got["token_ids"].update(batch.get("token_ids", {}))
         got["prompt_ids"].update(batch.get("prompt_ids", {}))
     return got
-
-
-def _with_ids(tok, pair: dict) -> dict:
-    """The pair with the ids it trains on. A sampled rejected answer keeps its ids, and its text becomes what
-    they spell (the candidates file keeps it without trailing whitespace); one whose ids the server did not
-    return is its text's own ids, with the end of the turn only where max_tokens did not cut it."""
-    from ..tokens import end_of_turn_ids, sampled_answer, tokenize_pair
-
-    pair = dict(pair)
-    cut = pair.pop("rejected_cut", False)
-    if pair.get("rejected_ids") is not None:
-        text, ids = sampled_answer(tok, pair["rejected_ids"])
-        pair.update(rejected=[{"role": "assistant", "content": text}], rejected_ids=ids)
-    elif "rejected_ids" in pair:  # a selfplay candidate without its ids
-        text = pair["rejected"][-1]["content"]
-        pair["rejected_ids"] = tok.encode(text, add_special_tokens=False) + ([] if cut else end_of_turn_ids(tok))
-    return tokenize_pair(tok, pair)
-
-
-def check_served_prompts(tok, items: list[dict], served: dict) -> int:
-    """The ids the server rendered each prompt to (where it said) are ours (lengths.render_prompt_ids), which
-    the pairs train on; -> how many were compared. A difference stops the phase naming the prompt."""
-    from ..lengths import render_prompt_ids
-    from ..tokens import TokenMismatch
-
-    n = 0
-    for item in items:
-        ids = served.get(item["id"])
-        if ids is None:
-            continue
-        ours = render_prompt_ids(tok, item["prompt"])
-        if ids != ours:
-            at = next((i for i, (a, b) in enumerate(zip(ids, ours)) if a != b), min(len(ids), len(ours)))
-            raise TokenMismatch(f"prompt {item['id']}: the server rendered it to other ids than training uses, "
-                                f"first at token {at} of {len(ours)} (the server's chat template or tokenizer "
-                                "differs from the checkpoint's)")
-        n += 1
-    return n
 
 
 def _write(ctx: Context, epoch: int, pairs: list[dict]) -> None:
