@@ -1,13 +1,13 @@
 """Next-line evaluation stopped at the line break against whole answers: the same hits, and how much faster.
 
 For each model (default: the plain base and the one-epoch demo's checkpoint), one vLLM server as the run starts
-it (configs/smollm2-vllm.yaml's arguments), the demo's 600 next-line prompts answered greedily three ways:
-- ``whole``: as before, every answer whole (up to 48 tokens), handed to the server in waves of ``--batch``;
-- ``stopped``: answers stop at the line break (the few whose first line is a hit are fetched whole), same waves;
-- ``stopped, quarters``: the same, with a quarter of the prompts handed over at once, so that ``--batch``
-  requests stay in flight instead of each wave waiting for its slowest answer (evaluate's default for a server).
-The order rotates per round. Reports the seconds of each (the next-line part alone), the ratios to ``whole``,
-and whether the per-prompt hits (exact, Argdown-aware) are identical; the lenient first-line measure beside.
+it (configs/smollm2-vllm.yaml's arguments), the demo's 600 next-line prompts answered greedily two ways
+(evaluate's ``fast_next_line``):
+- ``whole``: as before, every answer whole (up to 48 tokens), in waves of ``--batch`` in the sample's order;
+- ``fast``: answers stop at the line break (the few whose first line is a hit are fetched whole), prompts that
+  share a prefix side by side (the server's prefix cache computes it once), a quarter handed over at once.
+The order alternates per round. Reports the seconds of each (the next-line part alone), their ratio, and
+whether the per-prompt hits (exact, Argdown-aware, first line) are identical.
 
     python benchmarks/next_line_eval.py [--models runs/base/SmolLM2-135M-Instruct runs/demo/spin/epoch-01/checkpoint]
         [--batch 64] [--rounds 1] [--out runs/next-line-eval.json]
@@ -35,26 +35,23 @@ def measure(model: Path, args) -> dict:
     g, e = cfg.generation, cfg.evaluation
     g.vllm_python = str(ROOT / g.vllm_python)
     work = args.work / model.name
-    ways = {"whole": (False, args.batch), "stopped": (True, args.batch), "stopped, quarters": (True, None)}
-    runs: dict[str, list[dict]] = {how: [] for how in ways}
+    runs: dict[str, list[dict]] = {"whole": [], "fast": []}
     with VLLMServer(str(model), g, work / "vllm.log", 0, [], Children(work / "pids"),
                     socket=work / "private" / "vllm.sock") as server:
         for r in range(args.rounds):
-            order = list(ways)[r % 3:] + list(ways)[:r % 3]
-            for how in order:
-                stop, chunk = ways[how]
+            for how in (["whole", "fast"] if r % 2 == 0 else ["fast", "whole"]):
                 result = evaluate(None, args.data, e.configs, k=1, max_prompts=1, max_tokens=8, samples=1,
                                   server=f"{server.url}#{server.name}", next_line_prompts=args.prompts,
                                   next_line_max_tokens=e.next_line_max_tokens, batch=args.batch,
-                                  next_line_stop=stop, next_line_chunk=chunk)["next_line"]
+                                  fast_next_line=how == "fast")["next_line"]
                 runs[how].append(result)
                 print(f"{model}: {how} {result['seconds']} s", flush=True)
-    whole, stopped = runs["whole"][0], runs["stopped, quarters"][0]
+    whole, stopped = runs["whole"][0], runs["fast"][0]
     same = {key: all(r[key] == whole[key] for rs in runs.values() for r in rs)
             for key in ("hits", "argdown_hits", "first_line_hits")}
     seconds = {how: statistics.median(r["seconds"] for r in rs) for how, rs in runs.items()}
     return {"model": str(model), "prompts": whole["prompts"], "seconds": seconds,
-            "speedup": {how: seconds["whole"] / s for how, s in seconds.items()}, "identical": same,
+            "speedup": seconds["whole"] / seconds["fast"], "identical": same,
             "exact": sum(whole["hits"]), "argdown": sum(whole["argdown_hits"]), "argdown_n": len(whole["argdown_hits"]),
             "first_line": sum(whole["first_line_hits"]), "wrote_on": sum(stopped["wrote_on"])}
 
@@ -72,14 +69,13 @@ def main() -> None:
     args = ap.parse_args()
     results = [measure(m, args) for m in args.models]
     args.out.write_text(json.dumps(results, indent=1))
-    print("| model | prompts | whole | stopped (x) | stopped, quarters (x) | hits identical (exact, Argdown-aware) | "
+    print("| model | prompts | whole | fast | speed-up | identical hits (exact, Argdown-aware, first line) | "
           "exact | Argdown-aware | first line (lenient) | stopped at a line break |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        s, x = r["seconds"], r["speedup"]
-        print(f"| {r['model']} | {r['prompts']} | {s['whole']:.0f} s | {s['stopped']:.0f} s ({x['stopped']:.2f}x) | "
-              f"{s['stopped, quarters']:.0f} s ({x['stopped, quarters']:.2f}x) | "
-              f"{r['identical']['hits']}, {r['identical']['argdown_hits']} | {r['exact']} | "
+        s, same = r["seconds"], r["identical"]
+        print(f"| {r['model']} | {r['prompts']} | {s['whole']:.0f} s | {s['fast']:.0f} s | {r['speedup']:.2f}x | "
+              f"{same['hits']}, {same['argdown_hits']}, {same['first_line_hits']} | {r['exact']} | "
               f"{r['argdown']}/{r['argdown_n']} | {r['first_line']} | {r['wrote_on']} |")
 
 

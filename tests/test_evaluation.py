@@ -188,14 +188,20 @@ def test_next_lines_stopped_at_the_line_break_score_as_whole_answers():
 
     full = next_line(whole, rows, batch=3)
     fetched.clear()
-    stopped = next_line(lambda ps: [_stopped(*answers[p[0]["content"]]) for p in ps], rows, batch=3,
-                        finish=whole)
+    asked = []
+
+    def stopping(prompts):
+        asked.extend(p[0]["content"].split("\n")[0] for p in prompts)
+        return [_stopped(*answers[p[0]["content"]]) for p in prompts]
+
+    stopped = next_line(stopping, rows, batch=3, finish=whole, by_prefix=True)
+    assert asked == sorted(WHOLE) != list(WHOLE)  # answered in the prompts' order, reported in the rows'
     for key in ("hits", "argdown_hits", "first_line_hits"):
         assert stopped[key] == full[key], key
     assert full["hits"] == [1, 1, 0, 0, 0, 0, 0, 0] and full["argdown_hits"] == [1, 1, 0, 0, 0, 1, 0, 0]
     assert full["first_line_hits"] == [1, 1, 1, 0, 0, 0, 0, 0] and stopped["wrote_on"] == [0, 1, 1, 0, 1, 0, 0, 0]
-    assert fetched == ["ends after the line", "ends after a blank line", "writes on",
-                       "spaced like the gold, parses alike"]
+    assert sorted(fetched) == ["ends after a blank line", "ends after the line", "spaced like the gold, parses alike",
+                               "writes on"]
 
 
 def test_chat_reports_whether_argdown_parses():
@@ -432,7 +438,7 @@ def test_the_tiny_model_scores_the_same_next_lines_stopped_at_the_line_break_as_
     from spin_train.evaluate import evaluate
 
     runs = [evaluate(str(tiny_model), str(spin_dataset), None, k=1, max_prompts=1, max_tokens=8, samples=1,
-                     next_line_prompts=16, next_line_max_tokens=24, batch=8, next_line_stop=stop)["next_line"]
+                     next_line_prompts=16, next_line_max_tokens=24, batch=8, fast_next_line=stop)["next_line"]
             for stop in (False, True)]
     for key in ("hits", "argdown_hits", "first_line_hits", "indented"):
         assert runs[0][key] == runs[1][key], key

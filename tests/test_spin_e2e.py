@@ -35,7 +35,7 @@ def config_path(tiny_model, spin_dataset, tmp_path_factory):
                         tiny_config(tiny_model, spin_dataset, dpo={"max_length": 400, "save_steps": 1, "effective_batch_size": 2,
                                                                 "gradient_accumulation_steps": 1},
                                     evaluation={"enabled": True, "dataset": str(spin_dataset), "k": 1,
-                                                "max_prompts": 2, "max_tokens": 16, "next_line_prompts": 8}))
+                                                "max_prompts": 2, "max_tokens": 128, "next_line_prompts": 8}))
 
 
 @pytest.fixture(scope="module")

@@ -249,7 +249,8 @@ LINE_BREAK = "\n"
 
 
 def next_line(answer: Callable[[list[list[dict]]], list], rows: list[dict], batch: int = 8,
-              log: Optional[Callable[[str], None]] = None, finish: Optional[Callable] = None) -> dict:
+              log: Optional[Callable[[str], None]] = None, finish: Optional[Callable] = None,
+              by_prefix: bool = False) -> dict:
     """Greedy next-line accuracy: exact and Argdown-aware (the latter on Argdown rows). ``hits``: 1/0 per prompt,
     in the rows' order (the same prompts for every checkpoint of a run: paired_change compares two);
     ``argdown_hits`` the same for the Argdown-aware match, over the Argdown rows; ``indented`` 1/0 per prompt:
@@ -263,12 +264,19 @@ def next_line(answer: Callable[[list[list[dict]]], list], rows: list[dict], batc
     exact hit is among them, so exact match is unchanged; an Argdown-aware hit whose first line alone is no
     hit (a statement broken over two lines) would be missed (benchmarks/next_line_eval.py compares both
     ways). ``first_line_hits``: a lenient measure, the first line alone under exact match, whatever followed
-    it; ``wrote_on`` (with ``finish``): 1 where the answer reached a line break (and was stopped there)."""
-    hits, argdown, first_hits, wrote_on = [], [], [], []
-    for i in range(0, len(rows), batch):
-        if log and i and i * 10 // len(rows) > (i - batch) * 10 // len(rows):
-            log(f"  next line: {i} of {len(rows)} prompts answered")
-        chunk = rows[i:i + batch]
+    it; ``wrote_on`` (with ``finish``): 1 where the answer reached a line break (and was stopped there).
+
+    ``by_prefix``: the prompts are answered in the order of their text, so that those sharing a prefix (the
+    same snippet's context and lines so far) go out side by side and a server's prefix cache computes the
+    shared part once; the results keep the rows' order."""
+    n = len(rows)
+    order = sorted(range(n), key=lambda i: [m["content"] for m in rows[i]["prompt"]]) if by_prefix else range(n)
+    scores: dict[int, tuple] = {}  # row -> (exact, Argdown-aware or None, first line, wrote on)
+    for start in range(0, n, batch):
+        if log and start and start * 10 // n > (start - batch) * 10 // n:
+            log(f"  next line: {start} of {n} prompts answered")
+        at = order[start:start + batch]
+        chunk = [rows[i] for i in at]
         outs = answer([r["prompt"] for r in chunk])
         items = [{"prompt": r["prompt"], "gold": r["completion"][-1]["content"], "language": r.get("language")}
                  for r in chunk]
@@ -279,13 +287,12 @@ def next_line(answer: Callable[[list[list[dict]]], list], rows: list[dict], batc
                          and _line_hit(it, firsts[j])]
             for j, whole in zip(undecided, finish([chunk[j]["prompt"] for j in undecided]) if undecided else []):
                 texts[j] = whole.text
-        for row, item, text, first, s in zip(chunk, items, texts, firsts, outs):
-            hits.append(int(matcher("exact", item)(text)))
-            if row.get("language") == "argdown":
-                argdown.append(int(matcher("argdown", item)(text)))
-            first_hits.append(int(matcher("exact", item)(first)))
-            wrote_on.append(int(s.stopped_at == LINE_BREAK))
-    n = len(rows)
+        for i, row, item, text, first, s in zip(at, chunk, items, texts, firsts, outs):
+            scores[i] = (int(matcher("exact", item)(text)),
+                         int(matcher("argdown", item)(text)) if row.get("language") == "argdown" else None,
+                         int(matcher("exact", item)(first)), int(s.stopped_at == LINE_BREAK))
+    hits, argdown, first_hits, wrote_on = ([scores[i][k] for i in range(n) if scores[i][k] is not None]
+                                          for k in range(4))
     indented = [int(r["completion"][-1]["content"][:1].isspace()) for r in rows]
     return {"prompts": n, "exact_match": sum(hits) / n if n else None,
             "argdown_match": sum(argdown) / len(argdown) if argdown else None, "hits": hits, "argdown_hits": argdown,
@@ -404,19 +411,19 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
              max_prompts: int = 64, max_tokens: int = 256, seed: int = 0, model_cfg=None, device: str = "auto",
              server: Optional[str] = None, samples: Optional[int] = None,
              next_line_prompts: Optional[int] = None, next_line_max_tokens: int = 64, batch: int = 8,
-             log: Optional[Callable[[str], None]] = None, next_line_stop: bool = True,
-             tokenizer: Optional[str] = None, next_line_chunk: Optional[int] = None) -> dict:
+             log: Optional[Callable[[str], None]] = None, fast_next_line: bool = True,
+             tokenizer: Optional[str] = None) -> dict:
     """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
     (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
     (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity.
     ``max_prompts`` bench items and ``next_line_prompts`` (default: ``max_prompts``) next-line prompts, ``batch``
-    prompts at a time (a server: requests in flight). ``next_line_stop``: next lines stop at the line break,
-    with the same hits (``next_line``); False: every answer is generated whole. ``tokenizer``: the served
+    prompts at a time (a server: requests in flight). ``fast_next_line``: next lines stop at the line break,
+    with the same hits, in prefix order (``next_line``), and a server gets a quarter of them at once, keeping
+    ``batch`` requests in flight instead of waiting for each wave's slowest answer (a local model keeps
+    ``batch``: its batch is one padded tensor); False: every answer whole, in waves of ``batch`` in the
+    sample's order (as before 2026-12-06; benchmarks/next_line_eval.py compares the two). ``tokenizer``: the served
     model's folder, to tell (as a local model does) whether ``max_tokens`` can hold any Bench reference answer;
-    when it cannot, the Bench is not run and says why (``bench.not_measured``), instead of scoring zeros.
-    ``next_line_chunk``: next-line prompts handed to the backend at once (default: ``batch`` for a local model,
-    whose batch is one padded tensor; a quarter of them for a server, which keeps ``batch`` requests in flight
-    throughout instead of waiting for each wave's slowest answer)."""
+    when it cannot, the Bench is not run and says why (``bench.not_measured``), instead of scoring zeros."""
     n = samples or 2 * k
     if n < k:
         raise ConfigError(f"--samples: {n} samples cannot estimate pass@{k}; use at least {k} (2k = {2 * k} or more "
@@ -431,14 +438,14 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     sampled = GenerationConfig(k=n, temperature=0.7, max_tokens=max_tokens)
     greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=max_tokens)
     whole = GenerationConfig(k=1, temperature=0.0, max_tokens=next_line_max_tokens)
-    short = dataclasses.replace(whole, stop=[LINE_BREAK]) if next_line_stop else whole
+    short = dataclasses.replace(whole, stop=[LINE_BREAK]) if fast_next_line else whole
     started = time.perf_counter()
     line_rows = line_rows[:next_line_prompts or max_prompts]
-    chunk = next_line_chunk or (max(batch, -(-len(line_rows) // 4)) if server else batch)
+    chunk = max(batch, -(-len(line_rows) // 4)) if server and fast_next_line else batch
     try:
         lines = next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)], line_rows, chunk, log,
-                          (lambda ps: [_first(c) for c in backend.generate(ps, seed, whole)]) if next_line_stop
-                          else None)
+                          (lambda ps: [_first(c) for c in backend.generate(ps, seed, whole)]) if fast_next_line
+                          else None, by_prefix=fast_next_line)
         lines["seconds"] = round(time.perf_counter() - started, 1)
         why = out_of_reach(items, max_tokens, model_path or tokenizer, model_cfg)
         scores = {"not_measured": why, "prompts": len(items), "k": k} if why else \
