@@ -65,7 +65,7 @@ def sampled_answer(tokenizer, ids: list[int]) -> tuple[str, list[int]]:
     if stop and stop[0] in ids:
         ids = ids[:ids.index(stop[0]) + 1]
     body = ids[:-1] if stop and ids[-1:] == stop else ids
-    return tokenizer.decode(body, skip_special_tokens=False), list(ids)
+    return _text(tokenizer, body), list(ids)
 
 
 def content(messages) -> str:
@@ -128,7 +128,7 @@ def check_rows(tokenizer, rows: list[dict], what: str) -> dict:
     DPO pairs (prompt, chosen, rejected and their ids) or SFT rows (prompt, completion, input_ids,
     completion_mask). -> counts for the phase's metrics; raises ``TokenMismatch`` naming the row."""
     eot = end_of_turn_ids(tokenizer)
-    eot_text = tokenizer.decode(eot, skip_special_tokens=False)
+    eot_text = _text(tokenizer, eot)
     tokens = 0
     for i, row in enumerate(rows):
         where = f"{what} row {i}" + (f" ({row['source']})" if row.get("source") else "")
@@ -143,7 +143,7 @@ def check_rows(tokenizer, rows: list[dict], what: str) -> dict:
             prompt_ids = row["prompt_ids"]
             answers = [(side, row[side], row[f"{side}_ids"]) for side in ("chosen", "rejected")]
         _same_ids(tokenizer, prompt_ids, expected, f"{where}: the prompt ids differ from the rendered prompt's")
-        prompt_text = tokenizer.decode(prompt_ids, skip_special_tokens=False)
+        prompt_text = _text(tokenizer, prompt_ids)
         for side, answer, ids in answers:
             ended = ids[-len(eot):] == eot if eot else False
             text = prompt_text + content(answer) + (eot_text if ended else "")
@@ -163,14 +163,19 @@ def _same_ids(tokenizer, got: list[int], want: list[int], message: str) -> None:
 
 
 def _same_text(tokenizer, ids: list[int], text: str, message: str) -> None:
-    if tokenizer.decode(ids, skip_special_tokens=False) == text:
+    if _text(tokenizer, ids) == text:
         return
     at = next((i for i in range(1, len(ids) + 1)
-               if not text.startswith(tokenizer.decode(ids[:i], skip_special_tokens=False))), len(ids) + 1) - 1
+               if not text.startswith(_text(tokenizer, ids[:i]))), len(ids) + 1) - 1
     raise TokenMismatch(f"{message}: first differing token {at} ({_piece(tokenizer, ids, at)}; the text goes on "
-                        f"{text[len(tokenizer.decode(ids[:at], skip_special_tokens=False)):][:20]!r})")
+                        f"{text[len(_text(tokenizer, ids[:at])):][:20]!r})")
+
+
+def _text(tokenizer, ids: list[int]) -> str:
+    """What ``ids`` spell, special tokens included, with no clean-up of spaces (the exact text)."""
+    return tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
 
 def _piece(tokenizer, ids: list[int], at: int) -> str:
-    return f"{ids[at]} {tokenizer.decode([ids[at]], skip_special_tokens=False)!r}" if at < len(ids) else "nothing"
+    return f"{ids[at]} {_text(tokenizer, [ids[at]])!r}" if at < len(ids) else "nothing"
 
