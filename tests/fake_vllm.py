@@ -24,7 +24,8 @@ import httpx
 
 from json_handler import UnixHTTPServer
 
-VLLM_ONLY = {"top_k", "min_p", "repetition_penalty", "ignore_eos"}
+# (return_token_ids: vLLM returns the sampled ids; the stand-in answers without them, as a server that cannot)
+VLLM_ONLY = {"top_k", "min_p", "repetition_penalty", "ignore_eos", "return_token_ids"}
 
 
 def free_port() -> int:
