@@ -107,11 +107,6 @@ class LocalBackend:
         return [samples[i * k:(i + 1) * k] for i in range(len(prompts))]
 
 
-def _until_eos(ids: list[int], eos: int) -> list[int]:
-    """The sampled ids up to and including the first end of sequence (padding follows it)."""
-    return ids[:ids.index(eos) + 1] if eos in ids else ids
-
-
 def _local_sample(text: str, ended: bool, ids: list[int], eos: int, stop: list[str]) -> Sample:
     """A local answer as a server reports it: cut before the first stop string it wrote (transformers keeps it),
     which is then its ``stopped_at``; else ended by the end of sequence or by max_tokens."""
@@ -119,7 +114,9 @@ def _local_sample(text: str, ended: bool, ids: list[int], eos: int, stop: list[s
     if hits:
         at, string = min(hits)
         return Sample(text[:at].rstrip(), "stop", None, stopped_at=string)  # the ids run past the cut
-    return Sample(text.rstrip(), "stop" if ended else "length", _until_eos(ids, eos))
+    from .tokens import through
+
+    return Sample(text.rstrip(), "stop" if ended else "length", through(ids, eos))  # padding follows the eos
 
 
 class OpenAIBackend:

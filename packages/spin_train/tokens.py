@@ -34,6 +34,11 @@ class TokenMismatch(UserError):
     """A training row whose ids are not the served prompt followed by the answer's own ids."""
 
 
+def through(ids: list[int], token) -> list[int]:
+    """``ids`` up to and including the first ``token`` (all of them when it is not there)."""
+    return ids[:ids.index(token) + 1] if token in ids else ids
+
+
 def end_of_turn_ids(tokenizer) -> list[int]:
     """The ids the chat template writes after an assistant answer, up to and including the token that ends
     generation (the tokenizer's eos; SmolLM2: ``<|im_end|>``, not the newline the template adds after it)."""
@@ -49,8 +54,7 @@ def _end_of_turn(tokenizer) -> tuple[int, ...]:
         raise UserError(f"{tokenizer.name_or_path}: the chat template does not render an answer as the generation "
                         "prompt followed by it; training rows cannot be the ids the model is served")
     ids = tokenizer.encode(whole[len(prompt) + len(_PROBE):], add_special_tokens=False)
-    eos = tokenizer.eos_token_id
-    return tuple(ids[:ids.index(eos) + 1] if eos in ids else ids)
+    return tuple(through(ids, tokenizer.eos_token_id))
 
 
 def answer_ids(tokenizer, text: str) -> list[int]:
@@ -62,8 +66,8 @@ def sampled_answer(tokenizer, ids: list[int]) -> tuple[str, list[int]]:
     """(text, ids) of an answer the model sampled: the ids as sampled, cut after the end-of-turn token where
     the model wrote it (a server may return tokens past it); the text is what those ids spell before it."""
     stop = end_of_turn_ids(tokenizer)[-1:]
-    if stop and stop[0] in ids:
-        ids = ids[:ids.index(stop[0]) + 1]
+    if stop:
+        ids = through(ids, stop[0])
     body = ids[:-1] if stop and ids[-1:] == stop else ids
     return _text(tokenizer, body), list(ids)
 
