@@ -30,12 +30,13 @@ def status(run_dir):
 def config_path(tiny_model, spin_dataset, tmp_path_factory):
     # save_steps 1: a Trainer checkpoint after every step (of 2 pairs), for the kill inside the DPO phase.
     # max_length 400: some prompts leave no room for max_tokens, some pairs do not fit (pair lengths 66-600);
-    # evaluation: the last row of each epoch's table, and the base model's a row of the run table
+    # evaluation: the last row of each epoch's table, and the base model's a row of the run table; max_tokens 256:
+    # the two sampled Bench items' shortest reference answer has 223 tokens here, so the Bench is measured
     return write_config(tmp_path_factory.mktemp("cfg") / "run.yaml",
                         tiny_config(tiny_model, spin_dataset, dpo={"max_length": 400, "save_steps": 1, "effective_batch_size": 2,
                                                                 "gradient_accumulation_steps": 1},
                                     evaluation={"enabled": True, "dataset": str(spin_dataset), "k": 1,
-                                                "max_prompts": 2, "max_tokens": 128, "next_line_prompts": 8}))
+                                                "max_prompts": 2, "max_tokens": 256, "next_line_prompts": 8}))
 
 
 @pytest.fixture(scope="module")
