@@ -2,7 +2,7 @@
 
 Indentation is nesting in Argdown, and the line where a tokenizer merges the chat template's last newline with
 the answer (tokens.py). For each measure (exact, Argdown-aware) and each part (all, indented, unindented): the
-hits of both evaluations and the paired change with McNemar's exact p (evaluate.paired_change).
+hits of both evaluations and the paired change with McNemar's exact p (stats.paired_change).
 
     python benchmarks/indent_split.py BEFORE/eval.json AFTER/eval.json [--labels base epoch-1]
 """
@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("after", type=Path)
     ap.add_argument("--labels", nargs=2, default=["before", "after"])
     args = ap.parse_args()
-    from spin_train.evaluate import paired_change
+    from spin_train.stats import paired_change
 
     before, after = (parts(json.loads(p.read_text(encoding="utf-8"))) for p in (args.before, args.after))
     print(f"| measure | gold lines | n | {args.labels[0]} | {args.labels[1]} | gained/lost | McNemar p |")

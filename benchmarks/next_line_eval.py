@@ -1,11 +1,13 @@
 """Next-line evaluation stopped at the line break against whole answers: the same hits, and how much faster.
 
-For each model (default: the plain base and the one-epoch demo's checkpoint), one vLLM server as the run starts
-it (configs/smollm2-vllm.yaml's arguments), the demo's 600 next-line prompts answered greedily two ways
-(evaluate's ``fast_next_line``):
-- ``whole``: as before, every answer whole (up to 48 tokens), in waves of ``--batch`` in the sample's order;
-- ``fast``: answers stop at the line break (the few whose first line is a hit are fetched whole), prompts that
-  share a prefix side by side (the server's prefix cache computes it once), a quarter handed over at once.
+For each model (default: the plain base and the one-epoch demo's checkpoint), a vLLM server as the run starts it
+(configs/smollm2-vllm.yaml's arguments), the demo's 600 next-line prompts answered greedily two ways
+(evaluate's ``fast_next_line``), each on its own server:
+- ``whole``: as before, every answer whole (up to 48 tokens), in waves of ``--batch`` in the sample's order, on
+  a server with the KV cache it had before (``--before-kv`` GiB);
+- ``fast``: answers stop at the line break (the few whose first line is a hit are fetched whole), prompts in
+  prefix waves (a snippet's shorter prompt computed and cached before its longer ones arrive), all handed over at
+  once with the config's evaluation.batch_size in flight, on the config's server.
 The order alternates per round. Reports the seconds of each (the next-line part alone), their ratio, and
 whether the per-prompt hits (exact, Argdown-aware, first line) are identical.
 
@@ -26,23 +28,30 @@ sys.path.insert(0, str(ROOT / "packages"))
 
 
 def measure(model: Path, args) -> dict:
+    import dataclasses
+
     from spin_train.children import Children
     from spin_train.config import load
     from spin_train.evaluate import evaluate
     from spin_train.generation import VLLMServer
 
     cfg = load(ROOT / "configs" / "smollm2-vllm.yaml")
-    g, e = cfg.generation, cfg.evaluation
-    g.vllm_python = str(ROOT / g.vllm_python)
+    e = cfg.evaluation
+    g = dataclasses.replace(cfg.generation, vllm_python=str(ROOT / cfg.generation.vllm_python))
+    # the way before: its server's KV cache (GiB), which held too little to keep a shared prefix
+    settings = {"whole": dataclasses.replace(g, vllm_env={**g.vllm_env, "VLLM_CPU_KVCACHE_SPACE": args.before_kv}),
+                "fast": g}
     work = args.work / model.name
     runs: dict[str, list[dict]] = {"whole": [], "fast": []}
-    with VLLMServer(str(model), g, work / "vllm.log", 0, [], Children(work / "pids"),
-                    socket=work / "private" / "vllm.sock") as server:
-        for r in range(args.rounds):
-            for how in (["whole", "fast"] if r % 2 == 0 else ["fast", "whole"]):
+    for r in range(args.rounds):
+        for how in (["whole", "fast"] if r % 2 == 0 else ["fast", "whole"]):
+            # one server at a time (an idle one still holds threads), started as a run starts it
+            with VLLMServer(str(model), settings[how], work / how / "vllm.log", 0, [], Children(work / how / "pids"),
+                            socket=work / how / "private" / "vllm.sock") as server:
                 result = evaluate(None, args.data, e.configs, k=1, max_prompts=1, max_tokens=8, samples=1,
                                   server=f"{server.url}#{server.name}", next_line_prompts=args.prompts,
-                                  next_line_max_tokens=e.next_line_max_tokens, batch=args.batch,
+                                  next_line_max_tokens=e.next_line_max_tokens,
+                                  batch=args.batch if how == "whole" else e.batch_size,
                                   fast_next_line=how == "fast")["next_line"]
                 runs[how].append(result)
                 print(f"{model}: {how} {result['seconds']} s", flush=True)
@@ -62,7 +71,9 @@ def main() -> None:
                                                                ROOT / "runs/demo-spin-one-epoch/epoch-01/checkpoint"])
     ap.add_argument("--data", default=str(ROOT / "runs/demo/argdown_line-by-line"))
     ap.add_argument("--prompts", type=int, default=600)
-    ap.add_argument("--batch", type=int, default=64, help="requests in flight")
+    ap.add_argument("--batch", type=int, default=64, help="requests in flight the way before (the fast way: the "
+                    "config's evaluation.batch_size)")
+    ap.add_argument("--before-kv", default="1", help="the way before: its server's VLLM_CPU_KVCACHE_SPACE (GiB)")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--work", type=Path, default=ROOT / "runs/next-line-eval")
     ap.add_argument("--out", type=Path, default=ROOT / "runs/next-line-eval.json")

@@ -64,7 +64,7 @@ def run(cfg: dict, run_dir: Path) -> float:
 
 
 def row(name: str, run_dir: Path, base: dict) -> dict:
-    from spin_train.evaluate import paired_change
+    from spin_train.stats import paired_change
 
     state = json.loads((run_dir / "state.json").read_text())["epochs"]["1"]
     after = json.loads((run_dir / "epoch-01" / "eval.json").read_text())["next_line"]

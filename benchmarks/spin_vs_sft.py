@@ -15,8 +15,8 @@ prompts: next-line exact match and the Argdown-aware match on ``--eval-prompts``
 (paired across models), the Argdown Bench's solved@1 and pass@1, and next-line exact and Argdown-aware match on
 prompts built from the real-world Argdown files of ../shared/upstream/argdown-realworld (text no training corpus holds). Writes
 OUT/results.json (hits per prompt, so every paired test can be redone), OUT/results.md (tables with exact 95 %
-intervals, McNemar tests against the SFT base and between the arms, the smallest change the sample could
-detect) and OUT/study.png. Resumes: what OUT holds is not done again.
+intervals, each run's McNemar test against the SFT base, the arms compared across seeds with the run as the unit
+(spin_train.stats), what the design could detect) and OUT/study.png. Resumes: what OUT holds is not done again.
 
     python benchmarks/spin_vs_sft.py --model runs/base/SmolLM2-135M-Instruct --data runs/demo/argdown_line-by-line
 
@@ -45,6 +45,12 @@ VLLM_ARGS = ["--dtype", "float32", "--max-model-len", "2048", "--enforce-eager",
 ARMS = ["spin", "sft", "spin-earlier"]
 PAIRS = [("spin", "sft"), ("spin-earlier", "spin"), ("spin-earlier", "sft")]  # arm A - arm B, per iteration
 PER_FILE = 16  # real-world next-line rows per source file
+# The named primary endpoint (the rest exploratory, Holm-adjusted): SPIN against more SFT after the last iteration,
+# on next-line Argdown-aware match
+PRIMARY = "spin - sft, the last iteration, next-line Argdown-aware"
+# The spread of the per-seed difference assumed before the run: the 2026-12-05 pilot's two seeds differed by
+# -26/432 and +1/432 on SPIN - SFT, iteration 1, Argdown-aware (SD 0.044)
+PLANNED_SD = 0.044
 METRICS = [("exact", "next-line exact", "hits"), ("argdown", "next-line Argdown-aware", "argdown_hits"),
            ("realworld", "real-world next-line exact", "realworld_hits"),
            ("realworld_argdown", "real-world next-line Argdown-aware", "realworld_argdown_hits")]
@@ -272,7 +278,7 @@ def _write(path: Path, obj: dict) -> None:
 # -- the report ------------------------------------------------------------------------------------------------------
 
 def interval(hits: list[int]) -> str:
-    from spin_train.report import interval as exact
+    from spin_train.stats import interval as exact
 
     if not hits:
         return "-"
@@ -281,16 +287,18 @@ def interval(hits: list[int]) -> str:
 
 
 def detectable(before: list[int], after: list[int]) -> float | None:
-    """The smallest change in a share a paired (McNemar) test at 5 % detects with 80 % power, given the share d of
-    prompts whose answer changed here: 2.8 * sqrt(d / n) (at least one discordant prompt assumed)."""
+    """The smallest change in a share McNemar's test detects with 80 % power at 5 %, given the share of prompts
+    whose answer changed here (stats.mde_paired; at least stats.min_discordant changed prompts)."""
+    from spin_train.stats import mde_paired, min_discordant
+
     if not before or len(before) != len(after):
         return None
-    d = max(sum(a != b for a, b in zip(before, after)), 1) / len(after)
-    return 2.8 * (d / len(after)) ** 0.5
+    changed = max(sum(a != b for a, b in zip(before, after)), min_discordant())
+    return mde_paired(len(after), changed / len(after))
 
 
 def compare(before: dict, after: dict, key: str) -> str:
-    from spin_train.evaluate import paired_change
+    from spin_train.stats import paired_change
 
     c = paired_change(before[key], after[key])
     if c is None:
@@ -298,25 +306,43 @@ def compare(before: dict, after: dict, key: str) -> str:
     return f"{c['change']:+.3f} (+{c['gained']}/-{c['lost']}, p={c['p']:.2g}; MDE {detectable(before[key], after[key]):.3f})"
 
 
-def seed_groups(results: dict):
-    """(arm, iteration, the models of every seed) where more than one seed has that iterate."""
-    models, settings = results["models"], results["settings"]
-    for arm in ARMS:
-        for it in range(1, settings["iterations"] + 1):
-            group = [models[n] for n in (f"{arm}-seed{s}-{it}" for s in settings["seeds"]) if n in models]
-            if len(group) > 1:
-                yield arm, it, group
+def arm_runs(results: dict, arm: str, it: int) -> dict[int, dict]:
+    """The seed -> evaluation of one arm's iterate ``it`` (only the seeds that have it)."""
+    models = results["models"]
+    return {s: models[f"{arm}-seed{s}-{it}"] for s in results["settings"]["seeds"] if f"{arm}-seed{s}-{it}" in models}
 
 
-def pooled(runs: list[dict]) -> dict:
-    """The per-prompt hits of several runs laid end to end, per metric."""
-    return {hits: [h for r in runs for h in r[hits]] for _, _, hits in METRICS}
+def between_arms(results: dict) -> list[dict]:
+    """Per arm pair, iteration and metric: the per-seed differences (arm A's share minus arm B's on the same
+    prompts) tested across seeds (the run is the unit: stats.across_runs), with Holm's adjustment over the family;
+    the primary endpoint (PRIMARY) is reported unadjusted as well."""
+    from spin_train.stats import across_runs, holm, run_differences
+
+    rows = []
+    for after, before in PAIRS:
+        for it in range(1, results["settings"]["iterations"] + 1):
+            a, b = arm_runs(results, after, it), arm_runs(results, before, it)
+            seeds = sorted(set(a) & set(b))
+            for key, label, hits in METRICS:
+                runs_a, runs_b = [a[s][hits] for s in seeds], [b[s][hits] for s in seeds]
+                if not seeds or not all(runs_a + runs_b):
+                    continue
+                diffs = run_differences(runs_b, runs_a)
+                rows.append({"comparison": f"{after} - {before}", "iteration": it, "metric": label, "key": key,
+                             "seeds": seeds, "differences": diffs, **across_runs(diffs)})
+    adjusted = holm({i: r["p"] for i, r in enumerate(rows) if r["p"] is not None})
+    for i, r in enumerate(rows):
+        r["holm_p"] = adjusted.get(i)
+    return rows
 
 
 def report(results: dict, out: Path) -> Path:
+    from spin_train.stats import mde_runs
+
     base = results["models"]["sft-base"]
+    seeds = len(results["settings"]["seeds"])
     lines = ["# SPIN vs more SFT on SmolLM2-135M-Instruct", "", f"Settings: {json.dumps(results['settings'])}", "",
-             "Each cell: share [exact 95 % interval] (hits/n). Changes: against the SFT base on the same prompts, "
+             "Each cell: share [exact 95 % interval] (hits/n). Changes against the SFT base: one run's prompts, "
              "+prompts turned right/-turned wrong, McNemar's exact p, and MDE = the smallest change that test "
              "detects with 80 % power at 5 % given this pair's discordance.", ""]
     for key, label, hits in METRICS:
@@ -325,24 +351,20 @@ def report(results: dict, out: Path) -> Path:
         for name, r in results["models"].items():
             if name != "sft-base":
                 lines.append(f"| {name} | {interval(r[hits])} | {compare(base, r, hits)} |")
-        for arm, it, group in seed_groups(results):
-            lines.append(f"| {arm}, iteration {it}, {len(group)} seeds pooled | {interval(pooled(group)[hits])} | "
-                         f"{compare(pooled([base] * len(group)), pooled(group), hits)} |")
         lines.append("")
-    lines += ["## Between the arms, iteration by iteration (same prompts)", "",
-              "Pooled: the hits of every seed laid end to end, so the test counts each seed's discordant prompts "
-              "(seeds as independent replications).", "",
-              "| comparison | seed | iteration | metric | change |", "|---|---|---|---|---|"]
-    models = results["models"]
-    for after, before in PAIRS:
-        for it in range(1, results["settings"]["iterations"] + 1):
-            seeds = [s for s in results["settings"]["seeds"]
-                     if f"{after}-seed{s}-{it}" in models and f"{before}-seed{s}-{it}" in models]
-            for seed in seeds + (["pooled"] if len(seeds) > 1 else []):
-                group = seeds if seed == "pooled" else [seed]
-                a, b = (pooled([models[f"{arm}-seed{s}-{it}"] for s in group]) for arm in (after, before))
-                for key, label, hits in METRICS:
-                    lines.append(f"| {after} - {before} | {seed} | {it} | {label} | {compare(b, a, hits)} |")
+    lines += ["## Between the arms, across seeds (the run is the unit)", "",
+              f"Per seed, arm A's share minus arm B's on the same prompts; across the seeds, their mean, the t-test "
+              f"of mean 0 and its 95 % interval; p adjusted by Holm over every row. Primary endpoint: {PRIMARY}. "
+              f"Designed before the run: with {seeds} seeds and a per-seed spread (SD) of {PLANNED_SD} (the "
+              f"2026-12-05 pilot's two seeds), the smallest mean difference the t-test detects with 80 % power at "
+              f"5 % is {_fmt(mde_runs(seeds, PLANNED_SD))}.", "",
+              "| comparison | iteration | metric | per seed | mean | 95 % interval | p | Holm p |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in between_arms(results):
+        per_seed = ", ".join(f"{d:+.3f}" for d in r["differences"])
+        ci = "-" if r["interval"] is None else f"[{r['interval'][0]:+.3f}, {r['interval'][1]:+.3f}]"
+        lines.append(f"| {r['comparison']} | {r['iteration']} | {r['metric']} | {per_seed} | {r['mean']:+.3f} | "
+                     f"{ci} | {_fmt(r['p'])} | {_fmt(r['holm_p'])} |")
     lines += ["", "## Argdown Bench", "", "| model | solved@1 | pass@1 | items |", "|---|---|---|---|"]
     for name, r in results["models"].items():
         lines.append(f"| {name} | {r['solved@1']:.3f} | {r['pass@1']:.3f} | {r['bench_items']} |")
@@ -353,6 +375,10 @@ def report(results: dict, out: Path) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     plot(results, out / "study.png")
     return path
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2g}"
 
 
 def plot(results: dict, path: Path) -> None:
@@ -385,7 +411,7 @@ def plot(results: dict, path: Path) -> None:
 
 
 def _point(ax, x: float, hits: list[int], colour: str, label: str | None) -> bool:
-    from spin_train.report import interval as exact
+    from spin_train.stats import interval as exact
 
     if not hits:
         return False

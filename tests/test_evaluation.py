@@ -204,6 +204,21 @@ def test_next_lines_stopped_at_the_line_break_score_as_whole_answers():
                                "writes on"]
 
 
+def test_prefix_waves_put_a_snippets_prompts_in_successive_waves():
+    """A snippet's prompts extend each other: each goes one wave after the one it extends, never beside it, so a
+    server's prefix cache holds the shared part when it arrives; unrelated prompts share wave 0."""
+    from spin_train.evaluate import prefix_waves
+
+    intro = "Next line?\n\n"
+    a = [intro + "Context: Taxes fund the roads we all drive on.\n[T]: Taxes.\n" + "  + <R>: r.\n" * i
+         for i in range(3)]
+    b = [intro + "Context: Trains are late when it snows.\n[S]: Trains.\n" + "  - <O>: o.\n" * i for i in range(2)]
+    texts = [a[2], b[1], a[0], "x", b[0], a[1]]
+    order = [texts[i] for i in prefix_waves(texts)]
+    assert order == [a[0], b[0], "x", a[1], b[1], a[2]]
+    assert prefix_waves([]) == [] and prefix_waves(["only"]) == [0]
+
+
 def test_chat_reports_whether_argdown_parses():
     assert argdown_report("No argdown here.") == []
     assert argdown_report("```argdown\n[A]: a.\n    + <B>: b.\n```") == \
@@ -420,7 +435,7 @@ def test_the_bench_sample_takes_the_configs_in_turn():
 
 
 def test_a_paired_change_in_next_line_exact_match_with_mcnemars_exact_p():
-    from spin_train.evaluate import paired_change
+    from spin_train.stats import paired_change
 
     before = [0] * 10 + [1] * 90
     after = [1] * 10 + [1] * 90  # 10 prompts turned right, none wrong

@@ -68,7 +68,7 @@ def test_run_with_evaluation_and_report(evaluated_run):
     text = report.read_text()
     assert "| after epoch |" in text and "![Training (DPO) per epoch](training.png)" in text
     # each later checkpoint against the first on the same next-line prompts: change, +gained/-lost, McNemar's p
-    from spin_train.evaluate import paired_change
+    from spin_train.stats import paired_change
 
     last = paired_change(results[0]["next_line"]["hits"], results[2]["next_line"]["hits"])
     assert len(results[2]["next_line"]["hits"]) == 4

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import random
 import re
 import time
@@ -252,7 +253,7 @@ def next_line(answer: Callable[[list[list[dict]]], list], rows: list[dict], batc
               log: Optional[Callable[[str], None]] = None, finish: Optional[Callable] = None,
               by_prefix: bool = False) -> dict:
     """Greedy next-line accuracy: exact and Argdown-aware (the latter on Argdown rows). ``hits``: 1/0 per prompt,
-    in the rows' order (the same prompts for every checkpoint of a run: paired_change compares two);
+    in the rows' order (the same prompts for every checkpoint of a run: stats.paired_change compares two);
     ``argdown_hits`` the same for the Argdown-aware match, over the Argdown rows; ``indented`` 1/0 per prompt:
     whether its gold line starts with whitespace (nesting in Argdown). ``log`` hears each tenth of the prompts
     done.
@@ -266,11 +267,10 @@ def next_line(answer: Callable[[list[list[dict]]], list], rows: list[dict], batc
     ways). ``first_line_hits``: a lenient measure, the first line alone under exact match, whatever followed
     it; ``wrote_on`` (with ``finish``): 1 where the answer reached a line break (and was stopped there).
 
-    ``by_prefix``: the prompts are answered in the order of their text, so that those sharing a prefix (the
-    same snippet's context and lines so far) go out side by side and a server's prefix cache computes the
-    shared part once; the results keep the rows' order."""
+    ``by_prefix``: the prompts are answered in ``prefix_waves`` order, so that a server's prefix cache holds a
+    snippet's shorter prompt when its longer ones arrive; the results keep the rows' order."""
     n = len(rows)
-    order = sorted(range(n), key=lambda i: [m["content"] for m in rows[i]["prompt"]]) if by_prefix else range(n)
+    order = prefix_waves([_text(r) for r in rows]) if by_prefix else range(n)
     scores: dict[int, tuple] = {}  # row -> (exact, Argdown-aware or None, first line, wrote on)
     for start in range(0, n, batch):
         if log and start and start * 10 // n > (start - batch) * 10 // n:
@@ -300,24 +300,26 @@ def next_line(answer: Callable[[list[list[dict]]], list], rows: list[dict], batc
             **({"wrote_on": wrote_on} if finish else {}), "indented": indented}
 
 
+def _text(row: dict) -> str:
+    return "\n".join(m["content"] for m in row["prompt"])
+
+
+def prefix_waves(texts: list[str]) -> list[int]:
+    """An order of the prompts for a server's prefix cache: wave 0 holds the shortest prompt of each snippet, wave
+    1 the next, and so on. A snippet's prompts extend each other (the same context, more lines so far), so each
+    finds the previous wave's prompt computed and cached; side by side in one step they would each compute it.
+    Prompts are of one snippet when, sorted by text, they share at least half of the shorter one."""
+    rank, prev = {}, None
+    for i in sorted(range(len(texts)), key=texts.__getitem__):
+        shared = prev is not None and len(os.path.commonprefix([texts[prev], texts[i]])) >= \
+            min(len(texts[prev]), len(texts[i])) / 2
+        rank[i], prev = rank[prev] + 1 if shared else 0, i
+    return sorted(range(len(texts)), key=lambda i: (rank[i], texts[i]))
+
+
 def _line_hit(item: dict, line: str) -> bool:
     """The line is the gold one under exact match, or (Argdown rows) under Argdown-aware match."""
     return matcher("exact", item)(line) or (item["language"] == "argdown" and matcher("argdown", item)(line))
-
-
-def paired_change(before: list[int], after: list[int]) -> Optional[dict]:
-    """The change in exact match from ``before`` to ``after`` (hits on the same prompts) with McNemar's exact test:
-    of the prompts where the two differ, ``gained`` turned right and ``lost`` turned wrong; p is the two-sided
-    binomial probability of a split at least that uneven if both were equally likely. None if not paired."""
-    if not before or len(before) != len(after):
-        return None
-    from scipy.stats import binomtest
-
-    gained = sum(1 for a, b in zip(before, after) if b and not a)
-    lost = sum(1 for a, b in zip(before, after) if a and not b)
-    p = binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
-    return {"change": (sum(after) - sum(before)) / len(after), "gained": gained, "lost": lost, "p": p,
-            "prompts": len(after)}
 
 
 def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callable[[list[list[dict]]], list[str]],
@@ -418,7 +420,7 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity.
     ``max_prompts`` bench items and ``next_line_prompts`` (default: ``max_prompts``) next-line prompts, ``batch``
     prompts at a time (a server: requests in flight). ``fast_next_line``: next lines stop at the line break,
-    with the same hits, in prefix order (``next_line``), and a server gets a quarter of them at once, keeping
+    with the same hits, in prefix waves (``next_line``), and a server gets all of them at once, keeping
     ``batch`` requests in flight instead of waiting for each wave's slowest answer (a local model keeps
     ``batch``: its batch is one padded tensor); False: every answer whole, in waves of ``batch`` in the
     sample's order (as before 2026-12-06; benchmarks/next_line_eval.py compares the two). ``tokenizer``: the served
@@ -441,9 +443,11 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
     short = dataclasses.replace(whole, stop=[LINE_BREAK]) if fast_next_line else whole
     started = time.perf_counter()
     line_rows = line_rows[:next_line_prompts or max_prompts]
-    chunk = max(batch, -(-len(line_rows) // 4)) if server and fast_next_line else batch
+    at_once = bool(server and fast_next_line)  # a server keeps `batch` in flight: no wave waits for its slowest
+    extra = {"done": tenths(len(line_rows), log)} if at_once and log else {}
     try:
-        lines = next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short)], line_rows, chunk, log,
+        lines = next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short, **extra)], line_rows,
+                          len(line_rows) if at_once else batch, log,
                           (lambda ps: [_first(c) for c in backend.generate(ps, seed, whole)]) if fast_next_line
                           else None, by_prefix=fast_next_line)
         lines["seconds"] = round(time.perf_counter() - started, 1)
@@ -458,6 +462,14 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
         close = getattr(backend, "close", None)
         if close:
             close()
+
+
+def tenths(n: int, log: Callable[[str], None]) -> Callable[[int], None]:
+    """A ``done`` callback that logs each tenth of ``n`` next-line prompts answered."""
+    def done(count: int) -> None:
+        if count < n and count * 10 // n > (count - 1) * 10 // n:
+            log(f"  next line: {count} of {n} prompts answered")
+    return done
 
 
 def out_of_reach(items: list[BenchItem], max_tokens: int, tokenizer: Optional[str], model_cfg=None) -> Optional[str]:

@@ -27,7 +27,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 from argdown_lbl.errors import ServerError
 
@@ -158,13 +158,17 @@ class OpenAIBackend:
             return []
         return [_served_sample(c, g.stop) for c in choices]
 
-    def generate(self, prompts: list[list[dict]], seed: int,
-                 cfg: Optional[GenerationConfig] = None) -> list[list[Sample]]:
-        """k answers per prompt; ``cfg`` overrides the sampling settings for this call."""
+    def generate(self, prompts: list[list[dict]], seed: int, cfg: Optional[GenerationConfig] = None,
+                 done: Optional[Callable[[int], None]] = None) -> list[list[Sample]]:
+        """k answers per prompt, ``concurrency`` requests in flight, sent in the prompts' order; ``cfg``
+        overrides the sampling settings for this call; ``done`` hears the count of prompts answered so far."""
         cfg = cfg or self.cfg
         with concurrent.futures.ThreadPoolExecutor(self.cfg.concurrency) as pool:
             futures = [pool.submit(self._candidates, p, request_seed(seed, i, cfg.k), cfg)
                        for i, p in enumerate(prompts)]
+            if done:
+                for count, _ in enumerate(concurrent.futures.as_completed(futures), 1):
+                    done(count)
             return [f.result() for f in futures]
 
     def close(self):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from .evaluate import paired_change
+from .stats import interval, paired_change
 from .run import status
 from .run_dir import RunDir
 
@@ -109,17 +109,6 @@ def eval_results(run_dir: Path) -> list[dict]:
         if run.eval_path(epoch).exists():
             out.append(json.loads(run.eval_path(epoch).read_text()))
     return sorted(out, key=lambda r: r["epoch"])
-
-
-def interval(share: float | None, n: int | None) -> tuple[float, float] | None:
-    """The exact (Clopper-Pearson) 95 % interval of a share of n; a Bench share that is an average over samples is
-    taken as round(share * n) of its n items (approximate)."""
-    if share is None or not n:
-        return None
-    from scipy.stats import binomtest
-
-    ci = binomtest(round(share * n), n).proportion_ci(0.95, method="exact")
-    return ci.low, ci.high
 
 
 def _n(result: dict, section: str, key: str) -> int | None:
