@@ -91,8 +91,8 @@ base-if-possible:
 SHARED_UPSTREAM := $(wildcard ../shared/upstream)
 
 # The recipe's chain on the real base model (SmolLM2-135M-Instruct, `make base`) through a real vLLM server
-# (`make vllm`): an SFT stage (`spin-train sft`, 192 train rows of the selfplay configs), then two curriculum SPIN
-# epochs from it, the SFT model and both iterates evaluated on the same 600 next-line test prompts
+# (`make vllm`): an SFT stage (`spin-train sft`, 144 train rows of the selfplay configs), then two curriculum SPIN
+# epochs from it, the SFT model and both iterates evaluated on the same 300 next-line test prompts
 # (configs/smollm2-vllm.yaml). Upstream docs come from ../shared/upstream, else from GitHub; without either it stops.
 DEMO_DATA := runs/demo/argdown_line-by-line
 DEMO_SFT_CONFIGS := critical-thinking-ten-arguments classic-philosophical-arguments synthetic_corpus-001 z3-docs-logic
@@ -108,7 +108,7 @@ demo:
 		$$(find corpora -path corpora/.cache -prune -o \( -name '*.argdown' -o -name '*.md' \) -print | sort) \
 		> runs/demo/parse.json
 	$(VENV)/bin/spin-train sft --model $(BASE) --data $(DEMO_DATA) $(addprefix --config ,$(DEMO_SFT_CONFIGS)) \
-		--rows 192 --learning-rate 1e-4 --batch-size 1 --accumulation 8 --spectrum-top-percent 30 --save-steps 4 \
+		--rows 144 --learning-rate 1e-4 --batch-size 1 --accumulation 8 --spectrum-top-percent 30 --save-steps 4 \
 		--out runs/demo/sft
 	$(VENV)/bin/spin-train run configs/smollm2-vllm.yaml --run-dir runs/demo/spin
 	$(VENV)/bin/spin-train status runs/demo/spin
