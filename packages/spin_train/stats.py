@@ -20,7 +20,7 @@ import random
 from typing import Optional, Sequence
 
 
-def share(hits: Sequence[int]) -> Optional[float]:
+def hit_share(hits: Sequence[int]) -> Optional[float]:
     return sum(hits) / len(hits) if hits else None
 
 
@@ -52,8 +52,8 @@ def paired_change(before: Sequence[int], after: Sequence[int]) -> Optional[dict]
 
 def across_runs(differences: Sequence[float], alpha: float = 0.05) -> dict:
     """One difference per run (say arm B's share minus arm A's, same seed, same prompts): their mean, the
-    two-sided one-sample t-test of mean 0 and the (1 - alpha) t interval. With one run there is no spread to
-    test against: p and the interval are None."""
+    two-sided one-sample t-test of mean 0 and the (1 - alpha) t interval. With one run, or runs that all moved
+    by the same amount, there is no spread to test against: p and the interval are None."""
     from scipy import stats
 
     n = len(differences)
@@ -61,8 +61,8 @@ def across_runs(differences: Sequence[float], alpha: float = 0.05) -> dict:
     if n < 2:
         return {"runs": n, "mean": mean, "sd": None, "p": None, "interval": None}
     sd = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
-    if sd == 0:  # every run moved by the same amount: no spread, the t statistic is undefined
-        return {"runs": n, "mean": mean, "sd": 0.0, "p": 1.0 if mean == 0 else 0.0, "interval": (mean, mean)}
+    if sd == 0:  # the t statistic is undefined
+        return {"runs": n, "mean": mean, "sd": 0.0, "p": None, "interval": None}
     half = stats.t.ppf(1 - alpha / 2, n - 1) * sd / math.sqrt(n)
     p = float(stats.ttest_1samp(differences, 0.0).pvalue)
     return {"runs": n, "mean": mean, "sd": sd, "p": p, "interval": (mean - half, mean + half)}
@@ -72,7 +72,7 @@ def run_differences(a_runs: Sequence[Sequence[int]], b_runs: Sequence[Sequence[i
     """Per run i: the share of hits of ``b_runs[i]`` minus that of ``a_runs[i]`` (the two arms' runs of one seed)."""
     if len(a_runs) != len(b_runs):
         raise ValueError(f"{len(a_runs)} runs against {len(b_runs)}: the arms' runs pair by seed")
-    return [share(b) - share(a) for a, b in zip(a_runs, b_runs)]
+    return [hit_share(b) - hit_share(a) for a, b in zip(a_runs, b_runs)]
 
 
 def bootstrap_difference(a_runs: Sequence[Sequence[int]], b_runs: Sequence[Sequence[int]], resamples: int = 2000,
@@ -83,7 +83,7 @@ def bootstrap_difference(a_runs: Sequence[Sequence[int]], b_runs: Sequence[Seque
     either side of 0 (a rough two-sided bootstrap p, at least 1/resamples)."""
     import numpy as np
 
-    run_differences(a_runs, b_runs)  # checks the pairing
+    observed = run_differences(a_runs, b_runs)  # also checks the pairing
     rng = np.random.default_rng(seed)
     a = [np.asarray(r, dtype=float) for r in a_runs]
     b = [np.asarray(r, dtype=float) for r in b_runs]
@@ -97,7 +97,7 @@ def bootstrap_difference(a_runs: Sequence[Sequence[int]], b_runs: Sequence[Seque
         means[i] = np.mean(diffs)
     low, high = np.quantile(means, [alpha / 2, 1 - alpha / 2])
     p = min(1.0, 2 * max(min((means <= 0).mean(), (means >= 0).mean()), 1 / resamples))
-    return {"runs": n, "mean": float(np.mean(run_differences(a_runs, b_runs))), "interval": (float(low), float(high)),
+    return {"runs": n, "mean": float(np.mean(observed)), "interval": (float(low), float(high)),
             "p": float(p), "resamples": resamples}
 
 
