@@ -9,7 +9,7 @@ from spin_train import config as C
 from spin_train.data import epoch_counts, preference_row, sample_indices, selfplay_item
 from spin_train.filtering import build_pairs, decide, keep_probability, same_argdown, same_exact
 from spin_train.phases.generate import complete_batches
-from spin_train.phases.mix import pairs_sha256
+from spin_train.phases.mix import empty_candidates, pairs_sha256
 from spin_train.run_dir import RunDir
 
 
@@ -242,3 +242,12 @@ def test_report_to_names_trackers_transformers_knows(report_to, error):
     else:
         with pytest.raises(C.ConfigError, match=error):
             load(base(dpo={"report_to": report_to}))
+
+
+def test_a_checkpoint_that_answers_nothing_is_called_collapsed():
+    """make demo's first SPIN epoch (lr 1e-4) left a model whose every candidate was "": the mix phase says so."""
+    collapsed = {"a": ["", "", " "], "b": ["", "x"]}
+    empty, warning = empty_candidates(collapsed)
+    assert empty == 4 and "4 of 5 candidates are empty" in warning and "dpo.learning_rate" in warning
+    assert empty_candidates({"a": ["", "x", "y"], "b": ["z"]}) == (1, None)  # a few empty answers are answers
+    assert empty_candidates({}) == (0, None)

@@ -47,14 +47,29 @@ def mix(ctx: Context, epoch: int) -> dict:
         per_source[p["source"]] = per_source.get(p["source"], 0) + 1
     ctx.log(f"epoch {epoch}: {stats['kept']} of {stats['questions']} selfplay questions kept "
             f"(l histogram {stats['l_histogram']}), {len(pairs)} pairs in all")
+    empty, warning = empty_candidates(got["candidates"])
+    if warning:
+        ctx.log(f"epoch {epoch}: {warning}")
     counts = {**ctx.run.state.epoch(epoch).counts, "kept": stats["kept"], "pairs": len(pairs),
               "pairs_per_source": per_source, "too_long": too_long, "refused": got["refused"],
               # rejected answers trained as the ids sampled, or (a server that returns none) as their text's
               "rejected_ids_sampled": sampled, "rejected_ids_from_text": stats["kept"] - sampled,
-              "served_prompts_checked": served}
+              "served_prompts_checked": served, "empty_candidates": empty}
     if ctx.cfg.curriculum.earlier_epochs:
         counts["earlier_pairs"] = {str(e): len(p) for e, p in earlier.items()}  # before the length rule
     return {"pairs_sha256": pairs_sha256(pairs), "filtering": stats, "counts": counts}
+
+
+def empty_candidates(candidates: dict[str, list[str]]) -> tuple[int, str | None]:
+    """How many candidates are empty, and a warning when most are: a checkpoint that ends its turn at once has
+    collapsed (a DPO step too large lowers its own answers' likelihood fastest that way), and its pairs only
+    teach gold > nothing."""
+    texts = [c for cs in candidates.values() for c in cs]
+    empty = sum(1 for c in texts if not c.strip())
+    if texts and empty * 2 > len(texts):
+        return empty, (f"WARNING: {empty} of {len(texts)} candidates are empty: the checkpoint that generated "
+                       "them ends its turn at once (collapsed); a smaller dpo.learning_rate may be needed")
+    return empty, None
 
 
 def earlier_pairs(ctx: Context, epoch: int) -> dict[int, list[dict]]:
