@@ -314,8 +314,8 @@ def arm_runs(results: dict, arm: str, it: int) -> dict[int, dict]:
 
 def between_arms(results: dict) -> list[dict]:
     """Per arm pair, iteration and metric: the per-seed differences (arm A's share minus arm B's on the same
-    prompts) tested across seeds (the run is the unit: stats.across_runs), with Holm's adjustment over the family;
-    the primary endpoint (PRIMARY) is reported unadjusted as well."""
+    prompts) tested across seeds (the run is the unit: stats.across_runs): p, and p adjusted by Holm over every
+    row; the primary endpoint (PRIMARY) is read on its unadjusted p, the rest on Holm's."""
     from spin_train.stats import across_runs, holm, run_differences
 
     rows = []
@@ -354,7 +354,8 @@ def report(results: dict, out: Path) -> Path:
         lines.append("")
     lines += ["## Between the arms, across seeds (the run is the unit)", "",
               f"Per seed, arm A's share minus arm B's on the same prompts; across the seeds, their mean, the t-test "
-              f"of mean 0 and its 95 % interval; p adjusted by Holm over every row. Primary endpoint: {PRIMARY}. "
+              f"of mean 0 and its 95 % interval; p adjusted by Holm over every row. Primary endpoint (read on its p; the rest "
+              f"exploratory, on Holm's): {PRIMARY}. "
               f"Designed before the run: with {seeds} seeds and a per-seed spread (SD) of {PLANNED_SD} (the "
               f"2026-12-05 pilot's two seeds), the smallest mean difference the t-test detects with 80 % power at "
               f"5 % is {_fmt(mde_runs(seeds, PLANNED_SD))}.", "",

@@ -272,9 +272,10 @@ def next_line(answer: Callable[[list[list[dict]]], list], rows: list[dict], batc
     n = len(rows)
     order = prefix_waves([_text(r) for r in rows]) if by_prefix else range(n)
     scores: dict[int, tuple] = {}  # row -> (exact, Argdown-aware or None, first line, wrote on)
+    progress = tenths(n, log) if log else None
     for start in range(0, n, batch):
-        if log and start and start * 10 // n > (start - batch) * 10 // n:
-            log(f"  next line: {start} of {n} prompts answered")
+        if progress and start:
+            progress(start)
         at = order[start:start + batch]
         chunk = [rows[i] for i in at]
         outs = answer([r["prompt"] for r in chunk])
@@ -465,10 +466,14 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
 
 
 def tenths(n: int, log: Callable[[str], None]) -> Callable[[int], None]:
-    """A ``done`` callback that logs each tenth of ``n`` next-line prompts answered."""
+    """A ``done`` callback that logs when the count of ``n`` next-line prompts answered passes a tenth (counts may
+    come one by one, from a server's replies, or a batch at a time)."""
+    last = [0]
+
     def done(count: int) -> None:
-        if count < n and count * 10 // n > (count - 1) * 10 // n:
+        if count < n and count * 10 // n > last[0] * 10 // n:
             log(f"  next line: {count} of {n} prompts answered")
+        last[0] = count
     return done
 
 
