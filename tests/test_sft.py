@@ -112,3 +112,41 @@ def test_sft_with_no_row_that_fits_says_so(tiny_model, spin_dataset, tmp_path):
     r = sft(*sft_args(tiny_model, spin_dataset, tmp_path / "m", "--max-length", "8"))
     assert r.returncode == 1 and "no row of" in r.stderr and "fits --max-length 8" in r.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_sft_to_its_plateau_stops_on_the_validation_loss_and_keeps_the_best_epoch(tiny_model, spin_dataset, tmp_path):
+    """8 rows at a high rate overfit: the validation loss rises, training stops after --patience epochs without a
+    lower one, and the weights kept are those of the lowest validation loss (not the last epoch's)."""
+    from spin_train.config import ModelConfig
+    from spin_train.models import load_tokenizer
+    from spin_train.sft import SFTSettings, build_trainer
+    from spin_train.tiny import load_rows
+    from spin_train.tokens import sft_row
+
+    out = tmp_path / "model"
+    r = sft(*SPIN, "sft", "--model", str(tiny_model), "--data", str(spin_dataset), "--config", CONFIG, "--out",
+            str(out), "--rows", "8", "--batch-size", "2", "--max-length", "400", "--learning-rate", "3e-2",
+            "--epochs", "8", "--validation-rows", "8", "--patience", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    metrics = json.loads((out / "sft_metrics.json").read_text())
+    curve = [c["loss"] for c in metrics["validation"]]
+    best = min(range(len(curve)), key=curve.__getitem__)
+    assert metrics["stopped_early"] and len(curve) == best + 2 < 8  # one epoch without a lower loss, then stop
+    assert metrics["kept_epoch"] == metrics["validation"][best]["epoch"] and curve[-1] > curve[best]
+    assert "validation loss by epoch" in r.stderr
+    tok = load_tokenizer(str(out), ModelConfig(path=str(out)))
+    held = [{**x, **sft_row(tok, x["prompt"], x["completion"])}
+            for x in load_rows(spin_dataset, [CONFIG], split="validation", limit=8)]
+    held = [x for x in held if len(x["input_ids"]) <= 400]
+    trainer, _, _ = build_trainer(SFTSettings(model=str(out), data=str(spin_dataset), batch_size=2), held, tok,
+                                  tmp_path / "check", log=lambda m: None, held=held)
+    assert abs(trainer.evaluate()["eval_loss"] - curve[best]) < 1e-4  # the kept weights are the best epoch's
+
+
+def test_validation_rows_of_a_config_without_that_split_are_refused_naming_it(tiny_model, spin_dataset, tmp_path):
+    r = sft(*SPIN, "sft", "--model", str(tiny_model), "--data", str(spin_dataset), "--config",
+            "critical-thinking-ten-arguments", "--out", str(tmp_path / "m"), "--validation-rows", "4", "--patience", "1")
+    assert r.returncode == 1 and "config critical-thinking-ten-arguments" in r.stderr
+    assert 'Unknown split "validation"' in r.stderr and not (tmp_path / "m").exists()
+    r = sft(*sft_args(tiny_model, spin_dataset, tmp_path / "m", "--patience", "1"))
+    assert r.returncode == 1 and "--patience needs a positive count and --validation-rows" in r.stderr

@@ -243,10 +243,15 @@ def init_tiny_command(out, data, steps, rows, bench, hidden, layers, max_length,
 @click.option("--unfrozen-parameters-file", "unfrozen_file", type=click.Path(exists=True, dir_okay=False),
               help="Or train only the parameters these regexes name (`unfrozen_parameters:` YAML).")
 @click.option("--save-steps", type=int, help="A checkpoint every N steps: a rerun resumes from the last.")
+@click.option("--validation-rows", type=int,
+              help="Rows of DATA's validation split (seeded): the loss on them after each epoch (a checkpoint per "
+                   "epoch instead of --save-steps).")
+@click.option("--patience", type=int, help="With --validation-rows: stop after this many epochs without a lower "
+              "validation loss, keeping the best epoch's weights (--epochs is then the most).")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--report-to", multiple=True, help="Trackers for the training curves (e.g. tensorboard); default none.")
 def sft_command(model, data, configs, out, rows, skip_rows, epochs, learning_rate, batch_size, accumulation,
-                max_length, top_percent, unfrozen_file, save_steps, seed, report_to):
+                max_length, top_percent, unfrozen_file, save_steps, validation_rows, patience, seed, report_to):
     """Supervised fine-tuning of MODEL on DATA's line-by-line rows (loss on the completion only) into OUT, a base
     for `spin-train run`; rerun the same command to resume."""
     from .paths import MODEL_HINT, require
@@ -258,7 +263,8 @@ def sft_command(model, data, configs, out, rows, skip_rows, epochs, learning_rat
     settings = SFTSettings(model=model, data=str(data), configs=list(configs), rows=rows, skip_rows=skip_rows,
                            epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                            accumulation=accumulation, max_length=max_length, top_percent=top_percent,
-                           unfrozen_file=unfrozen_file, save_steps=save_steps, seed=seed,
+                           unfrozen_file=unfrozen_file, save_steps=save_steps, validation_rows=validation_rows,
+                           patience=patience, seed=seed,
                            report_to=list(report_to) or ["none"])
     sft(settings, out, log=_log)
 

@@ -415,10 +415,11 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
              server: Optional[str] = None, samples: Optional[int] = None,
              next_line_prompts: Optional[int] = None, next_line_max_tokens: int = 64, batch: int = 8,
              log: Optional[Callable[[str], None]] = None, fast_next_line: bool = True,
-             tokenizer: Optional[str] = None) -> dict:
-    """Both evaluations on the test split of the given line-by-line configs, answered by a local checkpoint
-    (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL). ``samples`` per bench item
-    (default 2k, at least k) at temperature 0.7; greedy answers for next-line match and graph similarity.
+             tokenizer: Optional[str] = None, split: str = "test") -> dict:
+    """Both evaluations on the test split (``split``: validation, to tune) of the given line-by-line configs,
+    answered by a local checkpoint (``model_path``) or by an OpenAI-compatible server (``server``: URL#MODEL).
+    ``samples`` per bench item (default 2k, at least k) at temperature 0.7; greedy answers for next-line match
+    and graph similarity.
     ``max_prompts`` bench items and ``next_line_prompts`` (default: ``max_prompts``) next-line prompts, ``batch``
     prompts at a time (a server: requests in flight). ``fast_next_line``: next lines stop at the line break,
     with the same hits, in prefix waves (``next_line``), and a server gets all of them at once, keeping
@@ -432,7 +433,7 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
         raise ConfigError(f"--samples: {n} samples cannot estimate pass@{k}; use at least {k} (2k = {2 * k} or more "
                           "keeps the estimate's variance low)")
     names = configs or _config_names(dataset)
-    rows, items, dropped = load_bench(dataset, names)
+    rows, items, dropped = load_bench(dataset, names, split)
     rng = random.Random(seed)
     line_rows = [r for r in rows if r.get("element") != "end"]
     rng.shuffle(line_rows)
@@ -456,7 +457,7 @@ def evaluate(model_path: Optional[str], dataset: str, configs: Optional[list[str
         scores = {"not_measured": why, "prompts": len(items), "k": k} if why else \
             bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
                   lambda ps: [_first(c).text for c in backend.generate(ps, seed, greedy)], items, k, batch)
-        return {"model": server or model_path, "dataset": dataset, "configs": names, "seed": seed,
+        return {"model": server or model_path, "dataset": dataset, "configs": names, "seed": seed, "split": split,
                 "next_line": lines,
                 "bench": {**scores, "dropped_items": dropped}}  # per config and reason (bench_items)
     finally:
@@ -510,9 +511,10 @@ def stratified(items: list[BenchItem], n: int, rng: random.Random) -> list[Bench
     return out
 
 
-def load_bench(dataset: str, names: list[str]) -> tuple[list[dict], list[BenchItem], dict]:
-    """(test rows, bench items, dropped counts) of some configs of a dataset: the items come from the test
-    split and repeat nothing of the train split (``seen_texts``)."""
+def load_bench(dataset: str, names: list[str], split: str = "test") -> tuple[list[dict], list[BenchItem], dict]:
+    """(rows, bench items, dropped counts) of some configs of a dataset's ``split`` (test; validation for
+    choices made while tuning): the items come from that split and repeat nothing of the train split
+    (``seen_texts``)."""
     from argdown_lbl.dataset_folder import load
 
     from .paths import load_failure
@@ -523,9 +525,9 @@ def load_bench(dataset: str, names: list[str]) -> tuple[list[dict], list[BenchIt
             splits = load(dataset, name=name)
         except Exception as exc:  # datasets raises many types; one line naming the dataset is what helps
             raise load_failure(dataset, "dataset", exc) from None
-        if "test" not in splits:
-            raise ConfigError(f"{dataset}: config {name} has no test split (it has {sorted(splits)})")
-        rows += [dict(r, config=name) for r in splits["test"]]
+        if split not in splits:
+            raise ConfigError(f"{dataset}: config {name} has no {split} split (it has {sorted(splits)})")
+        rows += [dict(r, config=name) for r in splits[split]]
         train += splits["train"] if "train" in splits else []
     dropped: dict = {}
     return rows, bench_items(rows, dropped, seen_texts(train)), dropped

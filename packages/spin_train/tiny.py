@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from argdown_lbl.errors import UserError
+
 SPECIAL = ["<|endoftext|>", "<|pad|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
 # The generation prompt ends on a special token, so the prompt's ids are a prefix of the
 # ids of prompt + answer (a trailing "\n" would merge with the answer's first bytes):
@@ -141,5 +143,8 @@ def split_rows(dataset_dir: Path, configs: Optional[list[str]], split: str) -> l
     rows = []
     for name in card_config_names(Path(dataset_dir)):
         if not configs or name in configs:
-            rows += [dict(r, config=name) for r in load(str(dataset_dir), name=name, split=split)]
+            try:
+                rows += [dict(r, config=name) for r in load(str(dataset_dir), name=name, split=split)]
+            except ValueError as exc:  # datasets: Unknown split "validation". Should be one of [...]
+                raise UserError(f"{dataset_dir}: config {name}: {exc}") from None
     return rows
