@@ -136,7 +136,7 @@ def _rows(s: SFTSettings, log, given: Optional[list[dict]] = None,
 
     tok = load_tokenizer(s.model, ModelConfig(path=s.model))
     if given is not None:
-        rows = [{"prompt": r["prompt"], "completion": r["completion"]} for r in given]
+        rows = _texts(given)
     elif split == "validation":
         rows = load_rows(Path(s.data), s.configs or None, split=split, limit=s.validation_rows, seed=s.seed)
     else:
