@@ -11,27 +11,28 @@ graph similarity, structure similarity, isomorphic) and the items per task.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+
+import options
 
 def items_of(dataset: str, configs: list[str] | None):
     from argdown_lbl.dataset_folder import card_config_names
-    from spin_train.evaluate import load_bench
+    from spin_train.evaluation.bench import load_bench
 
     _, items, dropped = load_bench(dataset, configs or card_config_names(Path(dataset)))
     return items, dropped
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--dataset", default="runs/demo/argdown_line-by-line")
     ap.add_argument("--config", action="append")
     args = ap.parse_args()
     from datasets.utils.logging import disable_progress_bar
 
     disable_progress_bar()
-    from spin_train.evaluate import bench_of
-    from spin_train.floors import FLOOR_ANSWERS, HEURISTIC_ANSWERS, reference_answer
+    from spin_train.evaluation.bench import bench_of
+    from spin_train.evaluation.floors import FLOOR_ANSWERS, HEURISTIC_ANSWERS, reference_answer
 
     items, dropped = items_of(args.dataset, args.config)
     answerers = {"reference": reference_answer, **FLOOR_ANSWERS, **HEURISTIC_ANSWERS}

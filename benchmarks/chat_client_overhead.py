@@ -9,7 +9,6 @@ between the clients; the median per request is reported with the ratio ours / op
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -17,6 +16,8 @@ import threading
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+import options
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -41,7 +42,7 @@ class Handler(JSONHandler):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args()

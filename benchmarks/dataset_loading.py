@@ -9,7 +9,6 @@ folder again), alternating the order over rounds; the report gives median second
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -18,7 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import options
+from options import ROOT
+
 
 CHILD = """
 import json, sys, time
@@ -43,7 +44,7 @@ def once(how: str, data: str, configs: list[str], cache: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--data", default=str(ROOT / "runs/demo/argdown_line-by-line"))
     ap.add_argument("--config", type=Path, default=ROOT / "configs/smollm2-vllm.yaml")
     ap.add_argument("--rounds", type=int, default=3)

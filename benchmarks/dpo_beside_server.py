@@ -14,17 +14,15 @@ drift), and that the paused server answers after it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "packages"))
+import options
+
 VLLM_ARGS = ["--dtype", "float32", "--max-model-len", "2048", "--enforce-eager", "--no-enable-chunked-prefill",
              "--max-num-batched-tokens", "16384"]
 
@@ -33,7 +31,7 @@ def pairs(data: Path, config: str, n: int, out: Path) -> None:
     """``n`` selfplay prompts with their gold next line as chosen and another prompt's gold as rejected."""
     from datasets import Dataset
 
-    from spin_train.tiny import load_rows
+    from spin_train.data.rows import load_rows
 
     rows = [r for r in load_rows(data, [config]) if len(str(r["prompt"])) < 1500][: n + 1]
     Dataset.from_list([{"prompt": a["prompt"], "chosen": a["completion"], "rejected": b["completion"],
@@ -41,11 +39,11 @@ def pairs(data: Path, config: str, n: int, out: Path) -> None:
 
 
 def phase(tmp: Path, name: str, raw: dict, data: Path) -> dict:
-    from spin_train.children import Children
+    from spin_train.run.children import Children
     from spin_train.config import from_dict
-    from spin_train.launch import run_dpo
-    from spin_train.machines import Machine
-    from spin_train.run_dir import RunDir
+    from spin_train.training.launch import run_dpo
+    from spin_train.run.machines import Machine
+    from spin_train.run.run_dir import RunDir
 
     cfg = from_dict(raw)
     run = RunDir(tmp / name)
@@ -61,18 +59,16 @@ def phase(tmp: Path, name: str, raw: dict, data: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "base" / "SmolLM2-135M-Instruct")
-    ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
-    ap.add_argument("--config", default="critical-thinking-ten-arguments")
-    ap.add_argument("--pairs", type=int, default=16)
-    ap.add_argument("--vllm-python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
+    ap = options.parser(__doc__)
+    options.model_and_data(ap)
+    options.pairs(ap)
+    options.vllm_python(ap)
     args = ap.parse_args()
 
-    from spin_train.children import Children
+    from spin_train.run.children import Children
     from spin_train.config import from_dict
-    from spin_train.run_dir import RunDir
-    from spin_train.serving import Serving
+    from spin_train.run.run_dir import RunDir
+    from spin_train.serving.run_server import Serving
 
     raw = {"model": {"path": str(args.model)}, "train_mixture": [{"path": "d", "type": "selfplay"}],
            "curriculum": {"examples_per_epoch": args.pairs, "weights": [{"d": 1}]},
@@ -85,7 +81,7 @@ def main() -> None:
         tmp = Path(tmp)
         data = tmp / "pairs.parquet"
         pairs(args.data, args.config, args.pairs, data)
-        from spin_train.spectrum import select, write_yaml
+        from spin_train.training.spectrum import select, write_yaml
         from transformers import AutoModelForCausalLM
 
         write_yaml(select(AutoModelForCausalLM.from_pretrained(args.model), 0.30), tmp / "unfrozen.yaml")

@@ -16,15 +16,13 @@ that a machine that slows down or speeds up during the benchmark does not favour
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "packages"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import options
+from options import ROOT
+
 
 
 def tokens_in(pairs_path: Path, model: Path) -> int:
@@ -41,11 +39,9 @@ def tokens_in(pairs_path: Path, model: Path) -> int:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "base" / "SmolLM2-135M-Instruct")
-    ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
-    ap.add_argument("--config", default="critical-thinking-ten-arguments")
-    ap.add_argument("--pairs", type=int, default=16)
+    ap = options.parser(__doc__)
+    options.model_and_data(ap)
+    options.pairs(ap)
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench-dpo-cpu")
     ap.add_argument("--repeats", type=int, default=1, help="runs of ours and of plain TRL each, alternating order")
     ap.add_argument("--no-all", action="store_true", help="leave out the phase with every parameter trainable")
@@ -55,7 +51,7 @@ def main() -> None:
 
     from dpo_beside_server import pairs
     from gpu_bench import Bench, dpo_config, dpo_ours, dpo_plain, steady
-    from spin_train.spectrum import select, write_yaml
+    from spin_train.training.spectrum import select, write_yaml
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -10,7 +10,6 @@ The pairs are checked to be the same (`pairs_sha256`). The model and dataset def
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -18,9 +17,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import options
+from options import ROOT
+
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def config(model: Path, data: Path, names: list[str], examples: int, processes: int) -> dict:
@@ -49,11 +50,9 @@ def run_epoch(tmp: Path, cfg: dict, name: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "tiny" / "base")
-    ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
-    ap.add_argument("--configs", nargs="+", default=["classic-philosophical-arguments",
-                                                     "critical-thinking-ten-arguments"])
+    ap = options.parser(__doc__)
+    options.model_and_data(ap, model=options.TINY)
+    options.configs(ap)
     ap.add_argument("--examples", type=int, default=64, help="selfplay prompts of the epoch")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

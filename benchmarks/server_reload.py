@@ -9,27 +9,26 @@ equal the restarted one's.
     python benchmarks/server_reload.py --data runs/demo/argdown_line-by-line [--tied]
 
 builds two tiny 128-wide checkpoints (different seeds; untied embeddings unless --tied: vllm 0.32's own
-reload leaves a tied LM head stale, which serving.py repairs with refresh_tied_lm_head) or takes
+reload leaves a tied LM head stale, which serving/run_server.py repairs with refresh_tied_lm_head) or takes
 ``--models A B``.
 `make vllm` first.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "packages"))
+import options
+
 VLLM_ARGS = ["--dtype", "float32", "--max-model-len", "1024", "--enforce-eager", "--no-enable-chunked-prefill",
              "--max-num-batched-tokens", "16384"]
 
 
 def build(out: Path, data: Path, seed: int, tied: bool) -> str:
-    from spin_train.tiny import init_tiny, load_rows
+    from spin_train.data.rows import load_rows
+    from spin_train.training.tiny import init_tiny
 
     init_tiny(out, load_rows(data, limit=300), steps=30, vocab_size=600, hidden=128, layers=2, max_length=512,
               seed=seed, log=lambda m: None, tie_embeddings=tied)
@@ -38,10 +37,10 @@ def build(out: Path, data: Path, seed: int, tied: bool) -> str:
 
 def loads(tmp: Path, name: str, a: str, b: str, reload: bool, python: str, force: bool) -> dict:
     """Start on ``a``, then load ``b``; -> the serving record of the second load."""
-    from spin_train.children import Children
+    from spin_train.run.children import Children
     from spin_train.config import from_dict
-    from spin_train.run_dir import RunDir
-    from spin_train.serving import Serving
+    from spin_train.run.run_dir import RunDir
+    from spin_train.serving.run_server import Serving
 
     cfg = from_dict({"model": {"path": a}, "train_mixture": [{"path": "unused", "type": "selfplay"}],
                      "curriculum": {"examples_per_epoch": 1, "weights": [{"unused": 1}]},
@@ -63,13 +62,13 @@ def loads(tmp: Path, name: str, a: str, b: str, reload: bool, python: str, force
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=ROOT / "runs" / "demo" / "argdown_line-by-line")
+    ap = options.parser(__doc__)
+    ap.add_argument("--data", type=Path, default=options.DATA)
     ap.add_argument("--models", nargs=2, metavar=("A", "B"))
     ap.add_argument("--tied", action="store_true", help="build tied-embedding checkpoints and reload them anyway")
-    ap.add_argument("--vllm-python", default=str(ROOT / ".venv-vllm" / "bin" / "python"))
+    options.vllm_python(ap)
     args = ap.parse_args()
-    from spin_train.serving import probes_equal
+    from spin_train.serving.run_server import probes_equal
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

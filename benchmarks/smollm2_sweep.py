@@ -13,17 +13,16 @@ same order: paired), with McNemar's exact test. Settings already finished under 
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
+import options
+from options import ROOT
+
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "packages"))
 KEYS = {"lr": ("dpo", "learning_rate", float), "beta": ("dpo", "beta", float),
         "prompts": ("curriculum", "examples_per_epoch", int)}
 
@@ -64,7 +63,7 @@ def run(cfg: dict, run_dir: Path) -> float:
 
 
 def row(name: str, run_dir: Path, base: dict) -> dict:
-    from spin_train.stats import paired_change
+    from spin_train.evaluation.stats import paired_change
 
     state = json.loads((run_dir / "state.json").read_text())["epochs"]["1"]
     after = json.loads((run_dir / "epoch-01" / "eval.json").read_text())["next_line"]
@@ -75,7 +74,7 @@ def row(name: str, run_dir: Path, base: dict) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "smollm2-vllm.yaml")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "sweep")
     ap.add_argument("--set", dest="settings", action="append", type=setting, required=True)

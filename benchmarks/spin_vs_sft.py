@@ -21,7 +21,7 @@ The protocol (2026-12-06; the run is the unit of replication):
    next-line exact and Argdown-aware match on ``--eval-prompts`` test prompts of EVAL_CONFIGS, the Argdown
    Bench's solved@1 and pass@1, and next-line match on the real-world Argdown files of
    ../shared/upstream/argdown-realworld (text no training corpus holds).
-6. Statistics from spin_train.stats: per run, McNemar against the SFT base; between the arms, the per-seed
+6. Statistics from spin_train.evaluation.stats: per run, McNemar against the SFT base; between the arms, the per-seed
    differences tested across seeds (the run is the unit) with their interval; the primary endpoint (PRIMARY)
    named before the run with its power from a stated spread (PLANNED_SD), the rest exploratory, Holm-adjusted.
 
@@ -35,8 +35,8 @@ Resumes: what OUT holds is not done again (run it in several sittings).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import dataclasses
 import json
 import random
 import shutil
@@ -45,8 +45,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "packages"))
+import options
+from options import ROOT
+
 
 TRAIN_CONFIGS = ["classic-philosophical-arguments", "critical-thinking-ten-arguments"]
 EVAL_CONFIGS = ["classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
@@ -111,7 +112,7 @@ def study_dataset(out: Path) -> Path:
 
 def files_per_split(data: Path) -> dict[str, dict[str, int]]:
     """Per train config, the source files in each split; fails if a split is empty or a file is in two."""
-    from spin_train.tiny import split_rows
+    from spin_train.data.rows import split_rows
 
     out = {}
     for config in TRAIN_CONFIGS:
@@ -127,7 +128,7 @@ def files_per_split(data: Path) -> dict[str, dict[str, int]]:
 def row_sets(data: Path, n: int, out: Path) -> tuple[Path, list[dict]]:
     """The fixed SFT set: ``n`` train rows of TRAIN_CONFIGS (seeded shuffle) as a parquet folder, the SFT base's
     rows and the pool SPIN draws its prompts from; and the validation rows of TRAIN_CONFIGS (its loss curve)."""
-    from spin_train.tiny import split_rows
+    from spin_train.data.rows import split_rows
 
     folder = out / "rows"
     if not (folder / "train.parquet").exists():
@@ -225,7 +226,7 @@ def spin_arm(name: str, base: Path, rows: Path, run_dir: Path, seed: int, iterat
              lr: float) -> list[Path]:
     """The SPIN run's checkpoints after each iteration (an iteration without pairs keeps its start)."""
     from spin_train.config import from_dict
-    from spin_train.run import Loop
+    from spin_train.run.loop import Loop
 
     cfg = from_dict(spin_config(base, rows, seed, iterations, examples, 1 if name == "spin-earlier" else 0, lr))
     Loop(cfg, run_dir, log=log).run_all()
@@ -236,7 +237,7 @@ def sft_arm(base: Path, spin_run: Path, folder: Path, seed: int, iterations: int
     """More SFT, iteration by iteration, on the prompts and gold answers SPIN's same iteration trained on."""
     from argdown_lbl.dataset_folder import parquet_rows
 
-    from spin_train.sft import SFTSettings, sft
+    from spin_train.training.sft import SFTSettings, sft
 
     current, models = base, []
     for e in range(1, iterations + 1):
@@ -324,7 +325,7 @@ def _reuse_twin(model: Path, parts: dict) -> None:
 
 
 def _weights_sha256(model: Path) -> str:
-    from spin_train.base_model import sha256_of
+    from spin_train.training.base_model import sha256_of
 
     return "+".join(sha256_of(f) for f in sorted(model.glob("*.safetensors")))
 
@@ -332,9 +333,9 @@ def _weights_sha256(model: Path) -> str:
 @contextlib.contextmanager
 def served(model: Path, work: Path):
     """A vLLM server of ``model``'s own, as the run starts one (VLLM_ARGS, VLLM_ENV): -> its URL#MODEL."""
-    from spin_train.children import Children
+    from spin_train.run.children import Children
     from spin_train.config import GenerationConfig
-    from spin_train.generation import VLLMServer
+    from spin_train.serving.server import VLLMServer
 
     g = GenerationConfig(backend="vllm", vllm_python=str(ROOT / ".venv-vllm" / "bin" / "python"), vllm_args=VLLM_ARGS,
                          vllm_env=VLLM_ENV)
@@ -344,16 +345,23 @@ def served(model: Path, work: Path):
     shutil.rmtree(work, ignore_errors=True)
 
 
+def _next_lines(data: Path, configs: list[str], prompts: int):
+    """Next-line match alone on ``prompts`` prompts of ``configs`` (the Bench: one item, answers too short to run)."""
+    from spin_train.config import EvaluationConfig
+
+    return EvaluationConfig(dataset=str(data), configs=configs, k=1, samples=1, max_prompts=1, max_tokens=16,
+                            next_line_prompts=prompts, next_line_max_tokens=48, batch_size=64)
+
+
 def validation_score(model: Path, data: Path, cache: Path, prompts: int) -> dict:
     """Next-line match on ``prompts`` validation prompts of TRAIN_CONFIGS, the tuning's measure (it reads nothing
     of the test split); kept in ``cache``."""
     if not cache.exists():
-        from spin_train.evaluate import evaluate
+        from spin_train.evaluation.bench import evaluate
 
         t = time.time()
         with served(model, cache.with_suffix("")) as where:
-            nl = evaluate(None, str(data), TRAIN_CONFIGS, k=1, max_prompts=1, max_tokens=16, server=where, samples=1,
-                          next_line_prompts=prompts, next_line_max_tokens=48, batch=64, split="validation",
+            nl = evaluate(_next_lines(data, TRAIN_CONFIGS, prompts), server=where, split="validation",
                           tokenizer=str(model))["next_line"]
         _write(cache, {"model": str(model), "exact": nl["exact_match"], "hits": nl["hits"],
                        "argdown": nl["argdown_match"], "argdown_hits": nl["argdown_hits"],
@@ -362,17 +370,16 @@ def validation_score(model: Path, data: Path, cache: Path, prompts: int) -> dict
 
 
 def _evaluate_parts(model: Path, data: Path, realworld: Path | None, args, todo: list[str], parts: dict) -> None:
-    from spin_train.evaluate import evaluate
+    from spin_train.evaluation.bench import evaluate
 
     t = time.time()
     with served(model, parts["main"].with_suffix("")) as where:
         if "main" in todo:
             # the Bench at k=1 with 2 samples an item (its few items cannot show a change at this scale); with
             # --bench-items 0, answers of 16 tokens, which no Bench reference fits: evaluate runs no Bench
-            r = evaluate(None, str(data), EVAL_CONFIGS, k=1, max_prompts=args.bench_items or 1,
-                         max_tokens=256 if args.bench_items else 16,
-                         server=where, samples=2, next_line_prompts=args.eval_prompts, next_line_max_tokens=48,
-                         batch=64, tokenizer=str(model))
+            bench = dataclasses.replace(_next_lines(data, EVAL_CONFIGS, args.eval_prompts), samples=2,
+                                        max_prompts=args.bench_items or 1, max_tokens=256 if args.bench_items else 16)
+            r = evaluate(bench, server=where, tokenizer=str(model))
             nl, bench = r["next_line"], r["bench"]
             _write(parts["main"], {"model": str(model), "dataset": str(data), "configs": EVAL_CONFIGS, "seed": 0,
                                    "next_line": nl,  # with ``indented`` (benchmarks/indent_split.py)
@@ -383,9 +390,7 @@ def _evaluate_parts(model: Path, data: Path, realworld: Path | None, args, todo:
                                    "seconds": round(time.time() - t, 1)})
         if "realworld" in todo:
             t_world = time.time()
-            r = evaluate(None, str(realworld), None, k=1, max_prompts=1, max_tokens=16, server=where, samples=1,
-                         next_line_prompts=args.realworld_prompts, next_line_max_tokens=48, batch=64,
-                         tokenizer=str(model))
+            r = evaluate(_next_lines(realworld, [], args.realworld_prompts), server=where, tokenizer=str(model))
             nl = r["next_line"]
             _write(parts["realworld"], {"realworld_seconds": round(time.time() - t_world, 1),
                                         "realworld": nl["exact_match"], "realworld_hits": nl["hits"],
@@ -402,7 +407,7 @@ def _write(path: Path, obj: dict) -> None:
 # -- the report ------------------------------------------------------------------------------------------------------
 
 def interval(hits: list[int]) -> str:
-    from spin_train.stats import interval as exact
+    from spin_train.evaluation.stats import interval as exact
 
     if not hits:
         return "-"
@@ -413,7 +418,7 @@ def interval(hits: list[int]) -> str:
 def detectable(before: list[int], after: list[int]) -> float | None:
     """The smallest change in a share McNemar's test detects with 80 % power at 5 %, given the share of prompts
     whose answer changed here (stats.mde_paired; at least stats.min_discordant changed prompts)."""
-    from spin_train.stats import mde_paired, min_discordant
+    from spin_train.evaluation.stats import mde_paired, min_discordant
 
     if not before or len(before) != len(after):
         return None
@@ -422,7 +427,7 @@ def detectable(before: list[int], after: list[int]) -> float | None:
 
 
 def compare(before: dict, after: dict, key: str) -> str:
-    from spin_train.stats import paired_change
+    from spin_train.evaluation.stats import paired_change
 
     c = paired_change(before[key], after[key])
     if c is None:
@@ -441,7 +446,7 @@ def between_arms(results: dict) -> list[dict]:
     """Per arm pair, iteration and metric: the per-seed differences (arm A's share minus arm B's on the same
     prompts) tested across seeds (the run is the unit: stats.across_runs): p, and p adjusted by Holm over every
     row; the primary endpoint (PRIMARY) is read on its unadjusted p, the rest on Holm's."""
-    from spin_train.stats import across_runs, bootstrap_difference, holm, run_differences
+    from spin_train.evaluation.stats import across_runs, bootstrap_difference, holm, run_differences
 
     rows = []
     for after, before in PAIRS:
@@ -463,7 +468,7 @@ def between_arms(results: dict) -> list[dict]:
 
 
 def report(results: dict, out: Path) -> Path:
-    from spin_train.stats import mde_runs
+    from spin_train.evaluation.stats import mde_runs
 
     base = results["models"]["sft-base"]
     seeds = len(results["settings"]["seeds"])
@@ -565,7 +570,7 @@ def plot(results: dict, path: Path) -> None:
 
 
 def _point(ax, x: float, hits: list[int], colour: str, label: str | None) -> bool:
-    from spin_train.stats import interval as exact
+    from spin_train.evaluation.stats import interval as exact
 
     if not hits:
         return False
@@ -603,8 +608,8 @@ def recorded_times(models: dict, evaluated: dict, out: Path) -> list[tuple[str, 
 # -- the study -------------------------------------------------------------------------------------------------------
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", type=Path, default=ROOT / "runs" / "base" / "SmolLM2-135M-Instruct")
+    ap = options.parser(__doc__)
+    ap.add_argument("--model", type=Path, default=options.SMOLLM2)
     ap.add_argument("--realworld", type=Path, default=ROOT.parent / "shared" / "upstream" / "argdown-realworld")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "study-files")
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2], help="none: the SFT base and tuning alone")
@@ -623,7 +628,7 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     from argdown_lbl.dataset_folder import parquet_rows
-    from spin_train.sft import SFTSettings, sft
+    from spin_train.training.sft import SFTSettings, sft
 
     disable_progress_bar()
     hf_logging.set_verbosity_error()

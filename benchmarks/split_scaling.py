@@ -10,7 +10,6 @@ report gives median wall times and the ratio (goal: 10x corpus <= 11x time).
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import subprocess
@@ -19,9 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import options
+from options import ROOT
+
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "argdown_lbl.cli"]
 
 
@@ -49,7 +50,7 @@ def run(corpus: Path, out: Path) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = options.parser(__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "upstream")
     args = ap.parse_args()

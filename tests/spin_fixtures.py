@@ -22,7 +22,8 @@ def build_dataset(out: Path) -> Path:
 
 
 def build_model(out: Path, dataset: Path) -> Path:
-    from spin_train.tiny import init_tiny, load_rows
+    from spin_train.data.rows import load_rows
+    from spin_train.training.tiny import init_tiny
 
     init_tiny(out, load_rows(dataset, limit=300), steps=4, vocab_size=600, hidden=32, layers=2,
               max_length=512, log=lambda m: None)

@@ -22,8 +22,8 @@ import pytest
 
 from json_handler import JSONHandler, UnixHTTPServer
 from spin_fixtures import ROOT, tiny_config, write_config
-from spin_train.children import Children, _group_members
-from spin_train.run_dir import RunDir
+from spin_train.run.children import Children, _group_members
+from spin_train.run.run_dir import RunDir
 
 SPIN = [sys.executable, "-m", "spin_train.cli"]
 
@@ -40,7 +40,7 @@ def gone_within(pgid: int, seconds: float) -> bool:
 PARENT = """
 import sys, time
 from pathlib import Path
-from spin_train.children import Children
+from spin_train.run.children import Children
 Children(Path(sys.argv[1])).start("job", ["sh", "-c", "sleep 300 & sleep 300"], Path(sys.argv[1]) / "job.log")
 print("started", flush=True)
 time.sleep(300)
@@ -64,7 +64,7 @@ def _states(pgid: int) -> dict[int, str]:
     return {pid: Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] for pid in _group_members(pgid)}
 
 
-PAUSE = """from spin_train.children import _group_members
+PAUSE = """from spin_train.run.children import _group_members
 while len(_group_members(job.pid)) < 4:  # the supervisor, sh and its two sleeps (all forked: a busy machine is slow)
     time.sleep(0.05)
 Children.pause(job)
@@ -141,8 +141,8 @@ class _Foreign(JSONHandler):
 @pytest.mark.timeout(300)
 def test_a_server_that_is_not_ours_is_refused(tmp_path, tiny_model, spin_dataset):
     """Something already answers on the run's socket (nothing of ours left it: leftovers are reaped first)."""
-    from spin_train.generation import private_folder
-    from spin_train.serving import socket_path
+    from spin_train.serving.server import private_folder
+    from spin_train.serving.run_server import socket_path
 
     path = socket_path(RunDir(tmp_path / "run"), 0)
     private_folder(path.parent)
@@ -163,8 +163,8 @@ def test_a_socket_left_by_a_killed_server_does_not_stop_the_next_start(tmp_path,
     """A server killed with the whole run (SIGKILL to every process) leaves its socket file; the next start
     removes it (vLLM cannot bind a path that exists) and serves; its stop removes the socket and its folder."""
     from spin_train.config import from_dict
-    from spin_train.generation import VLLMServer, private_folder
-    from spin_train.serving import socket_path
+    from spin_train.serving.server import VLLMServer, private_folder
+    from spin_train.serving.run_server import socket_path
     import yaml
 
     path = socket_path(RunDir(tmp_path / "run"), 0)
@@ -226,12 +226,12 @@ def test_an_external_server_is_reloaded_with_each_epochs_checkpoint(tmp_path, ti
 
 @pytest.mark.timeout(600)
 def test_the_runs_server_is_always_stopped(tmp_path, tiny_model, spin_dataset, monkeypatch):
-    """The server outlives each phase (serving.py), not the run: whether a later phase raises or the client
+    """The server outlives each phase (serving/run_server.py), not the run: whether a later phase raises or the client
     fails right after the server started, nothing is left running."""
     from argdown_lbl.errors import ServerError
-    from spin_train import generation
-    from spin_train import run as R
-    from spin_train.phases import mix
+    from spin_train.serving import backends
+    from spin_train.run import loop as R
+    from spin_train.run.phases import mix
     from spin_train.config import from_dict
     import yaml
 
@@ -254,7 +254,7 @@ def test_the_runs_server_is_always_stopped(tmp_path, tiny_model, spin_dataset, m
         groups.append(json.loads((RunDir(tmp_path / "run2").children_dir() / "vllm.json").read_text())["pgid"])
         raise ServerError("the client failed")
 
-    monkeypatch.setattr(generation, "OpenAIBackend", failing_client)
+    monkeypatch.setattr(backends, "OpenAIBackend", failing_client)
     with pytest.raises(ServerError, match="the client failed"):
         R.Loop(cfg, tmp_path / "run2", log=lambda m: None).run_all()
     assert len(groups) == 2 and all(gone_within(g, 15) for g in groups)

@@ -76,9 +76,9 @@ def test_plain_load_dataset_serves_the_old_rows_of_a_resplit_folder(tmp_path, ca
 
 
 def test_a_fixed_corpus_split_again_into_the_same_folder_is_read_as_fixed(tmp_path, cache):
-    from spin_train.data import load_entry
-    from spin_train.evaluate import load_bench
-    from spin_train.tiny import load_rows
+    from spin_train.data.mixture import load_entry
+    from spin_train.evaluation.bench import load_bench
+    from spin_train.data.rows import load_rows
 
     out = split(write_corpus(tmp_path / "corpus", "Xyzzy"), tmp_path / "lbl")
     card = (out / "README.md").read_text(encoding="utf-8")
@@ -110,8 +110,8 @@ def test_two_folders_of_the_same_name_and_card_each_give_their_own_rows(tmp_path
     from datasets import load_dataset
 
     from argdown_lbl.dataset_folder import parquet_rows
-    from spin_train.data import load_entry
-    from spin_train.evaluate import load_bench
+    from spin_train.data.mixture import load_entry
+    from spin_train.evaluation.bench import load_bench
 
     a = split(write_corpus(tmp_path / "corpus-a", "Xyzzy", snippets=8), tmp_path / "a" / "lbl")
     b = split(write_corpus(tmp_path / "corpus-b", "Xyzzy", snippets=12), tmp_path / "b" / "lbl")
@@ -141,9 +141,10 @@ def test_a_run_records_its_folders_content_and_a_resume_after_a_change_stops_nam
         tmp_path, cache, monkeypatch):
     """Through Loop.lead (the phase tables emptied: the record and the check come before any phase)."""
     from argdown_lbl.errors import UserError
-    from spin_train import config as C, phases
-    from spin_train.run import Loop
-    from spin_train.run_dir import RunDir
+    from spin_train import config as C
+    from spin_train.run import phases
+    from spin_train.run.loop import Loop
+    from spin_train.run.run_dir import RunDir
 
     from spin_fixtures import tiny_config
 

@@ -10,11 +10,11 @@ from argdown_lbl.argdown import parse
 from argdown_lbl.graphs import content_similarity, edge_f1, edge_triples, ged_similarity, isomorphic, match_nodes, \
     structure_similarity
 from argdown_lbl.synthetic import generate_sources
-from spin_train.chat import argdown_report
+from spin_train.evaluation.chat import argdown_report
 from json_handler import JSONHandler
-from spin_train.evaluate import BENCH_INSTRUCTIONS, bench, bench_items, bench_of, extract_argdown, \
+from spin_train.evaluation.bench import BENCH_INSTRUCTIONS, bench, bench_items, bench_of, extract_argdown, \
     next_line, pass_at_k, passes, seen_texts, z3_passes
-from spin_train.floors import FLOOR_ANSWERS, HEURISTIC_ANSWERS, reference_answer
+from spin_train.evaluation.floors import FLOOR_ANSWERS, HEURISTIC_ANSWERS, reference_answer
 
 REF = "[A]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n"
 
@@ -142,7 +142,7 @@ def test_bench_items_from_closing_rows_and_scores():
     fixed = bench(lambda prompts: [["```argdown\n" + REF + "```"] * 2 for _ in prompts],
                   lambda prompts: ["" for _ in prompts], [repair], k=2)
     assert fixed["solved@1"] == 1.0 and fixed["per_task"]["repair"]["solved@2"] == 1.0
-    from spin_train.generation import Sample
+    from spin_train.serving.backends import Sample
 
     scores = next_line(lambda prompts: [Sample("[A]:   a.")] * len(prompts), rows[1:])
     assert scores["hits"] == [0] and scores["argdown_hits"] == [1]  # inner spacing: same parse
@@ -163,7 +163,7 @@ WHOLE = {  # gold "  + <B>: b." -> what a model answers, whole (with the end of 
 
 def _stopped(text: str, finish: str):
     """The answer a server gives with stop ["\n"] for a model that would write ``text`` whole."""
-    from spin_train.generation import Sample
+    from spin_train.serving.backends import Sample
 
     if "\n" in text:
         return Sample(text.split("\n", 1)[0].rstrip(), "stop", stopped_at="\n")
@@ -173,8 +173,8 @@ def _stopped(text: str, finish: str):
 def test_next_lines_stopped_at_the_line_break_score_as_whole_answers():
     """Every planted answer scores the same stopped (with the whole answer fetched where its first line is a
     hit) as whole; only first-line hits are fetched again, and the lenient first-line measure is its own."""
-    from spin_train.evaluate import next_line
-    from spin_train.generation import Sample
+    from spin_train.evaluation.bench import next_line
+    from spin_train.serving.backends import Sample
 
     snippet = "```argdown\n[A]: a.\n"
     rows = [{"prompt": [{"role": "user", "content": f"{name}\n{snippet}"}], "language": "argdown",
@@ -207,7 +207,7 @@ def test_next_lines_stopped_at_the_line_break_score_as_whole_answers():
 def test_prefix_waves_put_a_snippets_prompts_in_successive_waves():
     """A snippet's prompts extend each other: each goes one wave after the one it extends, never beside it, so a
     server's prefix cache holds the shared part when it arrives; unrelated prompts share wave 0."""
-    from spin_train.evaluate import prefix_waves
+    from spin_train.evaluation.bench import prefix_waves
 
     intro = "Next line?\n\n"
     a = [intro + "Context: Taxes fund the roads we all drive on.\n[T]: Taxes.\n" + "  + <R>: r.\n" * i
@@ -304,7 +304,7 @@ def test_eval_needs_one_answerer_and_enough_samples(spin_dataset):
     assert both.returncode == 2 and "exactly one of --model" in both.stderr
     few = subprocess.run([sys.executable, "-m", "spin_train.cli", "eval", "--server", "http://127.0.0.1:9/v1#m",
                           "--dataset", str(spin_dataset), "--k", "5", "--samples", "3"], capture_output=True, text=True)
-    assert few.returncode == 1 and "--samples: 3 samples cannot estimate pass@5" in few.stderr
+    assert few.returncode == 1 and "(--samples): 3 samples cannot estimate pass@5" in few.stderr
 
 
 BENCH_CONFIGS = ["classic-philosophical-arguments", "critical-thinking-ten-arguments", "argument-analysis-textbook",
@@ -337,7 +337,7 @@ def all_items(bench_dataset):
 def test_the_tiny_base_learns_the_bench_tasks_on_train_texts_only(bench_dataset, all_items):
     """init-tiny's bench rows: the same tasks, built from the train split, answered by the reference; no
     prompt of the bench (the test split) among them."""
-    from spin_train.tiny import bench_rows
+    from spin_train.training.tiny import bench_rows
 
     rows = bench_rows(bench_dataset)
     items, _ = all_items
@@ -354,7 +354,8 @@ def test_the_tiny_base_learns_the_bench_tasks_on_train_texts_only(bench_dataset,
 
 
 def test_init_tiny_leaves_out_rows_longer_than_max_length_and_counts_them(spin_dataset, tmp_path):
-    from spin_train.tiny import init_tiny, load_rows
+    from spin_train.data.rows import load_rows
+    from spin_train.training.tiny import init_tiny
 
     rows = load_rows(spin_dataset, limit=20)
     long = {"prompt": [{"role": "user", "content": "word " * 1500}], "completion": [{"role": "assistant",
@@ -424,7 +425,7 @@ def test_a_formalisation_passes_when_it_asserts_what_the_reference_does_and_only
 def test_the_bench_sample_takes_the_configs_in_turn():
     import random
 
-    from spin_train.evaluate import BenchItem, stratified
+    from spin_train.evaluation.bench import BenchItem, stratified
 
     items = [BenchItem(f"s{i}", "x", "c", "g", "synthetic") for i in range(10)] + \
         [BenchItem(f"h{i}", "x", "c", "g", "hand-written") for i in range(2)]
@@ -435,7 +436,7 @@ def test_the_bench_sample_takes_the_configs_in_turn():
 
 
 def test_a_paired_change_in_next_line_exact_match_with_mcnemars_exact_p():
-    from spin_train.stats import paired_change
+    from spin_train.evaluation.stats import paired_change
 
     before = [0] * 10 + [1] * 90
     after = [1] * 10 + [1] * 90  # 10 prompts turned right, none wrong
@@ -450,21 +451,22 @@ def test_a_paired_change_in_next_line_exact_match_with_mcnemars_exact_p():
 
 def test_the_tiny_model_scores_the_same_next_lines_stopped_at_the_line_break_as_whole(tiny_model, spin_dataset):
     """The local backend's stop (transformers' stop_strings) against whole answers of the same greedy model."""
-    from spin_train.evaluate import evaluate
+    from spin_train.config import EvaluationConfig
+    from spin_train.evaluation.bench import evaluate
 
-    runs = [evaluate(str(tiny_model), str(spin_dataset), None, k=1, max_prompts=1, max_tokens=8, samples=1,
-                     next_line_prompts=16, next_line_max_tokens=24, batch=8, fast_next_line=stop)["next_line"]
-            for stop in (False, True)]
+    cfg = EvaluationConfig(dataset=str(spin_dataset), k=1, max_prompts=1, max_tokens=8, samples=1,
+                           next_line_prompts=16, next_line_max_tokens=24, batch_size=8)
+    runs = [evaluate(cfg, str(tiny_model), fast_next_line=stop)["next_line"] for stop in (False, True)]
     for key in ("hits", "argdown_hits", "first_line_hits", "indented"):
         assert runs[0][key] == runs[1][key], key
     assert sum(runs[1]["wrote_on"]) > 0  # the tiny model writes past the line break: the stop had work
 
 
 def test_a_bench_whose_max_tokens_hold_no_reference_answer_is_not_run_and_says_why(tiny_model, spin_dataset):
-    from spin_train.evaluate import evaluate, load_bench, out_of_reach
-    from spin_train.floors import reference_answer
-    from spin_train.models import load_tokenizer
-    from spin_train.config import ModelConfig
+    from spin_train.evaluation.bench import evaluate, load_bench, out_of_reach
+    from spin_train.evaluation.floors import reference_answer
+    from spin_train.training.models import load_tokenizer
+    from spin_train.config import EvaluationConfig, ModelConfig
 
     _, items, _ = load_bench(str(spin_dataset), ["critical-thinking-ten-arguments"])
     tok = load_tokenizer(str(tiny_model), ModelConfig(path=str(tiny_model)))
@@ -472,6 +474,7 @@ def test_a_bench_whose_max_tokens_hold_no_reference_answer_is_not_run_and_says_w
     assert out_of_reach(items, shortest, str(tiny_model)) is None
     assert f"({shortest} tokens)" in out_of_reach(items, shortest - 1, str(tiny_model))
     assert out_of_reach(items, 1, None) is None  # no tokenizer: cannot tell, the Bench runs
-    result = evaluate(str(tiny_model), str(spin_dataset), ["critical-thinking-ten-arguments"], k=1, max_prompts=2,
-                      max_tokens=4, samples=1, next_line_prompts=2, next_line_max_tokens=4)
+    cfg = EvaluationConfig(dataset=str(spin_dataset), configs=["critical-thinking-ten-arguments"], k=1, max_prompts=2,
+                           max_tokens=4, samples=1, next_line_prompts=2, next_line_max_tokens=4)
+    result = evaluate(cfg, str(tiny_model))
     assert "no answer could be whole" in result["bench"]["not_measured"] and "solved@1" not in result["bench"]

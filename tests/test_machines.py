@@ -104,7 +104,7 @@ def test_two_machines_run_one_curriculum_machine_0_generates(tmp_path, tiny_mode
     run_dir = tmp_path / "shared"
     _kill_machine_in_dpo(tmp_path, config, run_dir, "kill-1", machine=1)
     _kill_machine_in_dpo(tmp_path, config, run_dir, "kill-0", machine=0)
-    assert json.loads((run_dir / "state.json").read_text())["epochs"]["1"]["phase"] == "mixed"
+    assert json.loads((run_dir / "state.json").read_text())["epochs"]["1"]["phase"] == "mix"
 
     main, follower = _start_machines(tmp_path, config, run_dir, "rerun")
     for p in (main, follower):
@@ -116,7 +116,7 @@ def test_two_machines_run_one_curriculum_machine_0_generates(tmp_path, tiny_mode
     assert not processes_of(run_dir)
 
     state = json.loads((run_dir / "state.json").read_text())
-    assert [state["epochs"][e]["phase"] for e in ("1", "2")] == ["trained", "trained"]
+    assert [state["epochs"][e]["phase"] for e in ("1", "2")] == ["train", "train"]
     # each machine generates its share of the batches (the rerun had only epoch 2 left to generate)
     assert "as machine 0 of 2" in main_log and "as machine 1 of 2" in follower_log
     for epoch in (1, 2):

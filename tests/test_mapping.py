@@ -313,7 +313,9 @@ def test_pairs_end_to_end_against_transformers_serve(tiny_model, spin_dataset, t
     """Two tiny local checkpoints behind a real `transformers serve`: the 'strong' one trained longer."""
     import re
 
-    from spin_train.tiny import init_tiny, load_rows
+    from spin_train.data.rows import load_rows
+
+    from spin_train.training.tiny import init_tiny
     from transformers_serve import TransformersServe
 
     strong = tmp_path / "strong"

@@ -54,11 +54,11 @@ def test_notebook_runs(path, evaluated_run, spin_dataset, monkeypatch):
 def test_run_with_evaluation_and_report(evaluated_run):
     import json
 
-    from spin_train.report import write_report
-    from spin_train.run import status
+    from spin_train.evaluation.report import write_report
+    from spin_train.run.run_dir import status
 
     info = status(evaluated_run)
-    assert info["epochs_completed"] == 2 and all(e["phase"] == "evaluated" for e in info["epochs"].values())
+    assert info["epochs_completed"] == 2 and all(e["phase"] == "evaluate" for e in info["epochs"].values())
     results = [json.loads((evaluated_run / f"epoch-{e:02d}" / "eval.json").read_text()) for e in (0, 1, 2)]
     for r in results:
         assert r["next_line"]["prompts"] == 4 and r["bench"]["k"] == 2
@@ -68,7 +68,7 @@ def test_run_with_evaluation_and_report(evaluated_run):
     text = report.read_text()
     assert "| after epoch |" in text and "![Training (DPO) per epoch](training.png)" in text
     # each later checkpoint against the first on the same next-line prompts: change, +gained/-lost, McNemar's p
-    from spin_train.stats import paired_change
+    from spin_train.evaluation.stats import paired_change
 
     last = paired_change(results[0]["next_line"]["hits"], results[2]["next_line"]["hits"])
     assert len(results[2]["next_line"]["hits"]) == 4
@@ -84,7 +84,7 @@ def test_run_with_evaluation_and_report(evaluated_run):
 def test_the_evaluation_plot_has_whole_epochs_the_base_and_intervals():
     from scipy.stats import binomtest
 
-    from spin_train.report import _plt, eval_axes
+    from spin_train.evaluation.report import _plt, eval_axes
 
     def result(epoch, hits):
         return {"epoch": epoch, "next_line": {"prompts": 40, "exact_match": hits / 40, "argdown_match": None},
@@ -104,7 +104,7 @@ def test_the_evaluation_plot_has_whole_epochs_the_base_and_intervals():
 
 
 def test_the_eval_table_pairs_each_epoch_with_the_first_and_the_previous_and_leaves_out_an_unmeasured_bench():
-    from spin_train.report import eval_table
+    from spin_train.evaluation.report import eval_table
 
     def result(epoch, hits, bench):
         return {"epoch": epoch, "bench": bench,

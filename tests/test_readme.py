@@ -117,7 +117,7 @@ def sandbox(tmp_path_factory) -> Path:
             lbl(args)
         assert done.value.code in (0, None), args
     from spin_train.config import load
-    from spin_train.run_dir import RunDir
+    from spin_train.run.run_dir import RunDir
 
     RunDir(box / "runs/demo/spin").start(load(ROOT / "configs" / "smollm2-vllm.yaml"))
     return box

@@ -19,8 +19,8 @@ from typing import Optional
 import pytest
 
 from spin_fixtures import ROOT, processes_of, require_real_base, tiny_config, wait_until, write_config
-from spin_train.children import Children, _group_members
-from spin_train.serving import PROBE_SAMPLING, probes_equal
+from spin_train.run.children import Children, _group_members
+from spin_train.serving.run_server import PROBE_SAMPLING, probes_equal
 
 VLLM_PYTHON = ROOT / ".venv-vllm" / "bin" / "python"
 SPIN = [sys.executable, "-m", "spin_train.cli"]
@@ -40,7 +40,8 @@ def _generation(**overrides) -> dict:
 
 @pytest.fixture(scope="module")
 def vllm_model(spin_dataset, tmp_path_factory):
-    from spin_train.tiny import init_tiny, load_rows
+    from spin_train.data.rows import load_rows
+    from spin_train.training.tiny import init_tiny
 
     out = tmp_path_factory.mktemp("vllm") / "tiny-128"
     init_tiny(out, load_rows(spin_dataset, limit=300), steps=30, vocab_size=600, hidden=128, layers=2,
@@ -52,7 +53,7 @@ def vllm_model(spin_dataset, tmp_path_factory):
 def real_server(vllm_model, tmp_path_factory):
     """Our own VLLMServer on the real vLLM: its start checks /health and the served name in /v1/models."""
     from spin_train.config import GenerationConfig
-    from spin_train.generation import VLLMServer
+    from spin_train.serving.server import VLLMServer
 
     folder = tmp_path_factory.mktemp("vllm-server")
     g = GenerationConfig(**_generation())
@@ -67,7 +68,7 @@ def real_server(vllm_model, tmp_path_factory):
 
 def test_the_real_server_passes_our_model_check_and_answers_k_candidates(real_server):
     from argdown_lbl.errors import UserError
-    from spin_train.generation import OpenAIBackend
+    from spin_train.serving.backends import OpenAIBackend
 
     backend = OpenAIBackend(real_server.url, real_server.name, real_server.cfg, vllm=True)  # checks /v1/models
     try:
@@ -130,7 +131,7 @@ def test_the_server_listens_on_a_private_socket_and_its_api_on_no_tcp_port(real_
 def test_a_prompt_longer_than_the_context_fails_alone_as_the_recorded_reply_says(real_server):
     """Live, what tests/fixtures/vllm-replies.json holds: a 400 about the context length, which fails only
     that prompt."""
-    from spin_train.generation import OpenAIBackend
+    from spin_train.serving.backends import OpenAIBackend
 
     recorded = json.loads((ROOT / "tests" / "fixtures" / "vllm-replies.json").read_text())["too_long"]
     backend = OpenAIBackend(real_server.url, real_server.name, real_server.cfg, vllm=True)
@@ -216,8 +217,8 @@ def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path,
     stalled = run_dir / ".stall-generate"
     wait_until(lambda: stalled.exists() or proc.poll() is not None, 900, "epoch 2 did not start generating")
     assert proc.poll() is None, proc.stderr.read()[-3000:]
-    from spin_train.run_dir import RunDir
-    from spin_train.serving import socket_path
+    from spin_train.run.run_dir import RunDir
+    from spin_train.serving.run_server import socket_path
 
     pgid = json.loads((RunDir(run_dir).children_dir() / "vllm.json").read_text())["pgid"]
     members = _group_members(pgid)
@@ -245,12 +246,12 @@ def test_a_run_on_real_vllm_keeps_one_server_and_a_kill_leaves_nothing(tmp_path,
         (2, "generate", "start", first),  # the rerun: a fresh server on the same checkpoint
         (3, "evaluate", "reload", str(run_dir / "epoch-02" / "checkpoint"))]
     assert probes_equal(loads[1]["probe"], loads[2]["probe"]), (loads[1]["probe"], loads[2]["probe"])
-    # every load of a trained checkpoint repeats the trainer's own log-probs (reload_check.py), reloads too
+    # every load of a trained checkpoint repeats the trainer's own log-probs (serving/reload_check.py), reloads too
     assert "check" not in loads[0] and all(x["check"]["agrees"] for x in loads[1:]), [x.get("check") for x in loads]
     assert not probes_equal(loads[0]["probe"], loads[1]["probe"])  # the probes see the new weights
     state = json.loads((run_dir / "state.json").read_text())["epochs"]
     assert state["1"]["serving"]["how"] == "start" and state["2"]["serving"]["weights"] == first
-    assert state["2"]["counts"]["pairs"] > 0 and state["2"]["phase"] == "evaluated"
+    assert state["2"]["counts"]["pairs"] > 0 and state["2"]["phase"] == "evaluate"
     for epoch in (1, 2):
         result = json.loads((run_dir / f"epoch-{epoch:02d}" / "eval.json").read_text())
         assert result["weights"] == str(run_dir / f"epoch-{epoch:02d}" / "checkpoint") and "bench" in result
@@ -286,8 +287,8 @@ def _loads_into_one_server(run_dir: Path, a: Path, b: Path, generation: dict, re
     """The serving log of one server that starts on ``a`` and then loads ``b`` (without our tied-head refresh:
     the reload as vLLM does it alone)."""
     from spin_train.config import from_dict
-    from spin_train.run_dir import RunDir
-    from spin_train.serving import Serving
+    from spin_train.run.run_dir import RunDir
+    from spin_train.serving.run_server import Serving
 
     cfg = from_dict({"model": {"path": str(a)}, "train_mixture": [{"path": "d", "type": "selfplay"}],
                      "curriculum": {"examples_per_epoch": 1, "weights": [{"d": 1}]}, "generation": generation})
@@ -314,8 +315,9 @@ def test_a_tied_checkpoint_reloads_and_the_check_restarts_a_server_left_stale(tm
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from spin_train import reload_check
-    from spin_train.tiny import init_tiny, load_rows
+    from spin_train.serving import reload_check
+    from spin_train.data.rows import load_rows
+    from spin_train.training.tiny import init_tiny
 
     a = tmp_path / "a"
     init_tiny(a, load_rows(spin_dataset, limit=300), steps=30, vocab_size=600, hidden=128, layers=2,
@@ -356,8 +358,9 @@ def test_the_real_model_on_real_vllm_sees_its_chat_template_and_stops_at_its_end
     from transformers import AutoTokenizer
 
     from spin_train.config import GenerationConfig
-    from spin_train.generation import OpenAIBackend, VLLMServer
-    from spin_train.lengths import render_prompt_ids
+    from spin_train.serving.backends import OpenAIBackend
+    from spin_train.serving.server import VLLMServer
+    from spin_train.data.lengths import render_prompt_ids
 
     question = [{"role": "user", "content": "What is the capital of France?"}]
     g = GenerationConfig(**_generation(vllm_args=SMOLLM2_ARGS, k=1, temperature=0.0, max_tokens=48))

@@ -1,4 +1,4 @@
-"""serving.py's rules (reload, restart and why, sleep through DPO on GPUs) against a local HTTP server that
+"""serving/run_server.py's rules (reload, restart and why, sleep through DPO on GPUs) against a local HTTP server that
 answers what vLLM's endpoints answer, or refuses them. The real reload is tested in test_real_vllm.py."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from http.server import ThreadingHTTPServer
 import pytest
 
 from json_handler import JSONHandler
-from spin_train import serving as S
+from spin_train.serving import run_server as S
 from spin_train.config import from_dict
-from spin_train.run_dir import RunDir
+from spin_train.run.run_dir import RunDir
 
 
 class _Endpoints(JSONHandler):
@@ -219,7 +219,7 @@ def test_the_socket_lies_in_the_run_dir_or_for_a_deep_one_in_a_short_private_pat
 
 def test_the_socket_folder_is_this_users_alone(tmp_path):
     from argdown_lbl.errors import ServerError
-    from spin_train.generation import private_folder
+    from spin_train.serving.server import private_folder
 
     folder = tmp_path / "a" / "sock"
     private_folder(folder)
@@ -256,7 +256,7 @@ def test_an_endpoint_on_a_unix_socket(tmp_path):
 
 def _trained(path, tied: bool):
     """A checkpoint as the DPO phase leaves it: with the trainer's log-probs of the probe tokens (all -1.0)."""
-    from spin_train import reload_check
+    from spin_train.serving import reload_check
 
     checkpoint = _checkpoint(path, tied)
     ids = [[1, 2, 3], [4, 5]]
@@ -294,9 +294,9 @@ def test_a_reload_is_kept_only_when_the_server_repeats_the_trainers_log_probs(tm
 def test_a_server_that_fails_to_start_is_one_clear_error_with_its_status_and_log(tmp_path, script, expected):
     """A real child process as the executable: one that exits at once (a bad flag) and one that never answers."""
     from argdown_lbl.errors import ServerError
-    from spin_train.children import Children
+    from spin_train.run.children import Children
     from spin_train.config import GenerationConfig
-    from spin_train.generation import VLLMServer
+    from spin_train.serving.server import VLLMServer
 
     fake = tmp_path / "vllm"
     fake.write_text(f"#!/bin/sh\n{script}\n")

@@ -39,7 +39,7 @@ def test_sft_trains_the_spectrum_set_on_rows_that_fit_into_a_base_for_a_run(stra
     from safetensors.torch import load_file
 
     from spin_train import config as C
-    from spin_train.models import load_tokenizer
+    from spin_train.training.models import load_tokenizer
 
     out, log = straight
     metrics = json.loads((out / "sft_metrics.json").read_text())
@@ -67,10 +67,10 @@ def test_sft_trains_the_spectrum_set_on_rows_that_fit_into_a_base_for_a_run(stra
 
 def test_the_loss_is_on_the_completion_only(tiny_model, spin_dataset, tmp_path):
     from spin_train.config import ModelConfig
-    from spin_train.models import load_tokenizer
-    from spin_train.sft import SFTSettings, build_trainer
-    from spin_train.tiny import load_rows
-    from spin_train.tokens import sft_row
+    from spin_train.training.models import load_tokenizer
+    from spin_train.training.sft import SFTSettings, build_trainer
+    from spin_train.data.rows import load_rows
+    from spin_train.data.tokens import sft_row
 
     tok = load_tokenizer(str(tiny_model), ModelConfig(path=str(tiny_model)))
     rows = [{**r, **sft_row(tok, r["prompt"], r["completion"])} for r in load_rows(spin_dataset, [CONFIG])[:2]]
@@ -118,10 +118,10 @@ def test_sft_to_its_plateau_stops_on_the_validation_loss_and_keeps_the_best_epoc
     """8 rows at a high rate overfit: the validation loss rises, training stops after --patience epochs without a
     lower one, and the weights kept are those of the lowest validation loss (not the last epoch's)."""
     from spin_train.config import ModelConfig
-    from spin_train.models import load_tokenizer
-    from spin_train.sft import SFTSettings, build_trainer
-    from spin_train.tiny import load_rows
-    from spin_train.tokens import sft_row
+    from spin_train.training.models import load_tokenizer
+    from spin_train.training.sft import SFTSettings, build_trainer
+    from spin_train.data.rows import load_rows
+    from spin_train.data.tokens import sft_row
 
     out = tmp_path / "model"
     r = sft(*SPIN, "sft", "--model", str(tiny_model), "--data", str(spin_dataset), "--config", CONFIG, "--out",

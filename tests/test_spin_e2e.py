@@ -53,7 +53,7 @@ def test_full_run_writes_epochs_pairs_and_checkpoints(reference_run):
     assert info["epochs_completed"] == 2
     for epoch in ("1", "2"):
         e = info["epochs"][epoch]
-        assert e["phase"] == "evaluated" and len(e["pairs_sha256"]) == 64
+        assert e["phase"] == "evaluate" and len(e["pairs_sha256"]) == 64
         c = e["counts"]
         assert c["prompts"] == 8 and c["pairs"] == c["kept"] - sum(c["too_long"].values())
         # what the count says is what trained: TRL computed reference log-probs for every pair (one rank)
@@ -62,7 +62,7 @@ def test_full_run_writes_epochs_pairs_and_checkpoints(reference_run):
         # a prompt not generated (too long) is a question without candidates
         assert e["filtering"]["no_candidates"] == c["prompts_too_long"]
         assert sum(e["filtering"]["l_histogram"].values()) == 8 - c["prompts_too_long"]
-        assert {"plan", "generate", "mix", "train", "eval", "epoch"} <= set(e["timings"])
+        assert {"plan", "generate", "mix", "train", "evaluate", "epoch"} <= set(e["timings"])
         # every pair's ids checked before the launch; every rejected answer trained as the ids sampled, and TRL
         # never tokenised a text (its "not a prefix" warning is that path's)
         assert e["token_check"]["rows"] == c["pairs"] and c["rejected_ids_sampled"] == c["kept"]
@@ -74,7 +74,7 @@ def test_full_run_writes_epochs_pairs_and_checkpoints(reference_run):
     assert (run_dir / "unfrozen_parameters.yaml").exists()
     assert "generating 3 candidates for" in log and "trained" in log
     state = json.loads((run_dir / "state.json").read_text())
-    assert state["done"] == ["scanned", "base evaluated"] and set(state["timings"]) == {"spectrum", "eval"}
+    assert state["done"] == ["scan", "evaluate"] and set(state["timings"]) == {"scan", "evaluate"}
     assert all((run_dir / f"epoch-{e:02d}" / "eval.json").exists() for e in (0, 1, 2))
 
 
@@ -183,7 +183,7 @@ def test_sigkill_and_rerun_ends_with_the_same_pairs(point, config_path, referenc
 
 def test_openai_backend_against_transformers_serve(tiny_model, tmp_path):
     from spin_train.config import GenerationConfig
-    from spin_train.generation import OpenAIBackend
+    from spin_train.serving.backends import OpenAIBackend
     from transformers_serve import TransformersServe
 
     with TransformersServe(tmp_path / "serve.log") as server:

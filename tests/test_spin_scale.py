@@ -11,9 +11,9 @@ import yaml
 
 from spin_fixtures import ROOT, tiny_config, write_config
 from spin_train.config import from_dict, load
-from spin_train.launch import launch_command, use_accelerate
-from spin_train.machines import Machine
-from spin_train.plan import memory_plan
+from spin_train.training.launch import launch_command, use_accelerate
+from spin_train.run.machines import Machine
+from spin_train.run.dry_run import memory_plan
 
 SPIN = [sys.executable, "-m", "spin_train.cli"]
 
@@ -29,7 +29,7 @@ def test_dry_run_of_the_8b_recipe_prints_plan_commands_and_memory(tmp_path):
     assert text.count("vllm serve ") == 12 and f"vllm serve {tmp_path / 'r'}/epoch-11/checkpoint" in text
     assert text.count("-m accelerate.commands.launch --num_processes 8 --num_machines 1 --mixed_precision bf16 "
                       f"--use_deepspeed --deepspeed_config_file {ROOT / 'configs' / 'deepspeed-zero3.json'} "
-                      "--zero3_init_flag true -m spin_train.launch") == 12
+                      "--zero3_init_flag true -m spin_train.training.launch") == 12
     assert "effective batch 64 = 4 x 2 x 8 x 1" in text and "lr 2e-07" in text and "Spectrum top 30 %" in text
     # no idle GPU on a node of 8: vLLM's 8 data-parallel engines, then 8 DPO ranks
     assert "DPO: 8 rank(s) per machine, 8 in all" in text and "data parallel 8 x tensor parallel 1 = 8 GPU(s)" in text
@@ -45,7 +45,7 @@ def _gib(lines: list[str], name: str) -> float:
 
 
 def test_memory_plan_without_deepspeed_counts_the_fp32_weights_the_policy_loads_in():
-    """Without DeepSpeed a bf16 model is loaded in fp32 and autocast (train.py): 4 bytes a weight, fp32
+    """Without DeepSpeed a bf16 model is loaded in fp32 and autocast (training/dpo.py): 4 bytes a weight, fp32
     gradients, Adam's m and v; nothing is sharded."""
     cfg = load(ROOT / "configs" / "argunaut-1-8b-spin.yaml")
     cfg.dpo.deepspeed, cfg.dpo.num_processes = None, 1
@@ -61,7 +61,7 @@ def test_memory_plan_without_deepspeed_counts_the_fp32_weights_the_policy_loads_
 
 
 def test_the_dry_run_says_when_a_phase_leaves_gpus_idle():
-    from spin_train.plan import topology
+    from spin_train.run.dry_run import topology
 
     cfg = load(ROOT / "configs" / "argunaut-1-8b-spin.yaml")
     cfg.generation.vllm_args = ["--tensor-parallel-size", "2"]
@@ -122,7 +122,8 @@ def test_multi_node_launch_command():
     assert "--num_processes 16 --num_machines 2 --mixed_precision no --use_deepspeed --deepspeed_config_file " \
            f"{ROOT / 'configs' / 'deepspeed-zero3.json'} --zero3_init_flag true --deepspeed_multinode_launcher " \
            "standard --same_network --machine_rank 1 --main_process_ip 10.0.0.1 --main_process_port 29500" in joined
-    assert joined.endswith("-m spin_train.launch --run-dir /runs/x --epoch 3 --start /runs/x/epoch-02/checkpoint")
+    assert joined.endswith("-m spin_train.training.launch --run-dir /runs/x --epoch 3 "
+                           "--start /runs/x/epoch-02/checkpoint")
 
 
 def test_accelerate_launched_dpo_phase_runs_on_cpu(tiny_model, spin_dataset, tmp_path):
@@ -132,7 +133,7 @@ def test_accelerate_launched_dpo_phase_runs_on_cpu(tiny_model, spin_dataset, tmp
     out = subprocess.run(SPIN + ["run", str(config), "--run-dir", str(tmp_path / "run")], capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "-m accelerate.commands.launch" in out.stderr and "-m spin_train.launch" in out.stderr
+    assert "-m accelerate.commands.launch" in out.stderr and "-m spin_train.training.launch" in out.stderr
     metrics = json.loads((tmp_path / "run" / "epoch-01" / "checkpoint" / "train_metrics.json").read_text())
     assert metrics["steps"] >= 1 and metrics["trainable_parameters"] < metrics["total_parameters"]
     # one clocked step per optimizer step (benchmarks/gpu_bench.py's throughput); no GPU, no GPU memory figure
@@ -160,8 +161,8 @@ def test_vllm_backend_restarts_a_server_that_dies_mid_phase(tiny_model, spin_dat
     """The vllm lifecycle against a stand-in executable (transformers serve behind a proxy that dies once)."""
     import os
 
-    from spin_train.run_dir import RunDir
-    from spin_train.serving import socket_path
+    from spin_train.run.run_dir import RunDir
+    from spin_train.serving.run_server import socket_path
 
     fake = tmp_path / "vllm"
     fake.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests' / 'fake_vllm.py'} \"$@\"\n")

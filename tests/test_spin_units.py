@@ -1,16 +1,18 @@
 """spin_train units: config validation, curriculum counts, filtering, pairs and mixing, conversions, spectrum."""
 
+import json
+
 import pytest
 import yaml
 from hypothesis import given, strategies as st
 
 from spin_fixtures import tiny_config
 from spin_train import config as C
-from spin_train.data import epoch_counts, preference_row, sample_indices, selfplay_item
-from spin_train.filtering import build_pairs, decide, keep_probability, same_argdown, same_exact
-from spin_train.phases.generate import complete_batches
-from spin_train.phases.mix import empty_candidates, pairs_sha256
-from spin_train.run_dir import RunDir
+from spin_train.data.mixture import epoch_counts, preference_row, sample_indices, selfplay_item
+from spin_train.data.filtering import build_pairs, decide, keep_probability, same_argdown, same_exact
+from spin_train.run.phases.generate import complete_batches
+from spin_train.run.phases.mix import empty_candidates, pairs_sha256
+from spin_train.run.run_dir import RunDir
 
 
 def base(**over):
@@ -133,6 +135,26 @@ def test_run_dir_refuses_a_changed_config_and_cleans_a_torn_tail(tmp_path):
     assert complete_batches(path) == 1 and path.read_text() == '{"batch": 0, "candidates": {}}\n'
 
 
+def test_a_state_written_with_the_old_phase_names_resumes_under_the_new_ones(tmp_path):
+    """state.json from before each phase had one name ("planned", "base evaluated", timing "eval"): read with
+    today's names, so a rerun skips what was done and continues with the next phase."""
+    from spin_train.run import phases
+
+    cfg = C.from_dict(base())
+    run = RunDir(tmp_path / "run")
+    run.start(cfg)
+    old = {**run.state.to_dict(), "done": ["scanned", "base evaluated"], "timings": {"spectrum": 1.0, "eval": 2.0},
+           "epochs": {"1": {"phase": "mixed", "timings": {"plan": 1, "generate": 2, "mix": 3, "epoch": 6}},
+                      "2": {"phase": "evaluated", "timings": {"train": 4, "eval": 5}}}}
+    run.state_path.write_text(json.dumps(old))
+    state = run.refresh()
+    assert state.done == ["scan", "evaluate"] and state.timings == {"scan": 1.0, "evaluate": 2.0}
+    assert state.epoch(1).phase == "mix" and state.epoch(2).timings == {"train": 4, "evaluate": 5}
+    todo = [p.name for p in phases.epoch_table(cfg) if not state.epoch(1).reached(p.name)]
+    assert todo == ["train", "evaluate"] if cfg.evaluation.enabled else todo == ["train"]
+    assert [p.name for p in phases.run_table(cfg) if p.name not in state.done] == []
+
+
 def test_pairs_hash_depends_on_content_only():
     pairs = [{"prompt": [{"role": "user", "content": "p"}], "chosen": [], "rejected": [], "source": "s"}]
     shuffled = [dict(reversed(list(p.items()))) for p in pairs]
@@ -142,7 +164,7 @@ def test_pairs_hash_depends_on_content_only():
 def test_spectrum_snr_ranks_and_writes_upstream_yaml(tmp_path):
     import torch
 
-    from spin_train import spectrum
+    from spin_train.training import spectrum
 
     torch.manual_seed(0)
     noise = torch.randn(64, 64)
@@ -169,8 +191,8 @@ def test_spectrum_snr_ranks_and_writes_upstream_yaml(tmp_path):
 
 def test_model_config_chat_template_overrides_the_tokenizers(tiny_model):
     from spin_train.config import ModelConfig
-    from spin_train.lengths import render_prompt_ids
-    from spin_train.models import load_tokenizer
+    from spin_train.data.lengths import render_prompt_ids
+    from spin_train.training.models import load_tokenizer
 
     template = "{% for m in messages %}[{{ m['role'] }}]{{ m['content'] }}{% endfor %}[assistant]"
     tok = load_tokenizer(str(tiny_model), ModelConfig(path=str(tiny_model), chat_template=template))
@@ -183,7 +205,7 @@ def test_devices_resolve_to_cuda_when_present_and_a_missing_gpu_is_a_clear_error
     import torch
 
     from argdown_lbl.errors import UserError
-    from spin_train.models import resolve_device
+    from spin_train.training.models import resolve_device
 
     assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu") and resolve_device("cpu") == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
@@ -198,10 +220,10 @@ def test_devices_resolve_to_cuda_when_present_and_a_missing_gpu_is_a_clear_error
 
 
 def test_the_local_backend_and_the_scan_run_where_they_are_told(tiny_model):
-    from spin_train import spectrum
+    from spin_train.training import spectrum
     from spin_train.config import GenerationConfig, ModelConfig
-    from spin_train.generation import LocalBackend
-    from spin_train.models import load_model
+    from spin_train.serving.backends import LocalBackend
+    from spin_train.training.models import load_model
 
     backend = LocalBackend(str(tiny_model), GenerationConfig(k=2, max_tokens=3, device="cpu"),
                            ModelConfig(path=str(tiny_model)))
@@ -214,7 +236,7 @@ def test_a_spectrum_yaml_cut_by_a_kill_is_never_left_behind(tmp_path, monkeypatc
     """The run takes an existing unfrozen_parameters.yaml as the finished scan: it appears whole or not at all."""
     import os
 
-    from spin_train import spectrum
+    from spin_train.training import spectrum
 
     target = tmp_path / "unfrozen_parameters.yaml"
 

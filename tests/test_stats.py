@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from spin_train import stats
+from spin_train.evaluation import stats
 
 SIMS = 400
 

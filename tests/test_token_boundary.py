@@ -26,7 +26,7 @@ def model(request, tiny_model) -> Path:
 
 def _tokenizer(model: Path):
     from spin_train.config import ModelConfig
-    from spin_train.models import load_tokenizer
+    from spin_train.training.models import load_tokenizer
 
     return load_tokenizer(str(model), ModelConfig(path=str(model)))
 
@@ -34,14 +34,14 @@ def _tokenizer(model: Path):
 def _sampled(tok, text: str, ended: bool) -> list[int]:
     """Ids a model may sample for ``text`` after the served prompt: each piece as the tokenizer writes it on its
     own (never merged with the prompt's last newline), the end of the turn only where it ``ended``."""
-    from spin_train.tokens import end_of_turn_ids
+    from spin_train.data.tokens import end_of_turn_ids
 
     return tok.encode(text, add_special_tokens=False) + (end_of_turn_ids(tok) if ended else [])
 
 
 def _pairs(tok) -> list[dict]:
     """Pairs as the mix phase builds them: sampled rejected ids kept, written answers tokenised on their own."""
-    from spin_train.tokens import sampled_answer, tokenize_pair
+    from spin_train.data.tokens import sampled_answer, tokenize_pair
 
     rows = []
     for i, gold in enumerate(GOLDS):
@@ -65,7 +65,7 @@ def _trained_sequences(batches) -> list[tuple[int, ...]]:
 def test_the_served_prompt_ends_in_a_newline_that_an_indented_answer_would_merge_with(model):
     """Why the rows are built from ids: tokenised as one text, the prompt + an indented answer do not start
     with the prompt's ids on SmolLM2 (the test of the premise; the tiny model's tokenizer does not merge)."""
-    from spin_train.lengths import render_prompt_ids
+    from spin_train.data.lengths import render_prompt_ids
 
     tok = _tokenizer(model)
     prompt = render_prompt_ids(tok, PROMPT)
@@ -81,10 +81,10 @@ def test_the_dpo_trainer_trains_the_served_prompt_followed_by_each_answers_own_i
     from datasets import Dataset
 
     from spin_train.config import from_dict
-    from spin_train.lengths import render_prompt_ids
-    from spin_train.models import load_model
-    from spin_train.tokens import check_rows, end_of_turn_ids
-    from spin_train.train import _trainer_class, dpo_args
+    from spin_train.data.lengths import render_prompt_ids
+    from spin_train.training.models import load_model
+    from spin_train.data.tokens import check_rows, end_of_turn_ids
+    from spin_train.training.dpo import _trainer_class, dpo_args
 
     tok = _tokenizer(model)
     pairs = _pairs(tok)
@@ -107,9 +107,9 @@ def test_the_dpo_trainer_trains_the_served_prompt_followed_by_each_answers_own_i
 
 
 def test_the_sft_trainer_trains_the_served_prompt_and_learns_only_the_completions_own_ids(model, tmp_path):
-    from spin_train.lengths import render_prompt_ids
-    from spin_train.sft import SFTSettings, _rows, build_trainer
-    from spin_train.tokens import end_of_turn_ids
+    from spin_train.data.lengths import render_prompt_ids
+    from spin_train.training.sft import SFTSettings, _rows, build_trainer
+    from spin_train.data.tokens import end_of_turn_ids
 
     tok = _tokenizer(model)
     given = [{"prompt": PROMPT, "completion": [{"role": "assistant", "content": g}]} for g in GOLDS]
@@ -132,7 +132,7 @@ def test_the_sft_trainer_trains_the_served_prompt_and_learns_only_the_completion
 def test_a_row_with_text_tokenised_ids_is_stopped_naming_the_row_and_the_token(model):
     """TRL's way (prompt + answer tokenised as one text, cut at the common prefix) is what the check refuses
     on SmolLM2; so is a prompt rendered without its generation prompt, on any model."""
-    from spin_train.tokens import TokenMismatch, check_rows
+    from spin_train.data.tokens import TokenMismatch, check_rows
 
     tok = _tokenizer(model)
     good = _pairs(tok)[0]
@@ -159,8 +159,8 @@ def test_a_server_that_renders_a_prompt_to_other_ids_stops_the_mix_and_text_only
         tiny_model):
     """Planted: the server's prompt ids one token off. And a candidate whose ids a server did not return: its
     text's own ids, with the end of the turn only where max_tokens did not cut it."""
-    from spin_train.lengths import render_prompt_ids
-    from spin_train.tokens import TokenMismatch, check_served_prompts, end_of_turn_ids, with_ids
+    from spin_train.data.lengths import render_prompt_ids
+    from spin_train.data.tokens import TokenMismatch, check_served_prompts, end_of_turn_ids, with_ids
 
     tok = _tokenizer(tiny_model)
     items = [{"id": "s#1", "prompt": PROMPT}, {"id": "s#2", "prompt": PROMPT}]

@@ -10,9 +10,9 @@ import pytest
 
 from spin_fixtures import ROOT, tiny_config
 from spin_train import config as C
-from spin_train.data import Mixture, load_entry, preference_row, DropRow
-from spin_train.filtering import build_pairs, matcher, same_argdown, same_exact, snippet_so_far
-from spin_train.phases import dpo, draw, generate, mix
+from spin_train.data.mixture import Mixture, load_entry, preference_row, DropRow
+from spin_train.data.filtering import build_pairs, matcher, same_argdown, same_exact, snippet_so_far
+from spin_train.run.phases import generate, mix, plan, train
 
 # -- 1. identity -------------------------------------------------------------------------------------------------
 
@@ -175,8 +175,8 @@ def built_datasets(tmp_path_factory):
 
 
 def test_the_8b_recipe_dry_run_draws_what_the_weights_ask(built_datasets, tmp_path):
-    from spin_train.data import epoch_counts
-    from spin_train.plan import plan_text
+    from spin_train.data.mixture import epoch_counts
+    from spin_train.run.dry_run import plan_text
 
     raw = (ROOT / "configs" / "argunaut-1-8b-spin.yaml").read_text(encoding="utf-8")
     raw = (raw.replace("<org>/argdown_line-by-line", str(built_datasets / "lbl"))
@@ -201,7 +201,7 @@ def test_the_8b_recipe_dry_run_draws_what_the_weights_ask(built_datasets, tmp_pa
 def test_openai_backend_pins_every_sampling_setting_and_spaces_seeds():
     from openai_replay import ReplayServer
     from spin_train.config import GenerationConfig
-    from spin_train.generation import OpenAIBackend
+    from spin_train.serving.backends import OpenAIBackend
 
     def answer(body):  # a server that returns one choice at a time, the last one cut by max_tokens
         return [("x", None, "length" if body["n"] == 1 else "stop")]
@@ -229,7 +229,7 @@ def test_openai_backend_pins_every_sampling_setting_and_spaces_seeds():
 
 def test_local_backend_passes_the_pinned_settings_and_marks_truncation(tiny_model, monkeypatch):
     from spin_train.config import GenerationConfig, ModelConfig
-    from spin_train.generation import LocalBackend
+    from spin_train.serving.backends import LocalBackend
 
     g = GenerationConfig(k=3, temperature=0.7, top_p=0.9, top_k=0, min_p=0.1, repetition_penalty=1.2, max_tokens=3)
     backend = LocalBackend(str(tiny_model), g, ModelConfig(path=str(tiny_model)))
@@ -251,7 +251,7 @@ def test_local_backend_passes_the_pinned_settings_and_marks_truncation(tiny_mode
 
 def test_local_backend_top_k_one_is_greedy(tiny_model):
     from spin_train.config import GenerationConfig, ModelConfig
-    from spin_train.generation import LocalBackend
+    from spin_train.serving.backends import LocalBackend
 
     sample = GenerationConfig(k=4, temperature=1.0, top_k=1, max_tokens=6)
     backend = LocalBackend(str(tiny_model), sample, ModelConfig(path=str(tiny_model)))
@@ -274,7 +274,7 @@ def test_truncated_candidates_are_not_rejected_answers_unless_allowed():
 
 def test_the_vllm_command_ignores_the_checkpoints_generation_config():
     from spin_train.config import GenerationConfig
-    from spin_train.generation import vllm_command
+    from spin_train.serving.server import vllm_command
 
     cmd = vllm_command(GenerationConfig(), "ckpt", 0, [], "run/vllm.sock")
     assert cmd[cmd.index("--generation-config") + 1] == "vllm"
@@ -283,8 +283,8 @@ def test_the_vllm_command_ignores_the_checkpoints_generation_config():
 # -- 5. reproducibility ----------------------------------------------------------------------------------------------
 
 def test_dataset_revision_is_passed_and_pinned_in_state(spin_dataset, tmp_path, monkeypatch):
-    from spin_train import data
-    from spin_train.run import Loop
+    from spin_train.data import mixture
+    from spin_train.run.loop import Loop
 
     raw = tiny_config("m", spin_dataset)
     raw["train_mixture"].append({"path": "org/hub-data", "type": "preference", "revision": "v1.0"})
@@ -292,11 +292,11 @@ def test_dataset_revision_is_passed_and_pinned_in_state(spin_dataset, tmp_path, 
     cfg = C.from_dict(raw)
     assert cfg.train_mixture[2].revision == "v1.0" and cfg.to_dict()["train_mixture"][2]["revision"] == "v1.0"
     calls = []
-    monkeypatch.setattr(data, "resolve_revision", lambda e: "abc123" if e.path == "org/hub-data" else None)
-    monkeypatch.setattr(data, "load_entry", lambda e, revision=None: calls.append((e.key, revision)) or [{}])
+    monkeypatch.setattr(mixture, "resolve_revision", lambda e: "abc123" if e.path == "org/hub-data" else None)
+    monkeypatch.setattr(mixture, "load_entry", lambda e, revision=None: calls.append((e.key, revision)) or [{}])
     loop = Loop(cfg, tmp_path / "run", log=lambda m: None)
     loop.run.start(cfg)
-    data.Mixture(cfg, loader=data.load_entry, revisions=loop.ctx.pin_datasets())
+    mixture.Mixture(cfg, loader=mixture.load_entry, revisions=loop.ctx.pin_datasets())
     assert ("org/hub-data", "abc123") in calls
     assert json.loads((tmp_path / "run" / "state.json").read_text())["dataset_revisions"] == {"org/hub-data": "abc123"}
 
@@ -316,9 +316,9 @@ def test_load_entry_hands_the_revision_to_datasets(monkeypatch):
 def test_an_epoch_without_pairs_moves_on(spin_dataset, tiny_model, tmp_path, monkeypatch):
     """Every candidate equals its gold answer: l = k, nothing is kept, no DPO; the next epoch starts from the
     same model."""
-    from spin_train import generation
-    from spin_train import run as R
-    from spin_train.generation import Sample
+    from spin_train.serving import backends
+    from spin_train.run import loop as R
+    from spin_train.serving.backends import Sample
 
     class Parrot:  # answers every prompt with its gold line
         def __init__(self, golds):
@@ -339,11 +339,11 @@ def test_an_epoch_without_pairs_moves_on(spin_dataset, tiny_model, tmp_path, mon
         plan = json.loads((edir / "plan.json").read_text())
         yield Parrot({it["prompt"][-1]["content"]: it["gold"] for it in plan["selfplay"]})
 
-    monkeypatch.setattr(generation, "session", session)
+    monkeypatch.setattr(backends, "session", session)
     state = loop.run_all().to_dict()
     for epoch in ("1", "2"):
         info = state["epochs"][epoch]
-        assert info["phase"] == "trained" and info["skipped"] == "no pairs" and info["counts"]["pairs"] == 0
+        assert info["phase"] == "train" and info["skipped"] == "no pairs" and info["counts"]["pairs"] == 0
         assert info["checkpoint"] == str(tiny_model)
     assert not (tmp_path / "run" / "tensorboard").exists()
     assert not (loop.run.root / "epoch-01" / "checkpoint").exists()
@@ -357,7 +357,7 @@ def test_a_prompt_the_server_refuses_gets_no_candidates_and_nothing_restarts():
 
     from json_handler import JSONHandler
     from spin_train.config import GenerationConfig
-    from spin_train.generation import OpenAIBackend
+    from spin_train.serving.backends import OpenAIBackend
 
     class Handler(JSONHandler):
         def do_GET(self):
@@ -390,8 +390,8 @@ def test_a_prompt_the_server_refuses_gets_no_candidates_and_nothing_restarts():
 
 def test_prompts_that_cannot_fit_the_context_are_counted_and_not_generated(tiny_model):
     from spin_train.config import GenerationConfig, ModelConfig
-    from spin_train.lengths import context_length, generation_limit, too_long
-    from spin_train.models import load_tokenizer
+    from spin_train.data.lengths import context_length, generation_limit, too_long
+    from spin_train.training.models import load_tokenizer
 
     vllm = GenerationConfig(backend="vllm", vllm_args=["--tensor-parallel-size", "2", "--max-model-len", "64"])
     assert context_length(vllm, str(tiny_model)) == 64
@@ -413,13 +413,13 @@ def test_prompts_that_cannot_fit_the_context_are_counted_and_not_generated(tiny_
 
 def test_pairs_longer_than_dpo_max_length_are_dropped_at_mix_time_and_counted(tiny_model, spin_dataset, tmp_path):
     """TRL would truncate them (or drop those whose prompt alone fills max_length) without a word: the
-    pair count would overstate what trained. Measured on the ids the pairs train on (tokens.py)."""
+    pair count would overstate what trained. Measured on the ids the pairs train on (data/tokens.py)."""
     from datasets import Dataset
 
-    from spin_train import run as R
-    from spin_train.lengths import pair_length
-    from spin_train.models import load_tokenizer
-    from spin_train.tokens import tokenize_pair
+    from spin_train.run import loop as R
+    from spin_train.data.lengths import pair_length
+    from spin_train.training.models import load_tokenizer
+    from spin_train.data.tokens import tokenize_pair
 
     cfg = C.from_dict(tiny_config(tiny_model, spin_dataset, dpo={"max_length": 120}))
     loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
@@ -444,13 +444,13 @@ def test_pairs_longer_than_dpo_max_length_are_dropped_at_mix_time_and_counted(ti
 def test_a_complete_checkpoint_left_by_a_kill_is_not_trained_again(spin_dataset, tmp_path, monkeypatch):
     """Killed after the DPO phase saved its checkpoint (train_metrics.json is written last) but before
     state.json recorded it: the rerun takes the checkpoint; a partial one without it is trained again."""
-    from spin_train import launch
-    from spin_train import run as R
+    from spin_train.training import launch
+    from spin_train.run import loop as R
 
     cfg = C.from_dict(tiny_config(tmp_path / "model", spin_dataset, spectrum={"top_percent": None}))
     loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
     loop.run.start(cfg)
-    loop.run.record(1, "mixed", counts={"pairs": 4})
+    loop.run.record(1, "mix", counts={"pairs": 4})
     partial = loop.run.partial_checkpoint_path(1)
     partial.mkdir(parents=True)
     (partial / "model.safetensors").write_bytes(b"weights")
@@ -463,15 +463,15 @@ def test_a_complete_checkpoint_left_by_a_kill_is_not_trained_again(spin_dataset,
         (partial / "train_metrics.json").write_text(json.dumps(metrics))
 
     monkeypatch.setattr(launch, "run_dpo", run_dpo)
-    monkeypatch.setattr(dpo, "check_pairs", lambda ctx, epoch, start: {"rows": 4, "tokens": 0})  # no pairs here
-    info = dpo.train(loop.ctx, 1)  # no train_metrics.json: partial, discarded and trained again
+    monkeypatch.setattr(train, "check_pairs", lambda ctx, epoch, start: {"rows": 4, "tokens": 0})  # no pairs here
+    info = train.train(loop.ctx, 1)  # no train_metrics.json: partial, discarded and trained again
     assert launched == [False] and info["train_loss"] == 0.5
     assert (loop.run.checkpoint_path(1) / "train_metrics.json").exists() and not partial.exists()
 
     partial.mkdir()
     (partial / "train_metrics.json").write_text(json.dumps({"train_loss": 0.25, "steps": 2,
                                                             "trainable_parameters": 1, "total_parameters": 2}))
-    info = dpo.train(loop.ctx, 1)
+    info = train.train(loop.ctx, 1)
     assert launched == [False] and info["train_loss"] == 0.25 and info["steps"] == 2  # not launched again
     assert json.loads((loop.run.checkpoint_path(1) / "train_metrics.json").read_text())["steps"] == 2
 
@@ -523,7 +523,7 @@ def test_a_refusal_not_about_length_stops_the_phase_without_a_restart(status, me
     """Today such a refusal turned every prompt into 'no candidates': the epoch trained on preference data only."""
     from argdown_lbl.errors import ServerError
     from spin_train.config import GenerationConfig
-    from spin_train.generation import OpenAIBackend, Session
+    from spin_train.serving.backends import OpenAIBackend, Session
 
     server = _refusing_server(status, message)
     try:
@@ -542,7 +542,7 @@ def test_a_refusal_not_about_length_stops_the_phase_without_a_restart(status, me
 def test_the_server_is_restarted_only_when_its_health_check_fails(healthy, restarts):
     """One timed-out request must not restart a healthy 8B server (minutes); a dead server is restarted."""
     from argdown_lbl.errors import ServerError
-    from spin_train.generation import Sample, Session
+    from spin_train.serving.backends import Sample, Session
 
     class TimesOutOnce:
         calls = 0
@@ -567,15 +567,15 @@ def test_the_server_is_restarted_only_when_its_health_check_fails(healthy, resta
 def test_refused_prompts_are_counted_and_too_many_fail_the_phase(share, spin_dataset, tiny_model, tmp_path,
                                                                  monkeypatch):
     from argdown_lbl.errors import ServerError
-    from spin_train import generation
-    from spin_train import run as R
-    from spin_train.generation import Sample
+    from spin_train.serving import backends
+    from spin_train.run import loop as R
+    from spin_train.serving.backends import Sample
 
     cfg = C.from_dict(tiny_config(tiny_model, spin_dataset, spectrum={"top_percent": None},
                                   generation={"max_refused_share": share}))
     loop = R.Loop(cfg, tmp_path / "run", log=lambda m: None)
     loop.run.start(cfg)
-    loop.run.record(1, "planned", **draw.plan(loop.ctx, 1))
+    loop.run.record(1, "plan", **plan.plan(loop.ctx, 1))
 
     class RefusesTwo:  # what OpenAIBackend returns for prompts refused for their length
         rejected = ["HTTP 400: maximum context length"] * 2
@@ -587,7 +587,7 @@ def test_refused_prompts_are_counted_and_too_many_fail_the_phase(share, spin_dat
     def session(*_args):
         yield RefusesTwo()
 
-    monkeypatch.setattr(generation, "session", session)
+    monkeypatch.setattr(backends, "session", session)
     refused = sum(1 for b in range(4) if (cfg.generation.seed * 1_000_003 + 10_007 + b) % 2 == 0)
     assert refused >= 1
     if refused / 8 > share:
@@ -595,7 +595,7 @@ def test_refused_prompts_are_counted_and_too_many_fail_the_phase(share, spin_dat
             with pytest.raises(ServerError, match=f"refused {refused} of 8 prompts .*max_refused_share"):
                 generate.generate(loop.ctx, 1)
     else:
-        loop.run.record(1, "generated", **generate.generate(loop.ctx, 1))
+        loop.run.record(1, "generate", **generate.generate(loop.ctx, 1))
         assert mix.mix(loop.ctx, 1)["counts"]["refused"] == refused
 
 
@@ -606,7 +606,7 @@ def test_real_vllm_refusals_are_sorted_by_the_4xx_rules(reply, fails_prompt):
     the length refusal fails its prompt only; the others stop the phase."""
     from argdown_lbl.errors import ServerError
     from spin_train.config import GenerationConfig
-    from spin_train.generation import OpenAIBackend
+    from spin_train.serving.backends import OpenAIBackend
 
     recorded = json.loads((ROOT / "tests" / "fixtures" / "vllm-replies.json").read_text())[reply]
     server = _refusing_server(recorded["status"], body=recorded["body"])
@@ -630,7 +630,7 @@ def test_earlier_epochs_add_their_own_selfplay_pairs_to_the_mix(spin_dataset, ti
     own (not those epoch 2 took from epoch 1); preference rows are not carried over; 0 keeps the recipe's mix."""
     from datasets import Dataset
 
-    from spin_train import run as R
+    from spin_train.run import loop as R
 
     def mixed(earlier: int, run_dir):
         raw = tiny_config(tiny_model, spin_dataset, spectrum={"top_percent": None},
@@ -640,12 +640,12 @@ def test_earlier_epochs_add_their_own_selfplay_pairs_to_the_mix(spin_dataset, ti
         loop.run.start(loop.cfg)
         out = []
         for epoch in (1, 2, 3):
-            loop.run.record(epoch, "planned", **draw.plan(loop.ctx, epoch))
+            loop.run.record(epoch, "plan", **plan.plan(loop.ctx, epoch))
             items = json.loads(loop.run.plan_path(epoch).read_text())["selfplay"]
             record = {"batch": 0, "candidates": {it["id"]: [f"not the gold {epoch}"] * 3 for it in items}}
             loop.run.candidates_path(epoch).write_text(json.dumps(record) + "\n")
             info = mix.mix(loop.ctx, epoch)
-            loop.run.record(epoch, "trained", checkpoint=str(tiny_model), **info)  # no DPO: the same model
+            loop.run.record(epoch, "train", checkpoint=str(tiny_model), **info)  # no DPO: the same model
             out.append((info, Dataset.from_parquet(str(loop.run.pairs_path(epoch))).to_list()))
         return out
 

@@ -87,9 +87,9 @@ patterns = [re.compile(p) for p in listed]
 changed = {{n for n in before if n in after and not (before[n] == after[n]).all()}}
 assert changed and all(any(p.search(n) for p in patterns) for n in changed), changed
 assert all(after[n].shape == before[n].shape for n in before if n in after)
-# the log-probs the two ranks computed on the weights they saved (reload_check.py) are the checkpoint's own
+# the log-probs the two ranks computed on the weights they saved (serving/reload_check.py) are the checkpoint's own
 from transformers import AutoTokenizer
-from spin_train import reload_check
+from spin_train.serving import reload_check
 ckpt = {str(run_dir / 'epoch-01' / 'checkpoint')!r}
 saved = reload_check.read(ckpt)
 again = reload_check.trainer_logprobs(model, AutoTokenizer.from_pretrained(ckpt))
@@ -109,7 +109,7 @@ def test_a_bf16_model_trains_on_fp32_master_weights(tmp_path, tiny_model, spin_d
     from safetensors.torch import load_file
 
     from spin_train.config import from_dict
-    from spin_train.train import train_epoch
+    from spin_train.training.dpo import train_epoch
 
     raw = tiny_config(tiny_model, spin_dataset, dpo={"learning_rate": 2e-7, "effective_batch_size": 2,
                                                      "per_device_batch_size": 2, "gradient_accumulation_steps": 1,
@@ -128,8 +128,8 @@ def test_a_bf16_model_trains_on_fp32_master_weights(tmp_path, tiny_model, spin_d
         seen["changed"] = sum(changed) / len(changed)
         seen["dtype"] = next(p for p in model.parameters() if p.requires_grad).dtype
 
-    from spin_train.models import load_tokenizer
-    from spin_train.tokens import tokenize_pair
+    from spin_train.training.models import load_tokenizer
+    from spin_train.data.tokens import tokenize_pair
 
     row = tokenize_pair(load_tokenizer(str(tiny_model), cfg.model), row)
     metrics = train_epoch(cfg, str(tiny_model), Dataset.from_list([row] * 20), tmp_path / "out",

@@ -9,6 +9,10 @@ from pathlib import Path
 import click
 from argdown_lbl.errors import ReportingGroup
 
+from .config import EvaluationConfig
+
+EVAL = EvaluationConfig()  # `spin-train eval`'s defaults are the config's
+
 
 def _quiet_libraries() -> None:
     """Per-map progress bars of datasets and transformers' info logs drown our own progress lines. transformers
@@ -46,19 +50,19 @@ def main():
 def run_command(config, run_dir, dry_run, machine_rank, main_process_ip, main_process_port, join_timeout):
     """Run (or resume) the epochs of CONFIG in RUN_DIR (the same command on every machine, with its rank)."""
     from .config import load
-    from .machines import Machine
+    from .run.machines import Machine
 
     cfg = load(config)
     machine = Machine(machine_rank, main_process_ip, main_process_port, join_timeout)
     machine.check(cfg)
     _quiet_libraries()
     if dry_run:
-        from .plan import plan_text
+        from .run.dry_run import plan_text
 
         click.echo(plan_text(cfg, run_dir, machine))
         return
-    from .paths import check_run_sources
-    from .run import Loop
+    from .run.loop import Loop
+    from .sources import check_run_sources
 
     check_run_sources(cfg)
     Loop(cfg, run_dir, log=_log, machine=machine).run_all()
@@ -70,7 +74,7 @@ def run_command(config, run_dir, dry_run, machine_rank, main_process_ip, main_pr
 @click.option("--json", "as_json", is_flag=True)
 def status_command(run_dir, as_json):
     """Epochs completed, per-epoch counts, pairs_sha256, checkpoints and timings."""
-    from .run import status
+    from .run.run_dir import status
 
     info = status(run_dir)
     if as_json:
@@ -94,15 +98,17 @@ def status_command(run_dir, as_json):
               "or one on a Unix socket: unix:PATH#NAME); the key comes from OPENAI_API_KEY.")
 @click.option("--dataset", required=True, help="A line-by-line dataset (folder or Hub id); its test split is used.")
 @click.option("--config", "configs", multiple=True, help="Dataset configs (repeatable; default: all).")
-@click.option("--k", default=5, show_default=True, help="pass@k's k.")
+@click.option("--k", default=EVAL.k, show_default=True, help="pass@k's k.")
 @click.option("--samples", type=int, help="Samples per Argdown Bench item for pass@1 and pass@k (default 2k).")
-@click.option("--max-prompts", default=64, show_default=True,
+@click.option("--max-prompts", default=EVAL.max_prompts, show_default=True,
               help="Argdown Bench items per evaluation (a seeded sample); also the next-line prompts by default.")
 @click.option("--next-line-prompts", type=int, help="Next-line prompts (default: --max-prompts).")
-@click.option("--max-tokens", default=256, show_default=True, help="Per Argdown Bench answer.")
-@click.option("--next-line-max-tokens", default=64, show_default=True, help="Per greedy next line.")
-@click.option("--batch-size", default=8, show_default=True, help="Prompts at a time (a server: requests in flight).")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--max-tokens", default=EVAL.max_tokens, show_default=True, help="Per Argdown Bench answer.")
+@click.option("--next-line-max-tokens", default=EVAL.next_line_max_tokens, show_default=True,
+              help="Per greedy next line.")
+@click.option("--batch-size", default=EVAL.batch_size, show_default=True,
+              help="Prompts at a time (a server: requests in flight).")
+@click.option("--seed", default=EVAL.seed, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the results as JSON.")
 @click.option("--trust-remote-code", is_flag=True, help="Allow the checkpoint's own code (off by default).")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N.")
@@ -110,7 +116,7 @@ def eval_command(model, server, dataset, configs, k, samples, max_prompts, next_
                  next_line_max_tokens, batch_size, seed, out, trust_remote_code, device):
     """Next-line match and Argdown Bench (solved@1, solved@k, pass@1, pass@k, graph similarity, isomorphic) of a
     checkpoint or a server."""
-    from .paths import DATASET_HINT, MODEL_HINT, require
+    from .sources import DATASET_HINT, MODEL_HINT, require
 
     if bool(model) == bool(server):
         raise click.UsageError("give exactly one of --model (a checkpoint) and --server (URL#MODEL)")
@@ -119,14 +125,16 @@ def eval_command(model, server, dataset, configs, k, samples, max_prompts, next_
     require(dataset, "--dataset", DATASET_HINT)
     _quiet_libraries()
     from .config import ModelConfig
-    from .evaluate import evaluate, table
-    from .models import resolve_device
+    from .evaluation.bench import evaluate, table
+    from .training.models import resolve_device
 
-    result = evaluate(model, dataset, list(configs) or None, k, max_prompts, max_tokens, seed,
-                      ModelConfig(path=model, trust_remote_code=trust_remote_code) if model else None,
-                      resolve_device(device) if model else "cpu", server=server, samples=samples,
-                      next_line_prompts=next_line_prompts, next_line_max_tokens=next_line_max_tokens,
-                      batch=batch_size)
+    cfg = EvaluationConfig(enabled=True, dataset=dataset, configs=list(configs), k=k, samples=samples,
+                           max_prompts=max_prompts, next_line_prompts=next_line_prompts, max_tokens=max_tokens,
+                           next_line_max_tokens=next_line_max_tokens, batch_size=batch_size, seed=seed)
+    where = {"server": server} if server else {
+        "model": model, "model_cfg": ModelConfig(path=model, trust_remote_code=trust_remote_code),
+        "device": resolve_device(device)}
+    result = evaluate(cfg, **where)
     click.echo(table(result))
     if out:
         out.write_text(json.dumps(result, indent=2), encoding="utf-8")
@@ -149,13 +157,13 @@ def spectrum_group():
               "cuda or cuda:N (an 8B model takes about an hour on CPU).")
 def spectrum_scan_command(model, top_percent, out, include_embeddings, trust_remote_code, device):
     """Scan MODEL's weight matrices (fp32 singular values, Marchenko-Pastur threshold) and write the top ones."""
-    from .paths import MODEL_HINT, require
+    from .sources import MODEL_HINT, require
 
     require(model, "MODEL", MODEL_HINT)
     _quiet_libraries()
-    from . import spectrum
     from .config import ModelConfig
-    from .models import load_model, resolve_device
+    from .training import spectrum
+    from .training.models import load_model, resolve_device
 
     device = resolve_device(device)
     weights = load_model(model, ModelConfig(path=model, trust_remote_code=trust_remote_code))
@@ -174,7 +182,7 @@ def spectrum_scan_command(model, top_percent, out, include_embeddings, trust_rem
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 def report_command(run_dir):
     """Write RUN_DIR/report/report.md with plots of the curriculum, training, filtering and evaluation."""
-    from .report import write_report
+    from .evaluation.report import write_report
 
     click.echo(str(write_report(run_dir)))
 
@@ -187,14 +195,13 @@ def report_command(run_dir):
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when present), cpu, cuda or cuda:N.")
 def chat_command(checkpoint, max_new_tokens, temperature, trust_remote_code, device):
     """Chat with CHECKPOINT in the terminal; Argdown in answers is parsed and checked."""
-    from .paths import MODEL_HINT, require
+    from .sources import MODEL_HINT, require
 
     require(checkpoint, "CHECKPOINT", MODEL_HINT)
     _quiet_libraries()
-    from .chat import chat
     from .config import ModelConfig
-
-    from .models import resolve_device
+    from .evaluation.chat import chat
+    from .training.models import resolve_device
 
     chat(checkpoint, ModelConfig(path=checkpoint, trust_remote_code=trust_remote_code), max_new_tokens, temperature,
          device=resolve_device(device))
@@ -217,7 +224,8 @@ def init_tiny_command(out, data, steps, rows, bench, hidden, layers, max_length,
     import random
 
     _quiet_libraries()
-    from .tiny import bench_rows, init_tiny, load_rows
+    from .data.rows import load_rows
+    from .training.tiny import bench_rows, init_tiny
 
     sft_rows = load_rows(data, limit=rows, seed=seed) + (bench_rows(data) if bench else [])
     random.Random(seed).shuffle(sft_rows)
@@ -254,11 +262,11 @@ def sft_command(model, data, configs, out, rows, skip_rows, epochs, learning_rat
                 max_length, top_percent, unfrozen_file, save_steps, validation_rows, patience, seed, report_to):
     """Supervised fine-tuning of MODEL on DATA's line-by-line rows (loss on the completion only) into OUT, a base
     for `spin-train run`; rerun the same command to resume."""
-    from .paths import MODEL_HINT, require
+    from .sources import MODEL_HINT, require
 
     require(model, "--model", MODEL_HINT)
     _quiet_libraries()
-    from .sft import SFTSettings, sft
+    from .training.sft import SFTSettings, sft
 
     settings = SFTSettings(model=model, data=str(data), configs=list(configs), rows=rows, skip_rows=skip_rows,
                            epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
@@ -282,7 +290,7 @@ def sft_command(model, data, configs, out, rows, skip_rows, epochs, learning_rat
 def base_command(source, out, eos, sha256, name, license_, package, upstream):
     """Make SOURCE (a .gguf file or a Hugging Face folder) a base model for a run: a float32 safetensors folder
     OUT with the special tokens fixed and a model card; `model.path: OUT` in a config."""
-    from .base_model import convert, where
+    from .training.base_model import convert, where
 
     where(source)  # a missing or wrong source is named before anything heavy loads
     _quiet_libraries()

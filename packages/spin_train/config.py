@@ -54,7 +54,7 @@ class CurriculumConfig:
     examples_per_epoch: int  # selfplay prompts + preference pairs drawn per epoch
     weights: list[dict[str, float]]  # one mapping per epoch: dataset key -> relative weight (missing = 0)
     # The SPIN paper's data rule: the selfplay pairs of this many earlier epochs join each epoch's mix (the paper
-    # adds the last iteration's, i.e. 1); 0: the current epoch's only, as the recipe (phases/mix.py)
+    # adds the last iteration's, i.e. 1); 0: the current epoch's only, as the recipe (run/phases/mix.py)
     earlier_epochs: int = 0
 
     @property
@@ -93,13 +93,13 @@ class GenerationConfig:
     vllm_python: Optional[str] = None
     vllm_env: dict[str, str] = field(default_factory=dict)  # for the server, e.g. VLLM_CPU_KVCACHE_SPACE: "1"
     vllm_max_restarts: int = 2  # a server that dies mid-phase is restarted and the batch retried
-    # One server for the run: later epochs' checkpoints are loaded into it (serving.py says when it restarts)
+    # One server for the run: later epochs' checkpoints are loaded into it (serving/run_server.py says when it restarts)
     vllm_reload: bool = True
     # The run's server through each DPO phase: auto (GPUs: asleep with --enable-sleep-mode, else stopped; CPU:
     # paused), stop (stopped, restarted for the next load), keep (left up: a benchmark's baseline)
     vllm_during_dpo: Literal["auto", "stop", "keep"] = "auto"
     # Max |difference| between the served and the trainer's log-prob of a probe token after a load (None: 1e-3
-    # for float32 checkpoints, 0.1 for 16-bit ones; reload_check.py)
+    # for float32 checkpoints, 0.1 for 16-bit ones; serving/reload_check.py)
     vllm_reload_tolerance: Optional[float] = None
     # Prompts the server may refuse for their length (they get no candidates) before the phase fails
     max_refused_share: float = 0.05
@@ -143,14 +143,14 @@ class DPOSection:
     save_steps: Optional[int] = None
     deepspeed: Optional[str] = None  # a DeepSpeed JSON config (configs/deepspeed-zero3.json): the Trainer's, and
     # accelerate's launch flags come from it (launch.deepspeed_arguments); one file, never two to keep in step
-    # The DPO phase always runs in child processes: "python" (`python -m spin_train.launch`, one process),
+    # The DPO phase always runs in child processes: "python" (`python -m spin_train.training.launch`, one process),
     # "accelerate" (`accelerate launch`), "auto": accelerate for more than one process, else python.
     launcher: Literal["auto", "python", "accelerate"] = "auto"
     accelerate_config: Optional[str] = None  # an accelerate config file of the user's (without DeepSpeed settings)
     cpu: bool = False  # accelerate's --cpu for the launched phase (it turns DeepSpeed off); never added unasked
-    num_machines: int = 1  # the machines' ranks and rendezvous address are `spin-train run` arguments (machines.py)
+    num_machines: int = 1  # the machines' ranks and rendezvous address are `spin-train run` arguments (run/machines.py)
     # Trackers for TRL's training curves (the Trainer's report_to): tensorboard writes RUN_DIR/tensorboard/epoch-NN,
-    # and the run's per-epoch figures into RUN_DIR/tensorboard/run (tracking.py); ["none"]: nothing
+    # and the run's per-epoch figures into RUN_DIR/tensorboard/run (run/tracking.py); ["none"]: nothing
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])
 
 

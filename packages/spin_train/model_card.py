@@ -53,7 +53,7 @@ def card(meta: dict, title: str, sections: list[tuple[str, list[str]]]) -> str:
 
 
 def _share(hits: list[int]) -> str:
-    from .stats import interval
+    from .evaluation.stats import interval
 
     n = len(hits)
     if not n:
@@ -66,7 +66,7 @@ def evaluation_lines(result: Optional[dict], before: Optional[dict] = None, what
     """The next-line measures with n and exact intervals, the paired change against ``before``, and the Bench."""
     if not result:
         return ["Not evaluated yet."]
-    from .stats import paired_change
+    from .evaluation.stats import paired_change
 
     nl, b = result["next_line"], result["bench"]
     lines = [f"On {nl['prompts']} held-out next-line prompts of `{result['dataset']}` (configs "
