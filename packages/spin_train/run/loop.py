@@ -33,46 +33,49 @@ class Loop:
         self.cfg, self.run, self.log, self.machine = cfg, run, log, machine
 
     def run_all(self) -> RunState:
+        """The run table (as epoch 0), then each epoch's table, on this machine (machines.py)."""
         self.machine.check(self.cfg)
         try:
-            return self.lead() if self.machine.is_main else self.follow()
+            self.open()
+            tables = [(0, phases.run_table(self.cfg))]
+            tables += [(epoch, phases.epoch_table(self.cfg)) for epoch in range(1, self.cfg.curriculum.epochs + 1)]
+            for epoch, table in tables:
+                if self.play(epoch, table):
+                    self.track(epoch)
+            if not self.machine.is_main:
+                self.log(f"machine {self.machine.rank}: all {self.cfg.curriculum.epochs} epochs trained")
+            return self.run.state
         finally:
             self.ctx.serving.close()
 
-    def lead(self) -> RunState:
-        self.run.start(self.cfg)
-        self.ctx.check_datasets()
-        if self.cfg.dpo.num_machines > 1:
-            self.ctx.session = open_session(self.run)
+    def open(self) -> None:
+        """Machine 0 starts (or reopens) the run; the others join it in the shared run dir."""
+        if self.machine.is_main:
+            self.run.start(self.cfg)
+            self.ctx.check_datasets()
+            if self.cfg.dpo.num_machines > 1:
+                self.ctx.session = open_session(self.run)
+        else:
+            join(self.run, self.cfg, self.machine, self.log)
         self.ctx.children.reap()  # a server or launch an earlier, killed run left behind on this machine
-        ran = False
-        for phase in phases.run_table(self.cfg):
-            if phase.name not in self.run.state.done:
-                t = time.time()
-                phase.step(self.ctx, 0)
-                self.run.record_run(phase.name, time.time() - t)
-                ran = True
-        if ran:
-            self.track(0)
-        for epoch in range(1, self.cfg.curriculum.epochs + 1):
-            if self.epoch(epoch):
-                self.track(epoch)
-        return self.run.state
 
-    def epoch(self, epoch: int) -> bool:
-        """The epoch's phases its state does not record yet (-> whether there were any); ``timings.epoch``:
-        this process's part of the epoch."""
+    def play(self, epoch: int, table: list[phases.Phase]) -> bool:
+        """The table's phases that state.json does not record yet (-> whether machine 0 ran any). Machine 0 runs
+        each step and records it (``timings.epoch``: this process's part of the epoch); the others run each
+        share once machine 0 has recorded the phase before it, then wait for the record."""
         started, ran = time.time(), False
-        self.run.epoch_dir(epoch).mkdir(parents=True, exist_ok=True)
-        for phase in phases.epoch_table(self.cfg):
-            if self.run.state.epoch(epoch).reached(phase.name):
-                continue
-            t = time.time()
-            info = phase.step(self.ctx, epoch)
-            timings = {**self.run.state.epoch(epoch).timings, phase.name: round(time.time() - t, 3),
-                       "epoch": round(time.time() - started, 3)}
-            self.run.record(epoch, phase.name, timings=timings, **info)
-            ran = True
+        for before, phase in zip([None, *table], table):
+            if self.machine.is_main and not self.run.reached(epoch, phase.name):
+                t = time.time()
+                if epoch:
+                    self.run.epoch_dir(epoch).mkdir(parents=True, exist_ok=True)
+                info = phase.step(self.ctx, epoch)
+                self.run.record_phase(epoch, phase.name, time.time() - t, time.time() - started, info)
+                ran = True
+            elif not self.machine.is_main and phase.share is not None:
+                if not wait_for_phase(self.run, epoch, before.name, self.log).reached(phase.name):
+                    phase.share(self.ctx, epoch)
+                wait_for_phase(self.run, epoch, phase.name, self.log)
         return ran
 
     def track(self, epoch: int) -> None:
@@ -81,19 +84,3 @@ class Loop:
             from .tracking import log_epoch
 
             log_epoch(self.run, epoch, self.cfg.generation.k)
-
-    def follow(self) -> RunState:
-        """A machine above 0: the same epoch table, each phase's share once machine 0 has recorded the phase
-        before it; then it waits until machine 0 records the phase itself."""
-        join(self.run, self.cfg, self.machine, self.log)
-        self.ctx.children.reap()
-        table = phases.epoch_table(self.cfg)
-        for epoch in range(1, self.cfg.curriculum.epochs + 1):
-            for before, phase in zip(table, table[1:]):
-                if phase.share is None:
-                    continue
-                if not wait_for_phase(self.run, epoch, before.name, self.log).reached(phase.name):
-                    phase.share(self.ctx, epoch)
-                wait_for_phase(self.run, epoch, phase.name, self.log)
-        self.log(f"machine {self.machine.rank}: all {self.cfg.curriculum.epochs} epochs trained")
-        return self.run.state

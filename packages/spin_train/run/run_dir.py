@@ -289,11 +289,19 @@ class RunDir:
         self.save()
         return entry
 
-    def record_run(self, phase: str, seconds: float) -> None:
-        """A phase of the run table is done (phases.run_table)."""
-        self.state.done.append(phase)
-        self.state.timings[phase] = round(seconds, 3)
-        self.save()
+    def reached(self, epoch: int, phase: str) -> bool:
+        """Whether ``phase`` (or a later one) is recorded for ``epoch`` (0: the run table, before the first)."""
+        return phase in self.state.done if epoch == 0 else self.state.epoch(epoch).reached(phase)
+
+    def record_phase(self, epoch: int, phase: str, seconds: float, epoch_seconds: float, info: dict) -> None:
+        """``phase`` of ``epoch`` is done: its timing and what it returned (epoch 0, the run table: its timing)."""
+        if epoch == 0:
+            self.state.done.append(phase)
+            self.state.timings[phase] = round(seconds, 3)
+            self.save()
+            return
+        timings = {**self.state.epoch(epoch).timings, phase: round(seconds, 3), "epoch": round(epoch_seconds, 3)}
+        self.record(epoch, phase, timings=timings, **info)
 
     # -- the phases' outputs, as the phases after them read them ------------------------------------------------
     def read_plan(self, epoch: int) -> dict:
