@@ -19,7 +19,7 @@ import options
 
 def argdown_rows(result: dict) -> list[int]:
     """Indices of the Argdown rows among the evaluated prompts (the rows argdown_hits covers), picked as
-    evaluate.evaluate picks them: the test rows of its configs, shuffled by its seed."""
+    checkpoint.evaluate picks them: the test rows of its configs, shuffled by its seed."""
     from spin_train.evaluation.bench import load_bench
 
     rows = load_bench(result["dataset"], result["configs"])[0]

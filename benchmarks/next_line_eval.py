@@ -32,7 +32,7 @@ def measure(model: Path, args) -> dict:
 
     from spin_train.run.children import Children
     from spin_train.config import load
-    from spin_train.evaluation.bench import evaluate
+    from spin_train.evaluation.checkpoint import evaluate
     from spin_train.serving.server import VLLMServer
 
     cfg = load(ROOT / "configs" / "smollm2-vllm.yaml")

@@ -357,7 +357,7 @@ def validation_score(model: Path, data: Path, cache: Path, prompts: int) -> dict
     """Next-line match on ``prompts`` validation prompts of TRAIN_CONFIGS, the tuning's measure (it reads nothing
     of the test split); kept in ``cache``."""
     if not cache.exists():
-        from spin_train.evaluation.bench import evaluate
+        from spin_train.evaluation.checkpoint import evaluate
 
         t = time.time()
         with served(model, cache.with_suffix("")) as where:
@@ -370,7 +370,7 @@ def validation_score(model: Path, data: Path, cache: Path, prompts: int) -> dict
 
 
 def _evaluate_parts(model: Path, data: Path, realworld: Path | None, args, todo: list[str], parts: dict) -> None:
-    from spin_train.evaluation.bench import evaluate
+    from spin_train.evaluation.checkpoint import evaluate
 
     t = time.time()
     with served(model, parts["main"].with_suffix("")) as where:

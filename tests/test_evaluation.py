@@ -13,7 +13,8 @@ from argdown_lbl.synthetic import generate_sources
 from spin_train.evaluation.chat import argdown_report
 from json_handler import JSONHandler
 from spin_train.evaluation.bench import BENCH_INSTRUCTIONS, bench, bench_items, bench_of, extract_argdown, \
-    next_line, pass_at_k, passes, seen_texts, z3_passes
+    pass_at_k, passes, seen_texts, z3_passes
+from spin_train.evaluation.next_line import next_line
 from spin_train.evaluation.floors import FLOOR_ANSWERS, HEURISTIC_ANSWERS, reference_answer
 
 REF = "[A]: Cats purr.\n    <+ <B>: Happy.\n    <- <C>: Not.\n"
@@ -173,7 +174,7 @@ def _stopped(text: str, finish: str):
 def test_next_lines_stopped_at_the_line_break_score_as_whole_answers():
     """Every planted answer scores the same stopped (with the whole answer fetched where its first line is a
     hit) as whole; only first-line hits are fetched again, and the lenient first-line measure is its own."""
-    from spin_train.evaluation.bench import next_line
+    from spin_train.evaluation.next_line import next_line
     from spin_train.serving.backends import Sample
 
     snippet = "```argdown\n[A]: a.\n"
@@ -207,7 +208,7 @@ def test_next_lines_stopped_at_the_line_break_score_as_whole_answers():
 def test_prefix_waves_put_a_snippets_prompts_in_successive_waves():
     """A snippet's prompts extend each other: each goes one wave after the one it extends, never beside it, so a
     server's prefix cache holds the shared part when it arrives; unrelated prompts share wave 0."""
-    from spin_train.evaluation.bench import prefix_waves
+    from spin_train.evaluation.next_line import prefix_waves
 
     intro = "Next line?\n\n"
     a = [intro + "Context: Taxes fund the roads we all drive on.\n[T]: Taxes.\n" + "  + <R>: r.\n" * i
@@ -452,7 +453,7 @@ def test_a_paired_change_in_next_line_exact_match_with_mcnemars_exact_p():
 def test_the_tiny_model_scores_the_same_next_lines_stopped_at_the_line_break_as_whole(tiny_model, spin_dataset):
     """The local backend's stop (transformers' stop_strings) against whole answers of the same greedy model."""
     from spin_train.config import EvaluationConfig
-    from spin_train.evaluation.bench import evaluate
+    from spin_train.evaluation.checkpoint import evaluate
 
     cfg = EvaluationConfig(dataset=str(spin_dataset), k=1, max_prompts=1, max_tokens=8, samples=1,
                            next_line_prompts=16, next_line_max_tokens=24, batch_size=8)
@@ -463,7 +464,8 @@ def test_the_tiny_model_scores_the_same_next_lines_stopped_at_the_line_break_as_
 
 
 def test_a_bench_whose_max_tokens_hold_no_reference_answer_is_not_run_and_says_why(tiny_model, spin_dataset):
-    from spin_train.evaluation.bench import evaluate, load_bench, out_of_reach
+    from spin_train.evaluation.bench import load_bench
+    from spin_train.evaluation.checkpoint import evaluate, out_of_reach
     from spin_train.evaluation.floors import reference_answer
     from spin_train.training.models import load_tokenizer
     from spin_train.config import EvaluationConfig, ModelConfig

@@ -125,7 +125,7 @@ def eval_command(model, server, dataset, configs, k, samples, max_prompts, next_
     require(dataset, "--dataset", DATASET_HINT)
     _quiet_libraries()
     from .config import ModelConfig
-    from .evaluation.bench import evaluate, table
+    from .evaluation.checkpoint import evaluate, table
     from .training.models import resolve_device
 
     cfg = EvaluationConfig(enabled=True, dataset=dataset, configs=list(configs), k=k, samples=samples,

@@ -1,27 +1,21 @@
-"""Evaluation: next-line match and our Argdown Bench (see docs/evaluation.md for the definitions).
+"""The Argdown Bench (see docs/evaluation.md for the definitions).
 
-- Next line: greedy answers to the test split's line-by-line prompts; exact match (up to trailing
-  whitespace) and Argdown-aware match (the same parse after the snippet so far), as in filtering.
-- Argdown Bench: from every held-out Argdown snippet with prose before it (the closing row of a
-  snippet in the test split carries the whole snippet and its context), a task: reconstruct the
-  text as the snippet's kind (map or premise-conclusion structure). n >= k samples per prompt (2k by
-  default); pass@1 and pass@k (unbiased estimator) of answers of the task's form about the item
-  (``passes``: validity and form), solved@1 and solved@k of answers that also come near the reference
-  (``in_substance``: graph similarity >= 0.5; a repair: the reference's model back; a formalisation: when it
-  passes); on one
-  greedy answer, content-aware and content-blind graph similarity, edge F1, a normalised graph edit
-  distance and isomorphism. Overall, per task and per dataset config.
-- The answers come from a local checkpoint or from an OpenAI-compatible server (``--server``).
+From every held-out Argdown snippet with prose before it (the closing row of a snippet in the test split
+carries the whole snippet and its context), a task: reconstruct the text as the snippet's kind (map or
+premise-conclusion structure); repairs and Z3 formalisations besides. n >= k samples per prompt (2k by
+default); pass@1 and pass@k (unbiased estimator) of answers of the task's form about the item (``passes``:
+validity and form), solved@1 and solved@k of answers that also come near the reference (``in_substance``:
+graph similarity >= 0.5; a repair: the reference's model back; a formalisation: when it passes); on one
+greedy answer, content-aware and content-blind graph similarity, edge F1, a normalised graph edit distance and
+isomorphism. Overall, per task and per dataset config. checkpoint.py asks a model; next_line.py is the other
+measure.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
 import random
 import re
-import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -30,8 +24,8 @@ from argdown_lbl.synthetic import VALIDITY_FENCE
 from argdown_lbl.graphs import content_similarity, edge_f1, ged_similarity, isomorphic, match_nodes, \
     structure_similarity
 
-from ..config import ConfigError, EvaluationConfig, GenerationConfig, ModelConfig
-from ..data.filtering import matcher, without_positions
+from ..config import ConfigError
+from ..data.filtering import without_positions
 
 # What each task asks for; the item's text follows.
 BENCH_INSTRUCTIONS = {
@@ -246,83 +240,6 @@ def _closing(row: dict) -> Optional[tuple[str, str, str]]:
     return row["language"], context, code
 
 
-LINE_BREAK = "\n"
-
-
-def next_line(answer: Callable[[list[list[dict]]], list], rows: list[dict], batch: int = 8,
-              log: Optional[Callable[[str], None]] = None, finish: Optional[Callable] = None,
-              by_prefix: bool = False) -> dict:
-    """Greedy next-line accuracy: exact and Argdown-aware (the latter on Argdown rows). ``hits``: 1/0 per prompt,
-    in the rows' order (the same prompts for every checkpoint of a run: stats.paired_change compares two);
-    ``argdown_hits`` the same for the Argdown-aware match, over the Argdown rows; ``indented`` 1/0 per prompt:
-    whether its gold line starts with whitespace (nesting in Argdown). ``log`` hears each tenth of the prompts
-    done.
-
-    ``answer`` gives a Sample per prompt. With ``finish``, ``answer`` stops at the first line break (a
-    one-line gold is decided there: an answer that writes on is wrong) and ``finish`` gives the whole answer,
-    as ``answer`` would without the stop, for the few prompts that need it: those whose first line is a hit
-    under either measure (the model may end its turn after the line break, or write on and miss). Every
-    exact hit is among them, so exact match is unchanged; an Argdown-aware hit whose first line alone is no
-    hit (a statement broken over two lines) would be missed (benchmarks/next_line_eval.py compares both
-    ways). ``first_line_hits``: a lenient measure, the first line alone under exact match, whatever followed
-    it; ``wrote_on`` (with ``finish``): 1 where the answer reached a line break (and was stopped there).
-
-    ``by_prefix``: the prompts are answered in ``prefix_waves`` order, so that a server's prefix cache holds a
-    snippet's shorter prompt when its longer ones arrive; the results keep the rows' order."""
-    n = len(rows)
-    order = prefix_waves([_text(r) for r in rows]) if by_prefix else range(n)
-    scores: dict[int, tuple] = {}  # row -> (exact, Argdown-aware or None, first line, wrote on)
-    progress = tenths(n, log) if log else None
-    for start in range(0, n, batch):
-        if progress and start:
-            progress(start)
-        at = order[start:start + batch]
-        chunk = [rows[i] for i in at]
-        outs = answer([r["prompt"] for r in chunk])
-        items = [{"prompt": r["prompt"], "gold": r["completion"][-1]["content"], "language": r.get("language")}
-                 for r in chunk]
-        firsts = [s.text.split(LINE_BREAK, 1)[0] for s in outs]
-        texts = list(firsts) if finish else [s.text for s in outs]
-        if finish:  # the whole answer where the first line leaves it open (not cut by max_tokens: it is whole)
-            undecided = [j for j, (s, it) in enumerate(zip(outs, items)) if s.finish_reason != "length"
-                         and _line_hit(it, firsts[j])]
-            for j, whole in zip(undecided, finish([chunk[j]["prompt"] for j in undecided]) if undecided else []):
-                texts[j] = whole.text
-        for i, row, item, text, first, s in zip(at, chunk, items, texts, firsts, outs):
-            scores[i] = (int(matcher("exact", item)(text)),
-                         int(matcher("argdown", item)(text)) if row.get("language") == "argdown" else None,
-                         int(matcher("exact", item)(first)), int(s.stopped_at == LINE_BREAK))
-    hits, argdown, first_hits, wrote_on = ([scores[i][k] for i in range(n) if scores[i][k] is not None]
-                                          for k in range(4))
-    indented = [int(r["completion"][-1]["content"][:1].isspace()) for r in rows]
-    return {"prompts": n, "exact_match": sum(hits) / n if n else None,
-            "argdown_match": sum(argdown) / len(argdown) if argdown else None, "hits": hits, "argdown_hits": argdown,
-            "first_line_match": sum(first_hits) / n if n else None, "first_line_hits": first_hits,
-            **({"wrote_on": wrote_on} if finish else {}), "indented": indented}
-
-
-def _text(row: dict) -> str:
-    return "\n".join(m["content"] for m in row["prompt"])
-
-
-def prefix_waves(texts: list[str]) -> list[int]:
-    """An order of the prompts for a server's prefix cache: wave 0 holds the shortest prompt of each snippet, wave
-    1 the next, and so on. A snippet's prompts extend each other (the same context, more lines so far), so each
-    finds the previous wave's prompt computed and cached; side by side in one step they would each compute it.
-    Prompts are of one snippet when, sorted by text, they share at least half of the shorter one."""
-    rank, prev = {}, None
-    for i in sorted(range(len(texts)), key=texts.__getitem__):
-        shared = prev is not None and len(os.path.commonprefix([texts[prev], texts[i]])) >= \
-            min(len(texts[prev]), len(texts[i])) / 2
-        rank[i], prev = rank[prev] + 1 if shared else 0, i
-    return sorted(range(len(texts)), key=lambda i: (rank[i], texts[i]))
-
-
-def _line_hit(item: dict, line: str) -> bool:
-    """The line is the gold one under exact match, or (Argdown rows) under Argdown-aware match."""
-    return matcher("exact", item)(line) or (item["language"] == "argdown" and matcher("argdown", item)(line))
-
-
 def bench(sample: Callable[[list[list[dict]]], list[list[str]]], greedy: Callable[[list[list[dict]]], list[str]],
           items: list[BenchItem], k: int, batch: int = 4) -> dict:
     """Argdown Bench over ``items``: pass@1 and pass@k from the samples ``sample`` draws per item (n of them,
@@ -410,89 +327,6 @@ def _summary(scores: list[tuple[BenchItem, dict]], k: int) -> dict:
             "isomorphic": mean("isomorphic")}
 
 
-def evaluate(cfg: EvaluationConfig, model: Optional[str] = None, *, server: Optional[str] = None,
-             model_cfg: Optional[ModelConfig] = None, device: str = "auto", tokenizer: Optional[str] = None,
-             split: str = "test", log: Optional[Callable[[str], None]] = None, fast_next_line: bool = True) -> dict:
-    """Both evaluations of ``cfg`` (its dataset, configs, sizes and seed) on the test split (``split``:
-    validation, to tune), answered by a local checkpoint (``model``, loaded by ``model_cfg`` on ``device``) or
-    by an OpenAI-compatible server (``server``: URL#MODEL).
-    ``cfg.samples`` per bench item (default 2k, at least k) at temperature 0.7; greedy answers for next-line match
-    and graph similarity. ``cfg.max_prompts`` bench items and ``cfg.next_line_prompts`` (default: max_prompts)
-    next-line prompts, ``cfg.batch_size`` prompts at a time (a server: requests in flight).
-    ``fast_next_line``: next lines stop at the line break, with the same hits, in prefix waves (``next_line``),
-    and a server gets all of them at once, keeping ``batch_size`` requests in flight instead of waiting for each
-    wave's slowest answer (a local model keeps ``batch_size``: its batch is one padded tensor); False: every
-    answer whole, in waves of ``batch_size`` in the sample's order (as before 2026-12-06;
-    benchmarks/next_line_eval.py compares the two). ``tokenizer``: the served model's folder, to tell (as a local
-    model does) whether ``max_tokens`` can hold any Bench reference answer; when it cannot, the Bench is not run
-    and says why (``bench.not_measured``), instead of scoring zeros."""
-    k, seed, batch, max_tokens = cfg.k, cfg.seed, cfg.batch_size, cfg.max_tokens
-    n = cfg.samples or 2 * k
-    if n < k:
-        raise ConfigError(f"evaluation.samples (--samples): {n} samples cannot estimate pass@{k}; use at least {k} "
-                          f"(2k = {2 * k} or more keeps the estimate's variance low)")
-    names = cfg.configs or _config_names(cfg.dataset)
-    rows, items, dropped = load_bench(cfg.dataset, names, split)
-    rng = random.Random(seed)
-    line_rows = [r for r in rows if r.get("element") != "end"]
-    rng.shuffle(line_rows)
-    items = stratified(items, cfg.max_prompts, rng)
-    backend = _answerer(model, server, model_cfg, device, max_tokens, batch)
-    sampled = GenerationConfig(k=n, temperature=0.7, max_tokens=max_tokens)
-    greedy = GenerationConfig(k=1, temperature=0.0, max_tokens=max_tokens)
-    whole = GenerationConfig(k=1, temperature=0.0, max_tokens=cfg.next_line_max_tokens)
-    short = dataclasses.replace(whole, stop=[LINE_BREAK]) if fast_next_line else whole
-    started = time.perf_counter()
-    line_rows = line_rows[:cfg.next_line_prompts or cfg.max_prompts]
-    at_once = bool(server and fast_next_line)  # a server keeps `batch` in flight: no wave waits for its slowest
-    extra = {"done": tenths(len(line_rows), log)} if at_once and log else {}
-    try:
-        lines = next_line(lambda ps: [_first(c) for c in backend.generate(ps, seed, short, **extra)], line_rows,
-                          len(line_rows) if at_once else batch, log,
-                          (lambda ps: [_first(c) for c in backend.generate(ps, seed, whole)]) if fast_next_line
-                          else None, by_prefix=fast_next_line)
-        lines["seconds"] = round(time.perf_counter() - started, 1)
-        why = out_of_reach(items, max_tokens, model or tokenizer, model_cfg)
-        scores = {"not_measured": why, "prompts": len(items), "k": k} if why else \
-            bench(lambda ps: [[s.text for s in c] for c in backend.generate(ps, seed, sampled)],
-                  lambda ps: [_first(c).text for c in backend.generate(ps, seed, greedy)], items, k, batch)
-        return {"model": server or model, "dataset": cfg.dataset, "configs": names, "seed": seed, "split": split,
-                "next_line": lines,
-                "bench": {**scores, "dropped_items": dropped}}  # per config and reason (bench_items)
-    finally:
-        close = getattr(backend, "close", None)
-        if close:
-            close()
-
-
-def tenths(n: int, log: Callable[[str], None]) -> Callable[[int], None]:
-    """A ``done`` callback that logs when the count of ``n`` next-line prompts answered passes a tenth (counts may
-    come one by one, from a server's replies, or a batch at a time)."""
-    last = [0]
-
-    def done(count: int) -> None:
-        if count < n and count * 10 // n > last[0] * 10 // n:
-            log(f"  next line: {count} of {n} prompts answered")
-        last[0] = count
-    return done
-
-
-def out_of_reach(items: list[BenchItem], max_tokens: int, tokenizer: Optional[str], model_cfg=None) -> Optional[str]:
-    """Why no Bench answer of ``max_tokens`` tokens could be whole (every reference answer is longer), or None
-    (one could, or no tokenizer to tell)."""
-    if not items or not tokenizer:
-        return None
-    from ..training.models import load_tokenizer
-    from .floors import reference_answer
-
-    tok = load_tokenizer(tokenizer, model_cfg or ModelConfig(path=tokenizer))
-    shortest = min(len(tok.encode(reference_answer(it), add_special_tokens=False)) for it in items)
-    if max_tokens >= shortest:
-        return None
-    return (f"max_tokens {max_tokens} is below the shortest reference answer of its {len(items)} items "
-            f"({shortest} tokens): no answer could be whole")
-
-
 def stratified(items: list[BenchItem], n: int, rng: random.Random) -> list[BenchItem]:
     """A seeded sample of ``n`` items taking the configs in turn, so that a config with many items (the
     synthetic ones) does not crowd out the hand-written ones."""
@@ -530,71 +364,3 @@ def load_bench(dataset: str, names: list[str], split: str = "test") -> tuple[lis
         train += splits["train"] if "train" in splits else []
     dropped: dict = {}
     return rows, bench_items(rows, dropped, seen_texts(train)), dropped
-
-
-def _first(candidates):
-    """The first Sample; an empty answer for a prompt the server refused."""
-    from ..serving.backends import Sample
-
-    return candidates[0] if candidates else Sample("")
-
-
-def _answerer(model_path, server, model_cfg, device, max_tokens, batch):
-    """A local checkpoint (on the GPU when present) or an OpenAI-compatible server (URL#MODEL)."""
-    import os
-
-    from ..serving.backends import LocalBackend, OpenAIBackend
-
-    if server:
-        from argdown_lbl.chat_client import Endpoint
-
-        try:
-            endpoint = Endpoint.parse(server)
-        except ValueError as exc:
-            raise ConfigError(f"--server: {exc}") from None
-        cfg = GenerationConfig(backend="openai", url=endpoint.url, max_tokens=max_tokens, concurrency=batch)
-        return OpenAIBackend(endpoint.url, endpoint.model, cfg, os.environ.get("OPENAI_API_KEY"))
-    model_cfg = model_cfg or ModelConfig(path=model_path)
-    return LocalBackend(model_path, GenerationConfig(max_tokens=max_tokens, device=device), model_cfg)
-
-
-def _config_names(dataset: str) -> list[str]:
-    from pathlib import Path
-
-    from argdown_lbl.dataset_folder import card_config_names
-
-    from ..sources import load_failure
-
-    if Path(dataset).exists():
-        return card_config_names(Path(dataset))
-    from datasets import get_dataset_config_names
-
-    try:
-        return get_dataset_config_names(dataset)
-    except Exception as exc:  # offline, unknown id, no access
-        raise load_failure(dataset, "dataset", exc) from None
-
-
-def table(result: dict) -> str:
-    nl, b = result["next_line"], result["bench"]
-
-    def f(x):
-        return "-" if x is None else f"{x:.3f}"
-
-    k = b["k"]
-    lines = [f"model {result['model']}",
-             f"  next line ({nl['prompts']} prompts): exact {f(nl['exact_match'])}, argdown-aware "
-             f"{f(nl['argdown_match'])}" + (f", first line (lenient) {f(nl['first_line_match'])}"
-                                            if "first_line_match" in nl else "")]
-    if b.get("not_measured"):
-        return "\n".join(lines + [f"  Argdown Bench ({b['prompts']} prompts): not measured, {b['not_measured']}"])
-    lines.append(f"  Argdown Bench ({b['prompts']} prompts, {b['samples']} samples each, k={k}): solved@1 "
-                 f"{f(b['solved@1'])}, solved@{k} {f(b[f'solved@{k}'])}, pass@1 {f(b['pass@1'])}, "
-                 f"pass@{k} {f(b[f'pass@{k}'])}, graph similarity {f(b['graph_similarity'])}, structure similarity "
-                 f"{f(b['structure_similarity'])}, GED similarity "
-                 f"{f(b['ged_similarity'])} ({b['ged_prompts']} graphs), isomorphic {f(b['isomorphic'])}")
-    for name, c in {**b.get("per_task", {}), **b.get("per_config", {})}.items():
-        lines.append(f"    {name} (n={c['prompts']}): solved@1 {f(c['solved@1'])}, solved@{k} {f(c[f'solved@{k}'])}, "
-                     f"pass@1 {f(c['pass@1'])}, pass@{k} {f(c[f'pass@{k}'])}, graph similarity "
-                     f"{f(c['graph_similarity'])}, isomorphic {f(c['isomorphic'])}")
-    return "\n".join(lines)

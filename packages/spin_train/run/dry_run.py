@@ -180,7 +180,7 @@ def topology(cfg: RunConfig) -> list[str]:
 
 
 def vllm_command(cfg: RunConfig, checkpoint: str, run: RunDir, epoch: int, machine_rank: int = 0) -> str:
-    """Exactly the command the run starts its server with (generation.vllm_command with the model's arguments
+    """Exactly the command the run starts its server with (serving/server.vllm_command with the model's arguments
     and machine ``machine_rank``'s socket)."""
     from ..serving.run_server import socket_path
     from ..serving.server import vllm_command as command, vllm_model_args

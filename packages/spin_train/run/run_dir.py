@@ -19,7 +19,7 @@
     DIR/epoch-NN/dpo-launch.log     the DPO launch's output
     DIR/tensorboard/epoch-NN/       TRL's training curves of the epoch's DPO phase (dpo.report_to: tensorboard)
     DIR/tensorboard/run/            the per-epoch figures against the epoch (tracking.py)
-    DIR/epoch-NN/vllm.log, vllm.cmd the generation server's output and exact command (generation.session)
+    DIR/epoch-NN/vllm.log, vllm.cmd the generation server's output and exact command (serving/backends.session)
 
 Every file is written to a temporary name and renamed, and state.json after each phase, so a rerun of
 the same command continues where it stopped.

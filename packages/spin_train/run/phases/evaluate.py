@@ -13,7 +13,7 @@ def evaluate(ctx: Context, epoch: int) -> dict:
     written) is kept."""
     path = ctx.run.eval_path(epoch)
     if not path.exists():
-        from ...evaluation.bench import table
+        from ...evaluation.checkpoint import table
 
         result = _evaluate(ctx, epoch)
         write_json(path, result)
@@ -24,7 +24,7 @@ def evaluate(ctx: Context, epoch: int) -> dict:
 
 
 def _evaluate(ctx: Context, epoch: int) -> dict:
-    from ...evaluation.bench import evaluate as run_bench
+    from ...evaluation.checkpoint import evaluate as run_bench
 
     weights = ctx.start_checkpoint(epoch + 1)  # what the next epoch generates from
     where = {"model": weights, "device": ctx.cfg.generation.device}
