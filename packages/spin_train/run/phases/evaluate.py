@@ -24,13 +24,14 @@ def evaluate(ctx: Context, epoch: int) -> dict:
 
 
 def _evaluate(ctx: Context, epoch: int) -> dict:
-    from ...evaluation.checkpoint import evaluate as run_bench
+    from ...evaluation.checkpoint import evaluate as evaluate_checkpoint
 
     weights = ctx.start_checkpoint(epoch + 1)  # what the next epoch generates from
     where = {"model": weights, "device": ctx.cfg.generation.device}
     if ctx.cfg.generation.backend == "vllm":  # through the run's server: no model in this process
         served = ctx.serving.load(weights, epoch + 1, purpose="evaluate")
         where = {"server": f"{served.url}#{served.name}"}
-    result = run_bench(ctx.cfg.evaluation, **where, model_cfg=ctx.cfg.model, tokenizer=weights, log=ctx.log)
+    result = evaluate_checkpoint(ctx.cfg.evaluation, **where, model_cfg=ctx.cfg.model, tokenizer=weights,
+                                 log=ctx.log)
     result["epoch"], result["weights"] = epoch, weights
     return result
