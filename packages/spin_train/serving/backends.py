@@ -4,10 +4,10 @@
 - ``openai``: any OpenAI-compatible server: one request with ``n=k`` per prompt,
   more requests if fewer choices come back (``transformers serve`` ignores ``n``),
   with concurrency, timeouts and retries.
-- ``vllm``: starts ``vllm serve CHECKPOINT`` as a subprocess, waits for /health,
-  talks to it as ``openai``, and stops it before training.
+- ``vllm``: the run's vLLM server (server.py, given each epoch's checkpoint by run_server.py), talked to as
+  ``openai``.
 
-Prompts are rendered with ``lengths.render_prompt_ids``, the ids the training rows start with
+Prompts are rendered with ``data.lengths.render_prompt_ids``, the ids the training rows start with
 (data/tokens.py). Every backend samples with the config's settings (temperature, top_p, top_k, min_p,
 repetition_penalty), sent explicitly, and reports per candidate whether max_tokens cut it and,
 where it can (local, vLLM), the token ids it sampled, which the DPO phase trains as rejected answers.
