@@ -5,8 +5,9 @@ Every machine runs the same ``spin-train run CONFIG --run-dir DIR`` with its own
 run: it plans, mixes, records every phase in state.json and evaluates. Every machine generates a share
 of each epoch's batches on its own server (an external ``openai`` server: machine 0 alone), and machine
 0 waits for the shares. The others join (they wait for machine 0's state.json, which proves the run dir
-is shared), generate their share, wait for machine 0's call to each epoch's DPO launch, answer it and
-take part (accelerate's ``--machine_rank``), and wait for machine 0 to record the epoch as trained.
+is shared) and go through the same epoch table, running each phase's share where machine 0 runs its step
+(loop.py): they generate their share, wait for machine 0's call to each epoch's DPO launch, answer it and
+take part (accelerate's ``--machine_rank``), and wait for machine 0 to record each phase.
 
 Each start of machine 0 opens a new session (``.machines/session.json``); calls and answers name it,
 so after a crash the machines meet again instead of trusting an answer from before it.

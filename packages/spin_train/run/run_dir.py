@@ -312,10 +312,6 @@ class RunDir:
         """The batches machine ``machine_rank`` has generated (read_batches)."""
         return read_batches(self.candidates_path(epoch, machine_rank))
 
-    def phase(self, epoch: int) -> Optional[str]:
-        entry = self.state.epochs.get(epoch) if self.state else None
-        return entry.phase if entry else None
-
     def checkpoint_before(self, epoch: int, base: str) -> str:
         """The checkpoint epoch ``epoch`` starts from: ``base`` for the first, else what the previous epoch
         left (its own checkpoint, or the one it started from when it had no pairs to train on)."""

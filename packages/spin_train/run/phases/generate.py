@@ -67,7 +67,7 @@ def _generate_batches(ctx: Context, epoch: int, all_batches: list[list[dict]], m
     ctx.log(f"epoch {epoch}: generating {g.k} candidates for {sum(len(all_batches[b]) for b in mine)} prompts"
             f"{where} ({len(mine) - done} of {len(mine)} batches left)")
     with session(ctx.cfg, ctx.start_checkpoint(epoch), ctx.run.epoch_dir(epoch), ctx.serving, ctx.log,
-                            epoch) as generator, open(path, "a", encoding="utf-8") as fh:
+                 epoch) as generator, open(path, "a", encoding="utf-8") as fh:
         for b in mine[done:]:
             batch = all_batches[b]
             outs = generator.generate([it["prompt"] for it in batch], g.seed * 1_000_003 + epoch * 10_007 + b)
