@@ -73,12 +73,16 @@ def sft(settings: SFTSettings, out: Path, log: Callable[[str], None] = print,
     if (out / "sft_metrics.json").exists():
         log(f"sft: {out} is complete; nothing to do")
         return json.loads((out / "sft_metrics.json").read_text(encoding="utf-8"))
+    from ..config import ModelConfig
+    from .models import load_tokenizer
+
+    tok = load_tokenizer(settings.model, ModelConfig(path=settings.model))
     given = rows
-    rows, too_long, tok = _rows(settings, log, given)
+    rows, too_long = _rows(settings, tok, log, given)
     if not rows:
         raise UserError(f"sft: no row of {settings.data} fits --max-length {settings.max_length}")
-    held = _rows(settings, log, validation, "validation")[0] if validation is not None or settings.validation_rows \
-        else []
+    held = _rows(settings, tok, log, validation, "validation")[0] \
+        if validation is not None or settings.validation_rows else []
     from ..data.tokens import check_rows
 
     checked = check_rows(tok, rows + held, f"sft {settings.data}")
@@ -125,16 +129,13 @@ def _claim(work: Path, mine: dict) -> None:
         write_json(path, mine)
 
 
-def _rows(s: SFTSettings, log, given: Optional[list[dict]] = None,
-          split: str = "train") -> tuple[list[dict], int, object]:
-    """The rows (``given``, else the dataset's ``split``) with their ids (tokens.sft_row) that fit max_length, the
-    count left out, and the tokenizer."""
-    from ..config import ModelConfig
+def _rows(s: SFTSettings, tok, log, given: Optional[list[dict]] = None,
+          split: str = "train") -> tuple[list[dict], int]:
+    """The rows (``given``, else the dataset's ``split``) with their ids (tokens.sft_row) that fit max_length, and
+    the count left out."""
     from ..data.rows import load_rows
     from ..data.tokens import sft_row
-    from .models import load_tokenizer
 
-    tok = load_tokenizer(s.model, ModelConfig(path=s.model))
     if given is not None:
         rows = _texts(given)
     elif split == "validation":
@@ -150,7 +151,7 @@ def _rows(s: SFTSettings, log, given: Optional[list[dict]] = None,
     if len(fitting) < len(rows):
         what = "rows" if split == "train" else f"{split} rows"
         log(f"sft: {len(rows) - len(fitting)} of {len(rows)} {what} are longer than {s.max_length} tokens; left out")
-    return fitting, len(rows) - len(fitting), tok
+    return fitting, len(rows) - len(fitting)
 
 
 def _train(s: SFTSettings, rows: list[dict], held: list[dict], tok, work: Path, log) -> dict:
