@@ -114,7 +114,7 @@ def test_the_sft_trainer_trains_the_served_prompt_and_learns_only_the_completion
     tok = _tokenizer(model)
     given = [{"prompt": PROMPT, "completion": [{"role": "assistant", "content": g}]} for g in GOLDS]
     settings = SFTSettings(model=str(model), data="cases", batch_size=2, max_length=512)
-    rows, too_long, tok = _rows(settings, lambda m: None, given)
+    rows, too_long = _rows(settings, tok, lambda m: None, given)
     assert too_long == 0
     trainer, _, _ = build_trainer(settings, rows, tok, tmp_path / "work")
     served = render_prompt_ids(tok, PROMPT)
